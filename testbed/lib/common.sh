@@ -1,0 +1,100 @@
+# shellcheck shell=bash
+# Shared settings and helpers for the testbed scripts.
+set -euo pipefail
+
+TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../versions.env
+source "$TESTBED_DIR/versions.env"
+
+# Heavy builds are cached outside the repository, keyed by version.
+NC_CACHE=${NETCONFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/netconform}
+# Runtime state of the running cluster (PIDs, data dirs, PKI, kubeconfig).
+NC_STATE=${NETCONFORM_TESTBED_STATE:-/var/lib/netconform-testbed}
+
+log() { printf '[testbed %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# The cluster's shape. Every address below lives inside network namespaces the
+# testbed creates (or on its own bridge): nothing here is routed off the machine.
+CLUSTER_NAME=netconform
+NODES=(netconform-control-plane netconform-worker netconform-worker2)
+CONTROL_PLANE=${NODES[0]}
+declare -A NODE_IP=(
+  [netconform-control-plane]=10.250.0.11
+  [netconform-worker]=10.250.0.12
+  [netconform-worker2]=10.250.0.13
+)
+# Host-side veth names (15 characters at most).
+declare -A NODE_VETH=(
+  [netconform-control-plane]=nctb-cp
+  [netconform-worker]=nctb-w1
+  [netconform-worker2]=nctb-w2
+)
+BRIDGE=nctb0
+BRIDGE_IP=10.250.0.1
+NODE_PREFIX=24
+NODE_SUBNET=10.250.0.0/24
+# A host outside the cluster, for checks that need one (its own netns on the bridge).
+OUTSIDE_NS=netconform-outside
+OUTSIDE_IP=10.250.0.100
+POD_CIDR=10.251.0.0/16
+SERVICE_CIDR=10.252.0.0/16
+KUBERNETES_SVC_IP=10.252.0.1
+DNS_IP=10.252.0.10
+CLUSTER_DOMAIN=cluster.local
+APISERVER_URL="https://${NODE_IP[$CONTROL_PLANE]}:6443"
+
+BIN="$NC_CACHE/kubernetes-$K8S_VERSION/bin"
+KUBECONFIG_OUT="$NC_STATE/kubeconfig"
+PIDS="$NC_STATE/pids"
+LOGS="$NC_STATE/logs"
+PKI="$NC_STATE/pki"
+
+node_dir() { echo "$NC_STATE/nodes/$1"; }
+# Each node's pods live under their own cgroup root, or kubelets would treat
+# each other's pods as orphans.
+node_cgroup() { echo "nctb-$1"; }
+
+kubectl_admin() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
+
+# pid_alive NAME: is the process recorded under NAME running?
+pid_alive() {
+  local f="$PIDS/$1.pid"
+  [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# start_proc NAME CMD...: starts CMD in its own session, logging to $LOGS/NAME.log,
+# and records its PID in $PIDS/NAME.pid. CMD must exec its payload (ip netns exec
+# and nsenter do), so the recorded PID is the payload's.
+start_proc() {
+  local name=$1; shift
+  mkdir -p "$PIDS" "$LOGS"
+  if pid_alive "$name"; then
+    log "$name already running (pid $(cat "$PIDS/$name.pid"))"
+    return 0
+  fi
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name.pid"
+}
+
+# stop_pid PID: TERM, then KILL after a bounded wait.
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# wait_for DESCRIPTION SECONDS CMD...: polls CMD once a second until it succeeds,
+# failing with DESCRIPTION after SECONDS.
+wait_for() {
+  local what=$1 secs=$2 i; shift 2
+  for ((i = 0; i < secs; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  die "timed out after ${secs}s waiting for $what"
+}

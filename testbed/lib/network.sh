@@ -1,0 +1,64 @@
+# shellcheck shell=bash
+# The testbed's underlay: a bridge in the host namespace and one network namespace
+# per node (plus one "outside" host) wired to it with veth pairs. The host
+# namespace only bridges (its ip_forward is left alone), so nothing the cluster
+# sends is routed off the machine.
+
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+setup_bridge() {
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge
+    ip addr add "$BRIDGE_IP/$NODE_PREFIX" dev "$BRIDGE"
+  fi
+  ip link set "$BRIDGE" up
+  # With br_netfilter, bridged frames traverse the host's FORWARD chain: let the
+  # testbed's own frames through whatever policy the host has.
+  if ! iptables -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -m comment --comment netconform-testbed -j ACCEPT 2>/dev/null; then
+    iptables -I FORWARD -i "$BRIDGE" -o "$BRIDGE" -m comment --comment netconform-testbed -j ACCEPT
+  fi
+}
+
+# setup_host_ns NS IP VETH: a namespace with one interface on the bridge.
+setup_host_ns() {
+  local ns=$1 ip=$2 veth=$3
+  ip netns list | grep -qx "$ns\( .*\)\?" || ip netns add "$ns"
+  if ! ip link show "$veth" >/dev/null 2>&1; then
+    ip link add "$veth" type veth peer name eth0 netns "$ns"
+    ip link set "$veth" master "$BRIDGE" up
+  fi
+  in_ns "$ns" ip link set lo up
+  in_ns "$ns" ip addr replace "$ip/$NODE_PREFIX" dev eth0
+  in_ns "$ns" ip link set eth0 up
+}
+
+setup_node_network() {
+  local n=$1
+  setup_host_ns "$n" "${NODE_IP[$n]}" "${NODE_VETH[$n]}"
+  in_ns "$n" sysctl -qw net.ipv4.ip_forward=1
+  in_ns "$n" sysctl -qw net.bridge.bridge-nf-call-iptables=1
+  in_ns "$n" sysctl -qw net.bridge.bridge-nf-call-ip6tables=1
+  # No default route: a node reaches the other nodes, their pod CIDRs (added
+  # once the controller manager assigns them) and the service CIDR, nothing else.
+  in_ns "$n" ip route replace "$SERVICE_CIDR" dev eth0
+}
+
+setup_outside_host() {
+  setup_host_ns "$OUTSIDE_NS" "$OUTSIDE_IP" nctb-out
+  # The outside host reaches pods through the nodes (no NAT on the way in).
+}
+
+# route_pod_cidrs: every node (and the outside host) routes each other node's pod
+# CIDR to that node, so pod traffic crosses nodes without NAT.
+route_pod_cidrs() {
+  local n m cidr
+  for m in "${NODES[@]}"; do
+    cidr=$(node_pod_cidr "$m")
+    for n in "${NODES[@]}" "$OUTSIDE_NS"; do
+      [[ $n == "$m" ]] && continue
+      in_ns "$n" ip route replace "$cidr" via "${NODE_IP[$m]}" dev eth0
+    done
+  done
+}
+
+node_pod_cidr() { kubectl_admin get node "$1" -o jsonpath='{.spec.podCIDR}'; }

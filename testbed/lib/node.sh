@@ -1,0 +1,144 @@
+# shellcheck shell=bash
+# One node: its mount-namespace holder, containerd, imported images, kubelet,
+# and (once the node has a pod CIDR) its CNI config and kube-proxy.
+
+holder_pid() { cat "$PIDS/$1-holder.pid"; }
+# in_node NODE CMD...: runs CMD in the node's network and mount namespaces.
+in_node() { local n=$1; shift; nsenter -t "$(holder_pid "$n")" -m -n -- "$@"; }
+node_ctr() { local n=$1; shift; in_node "$n" ctr --address "$(node_dir "$n")/containerd.sock" -n k8s.io "$@"; }
+
+write_containerd_config() {
+  local n=$1 d; d=$(node_dir "$n")
+  cat >"$d/containerd.toml" <<EOF
+version = 2
+root = "$d/containerd/root"
+state = "$d/containerd/state"
+[grpc]
+  address = "$d/containerd.sock"
+[ttrpc]
+  address = "$d/containerd.sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$d/containerd/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  # The VM's bounding set lacks CAP_SYS_RESOURCE: never lower oom_score_adj.
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  disable_apparmor = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = "$d/runc"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$d/cni/net.d"
+EOF
+}
+
+write_kubelet_config() {
+  local n=$1 d; d=$(node_dir "$n")
+  # Pods with dnsPolicy Default get this file: it names only the cluster's own
+  # DNS, so no query leaves the machine.
+  echo "nameserver $DNS_IP" >"$d/resolv.conf"
+  cat >"$d/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: ${NODE_IP[$n]}
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: false}
+  x509: {clientCAFile: $PKI/ca.crt}
+authorization: {mode: AlwaysAllow}
+tlsCertFile: $PKI/node-$n.crt
+tlsPrivateKeyFile: $PKI/node-$n.key
+cgroupDriver: cgroupfs
+cgroupRoot: /$(node_cgroup "$n")
+clusterDNS: [$DNS_IP]
+clusterDomain: $CLUSTER_DOMAIN
+containerRuntimeEndpoint: unix://$d/containerd.sock
+resolvConf: $d/resolv.conf
+failSwapOn: false
+oomScoreAdj: 0
+serializeImagePulls: false
+# Never garbage-collect the locally imported images: nothing can pull them back.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
+EOF
+}
+
+start_node_runtime() {
+  local n=$1 d; d=$(node_dir "$n")
+  mkdir -p "$d/cni/net.d" "$d/kubelet"
+  if ! pid_alive "$n-holder"; then
+    rm -f "$d/holder-ready"
+    start_proc "$n-holder" ip netns exec "$n" unshare -m --propagation private -- \
+      bash "$TESTBED_DIR/lib/node-ns.sh" "$d" "$(node_cgroup "$n")"
+    wait_for "$n mount namespace" 20 test -f "$d/holder-ready"
+  fi
+  write_containerd_config "$n"
+  start_proc "$n-containerd" nsenter -t "$(holder_pid "$n")" -m -n -- containerd --config "$d/containerd.toml"
+  wait_for "$n containerd" 30 node_ctr "$n" version
+  local archive
+  for archive in "${IMAGE_ARCHIVES[@]}"; do
+    node_ctr "$n" images import --digests "$archive" >/dev/null || die "importing $archive into $n failed"
+  done
+  write_kubelet_config "$n"
+  start_proc "$n-kubelet" nsenter -t "$(holder_pid "$n")" -m -n -- "$BIN/kubelet" \
+    --config "$d/kubelet.yaml" --kubeconfig "$PKI/node-$n.kubeconfig" \
+    --root-dir "$d/kubelet" --hostname-override "$n" --node-ip "${NODE_IP[$n]}" --v=1
+}
+
+# write_cni_config NODE: the node's bridge network over the pod CIDR the
+# controller manager assigned; no masquerade, so pods see each other's real IPs.
+write_cni_config() {
+  local n=$1 d cidr; d=$(node_dir "$n"); cidr=$(node_pod_cidr "$n")
+  [[ -n $cidr ]] || die "node $n has no pod CIDR"
+  cat >"$d/cni/net.d/10-netconform.conflist.tmp" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "netconform",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cni0",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": "$cidr"}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "dataDir": "$d/cni/ipam"
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOF
+  mv "$d/cni/net.d/10-netconform.conflist.tmp" "$d/cni/net.d/10-netconform.conflist"
+}
+
+start_kube_proxy() {
+  local n=$1 d; d=$(node_dir "$n")
+  cat >"$d/kube-proxy.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
+mode: iptables
+clusterCIDR: $POD_CIDR
+hostnameOverride: $n
+bindAddress: ${NODE_IP[$n]}
+oomScoreAdj: 0
+# Leave the netns' conntrack sizing alone (the module parameters are global).
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+metricsBindAddress: 127.0.0.1:10249
+EOF
+  start_proc "$n-kube-proxy" ip netns exec "$n" "$BIN/kube-proxy" --config "$d/kube-proxy.yaml" --v=1
+}

@@ -1,0 +1,168 @@
+//! netconform-netpol: the testbed's NetworkPolicy enforcer.
+//!
+//! One instance runs in each node's network namespace. It watches pods,
+//! namespaces and NetworkPolicies, computes the iptables rules for the pods on
+//! its node (rules.rs) and applies them atomically with iptables-restore. On
+//! SIGTERM it removes everything it installed, so stopping it really stops
+//! enforcement (the testbed's "NetworkPolicy enforcement stopped" fault).
+
+mod cidr;
+mod rules;
+mod selector;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::{Api, Client, Config};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Notify;
+
+#[derive(Parser)]
+#[command(about = "NetworkPolicy enforcer for one node of the netconform testbed")]
+struct Args {
+    /// Kubeconfig to reach the API server with.
+    #[arg(long)]
+    kubeconfig: std::path::PathBuf,
+    /// Name of the node whose pods this instance protects.
+    #[arg(long)]
+    node: String,
+}
+
+/// Built-in chains that jump to ours: FORWARD for routed and bridged pod
+/// traffic, INPUT for pods talking to their own node's addresses.
+const HOOKS: [&str; 2] = ["FORWARD", "INPUT"];
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+    ).init();
+    let args = Args::parse();
+    let kubeconfig = Kubeconfig::read_from(&args.kubeconfig)
+        .with_context(|| format!("reading kubeconfig {}", args.kubeconfig.display()))?;
+    let client = Client::try_from(Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?)?;
+
+    let changed = Arc::new(Notify::new());
+    let pods = watch::<Pod>(Api::all(client.clone()), changed.clone());
+    let namespaces = watch::<Namespace>(Api::all(client.clone()), changed.clone());
+    let policies = watch::<NetworkPolicy>(Api::all(client), changed.clone());
+    for store in [pods.wait_until_ready().await, namespaces.wait_until_ready().await, policies.wait_until_ready().await] {
+        store.context("a watch ended before its first list")?;
+    }
+    tracing::info!(node = %args.node, "caches synced; enforcing");
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut installed = existing_chains()?;
+    let mut last = None;
+    loop {
+        let started = Instant::now();
+        let ruleset = rules::compute(&args.node, &pods.state(), &namespaces.state(), &policies.state());
+        if last.as_ref() != Some(&ruleset) {
+            iptables_restore(&rules::restore_script(&ruleset, &installed))?;
+            installed = ruleset.chains.keys().cloned().collect();
+            tracing::info!(chains = installed.len(), took_ms = started.elapsed().as_millis() as u64, "rules applied");
+            last = Some(ruleset);
+        }
+        ensure_hooks()?;
+        tokio::select! {
+            _ = changed.notified() => {
+                // Let a burst of events (a new namespace full of pods) settle into one apply.
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            // kube-proxy re-inserts its own jumps; keep ours first.
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    remove_everything(&installed)?;
+    tracing::info!("stopped; rules removed");
+    Ok(())
+}
+
+/// A reflector store kept current by a watch, notifying `changed` on every event.
+fn watch<K>(api: Api<K>, changed: Arc<Notify>) -> reflector::Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + serde::de::DeserializeOwned + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector(writer, watcher(api, watcher::Config::default()).default_backoff());
+    tokio::spawn(async move {
+        stream
+            .for_each(|event| {
+                if let Err(e) = event {
+                    tracing::warn!("watch error: {e}");
+                }
+                changed.notify_one();
+                futures::future::ready(())
+            })
+            .await;
+    });
+    reader
+}
+
+fn iptables(args: &[&str]) -> Result<std::process::Output> {
+    Command::new("iptables").args(args).output().context("running iptables")
+}
+
+fn iptables_restore(script: &str) -> Result<()> {
+    let mut child = Command::new("iptables-restore")
+        .arg("--noflush")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running iptables-restore")?;
+    child.stdin.take().expect("piped").write_all(script.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("iptables-restore failed: {}\n--- input ---\n{script}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// Chains left by an earlier instance, so they are replaced or deleted, not leaked.
+fn existing_chains() -> Result<BTreeSet<String>> {
+    let out = iptables(&["-S"])?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("-N "))
+        .filter(|c| *c == rules::MAIN_CHAIN || c.starts_with(rules::CHAIN_PREFIX))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Keeps `-j NETCONFORM-NETPOL` the first rule of each hook chain.
+fn ensure_hooks() -> Result<()> {
+    let jump = format!("-j {}", rules::MAIN_CHAIN);
+    for hook in HOOKS {
+        let out = iptables(&["-S", hook])?;
+        let listing = String::from_utf8_lossy(&out.stdout);
+        let first_rule = listing.lines().find(|l| l.starts_with("-A "));
+        if first_rule == Some(format!("-A {hook} {jump}").as_str()) {
+            continue;
+        }
+        while iptables(&["-D", hook, "-j", rules::MAIN_CHAIN])?.status.success() {}
+        let out = iptables(&["-I", hook, "1", "-j", rules::MAIN_CHAIN])?;
+        if !out.status.success() {
+            bail!("iptables -I {hook}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    Ok(())
+}
+
+fn remove_everything(installed: &BTreeSet<String>) -> Result<()> {
+    for hook in HOOKS {
+        while iptables(&["-D", hook, "-j", rules::MAIN_CHAIN])?.status.success() {}
+    }
+    iptables_restore(&rules::restore_script(&rules::Ruleset::default(), installed))
+}

@@ -1,0 +1,386 @@
+//! NetworkPolicy semantics turned into iptables rules for the pods of one node.
+//!
+//! Layout, in the filter table:
+//!   FORWARD/INPUT -> NETCONFORM-NETPOL
+//!     established/related: RETURN (only new flows are judged)
+//!     -d <isolated pod> -j NCNP-I-<pod>   ingress allow-list, ends in DROP
+//!     -s <isolated pod> -j NCNP-E-<pod>   egress allow-list, ends in DROP
+//! An allow rule RETURNs, so a flow between two isolated pods on one node is
+//! judged by the destination's ingress and then the source's egress. The chains
+//! only DROP or RETURN: they never accept on behalf of other chains.
+
+use crate::cidr::{self, Prefix};
+use crate::selector;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const MAIN_CHAIN: &str = "NETCONFORM-NETPOL";
+pub const CHAIN_PREFIX: &str = "NCNP-";
+
+/// The chains this node needs, each with its rules (iptables-restore syntax
+/// without the leading `-A <chain>`).
+#[derive(Debug, Default, PartialEq, Eq, Clone)]
+pub struct Ruleset {
+    pub chains: BTreeMap<String, Vec<String>>,
+}
+
+/// A pod that takes part in policy: it has an IPv4 address and its own network.
+struct PodRef<'a> {
+    pod: &'a Pod,
+    ip: String,
+    namespace: &'a str,
+}
+
+fn pod_refs(pods: &[impl AsRef<Pod>]) -> Vec<PodRef<'_>> {
+    pods.iter()
+        .map(AsRef::as_ref)
+        .filter_map(|pod| {
+            let spec = pod.spec.as_ref()?;
+            if spec.host_network == Some(true) {
+                return None;
+            }
+            let status = pod.status.as_ref()?;
+            if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+                return None;
+            }
+            // IPv6 would need ip6tables; the testbed is IPv4-only.
+            let ip = status.pod_ip.as_ref().filter(|ip| !ip.is_empty() && !ip.contains(':'))?;
+            Some(PodRef { pod, ip: ip.clone(), namespace: pod.metadata.namespace.as_deref()? })
+        })
+        .collect()
+}
+
+fn chain_name(kind: char, ip: &str) -> String {
+    format!("{CHAIN_PREFIX}{kind}-{}", ip.replace('.', "-"))
+}
+
+fn policy_types(policy: &NetworkPolicy) -> (bool, bool) {
+    let spec = policy.spec.as_ref();
+    match spec.and_then(|s| s.policy_types.as_ref()) {
+        Some(types) => (types.iter().any(|t| t == "Ingress"), types.iter().any(|t| t == "Egress")),
+        None => (true, spec.and_then(|s| s.egress.as_ref()).is_some_and(|e| !e.is_empty())),
+    }
+}
+
+/// Where a rule's other end may be: anywhere, or a list of addresses/prefixes
+/// (with the pods behind them, for resolving named ports in egress).
+enum Peers<'a> {
+    Any,
+    Some(Vec<(String, Option<&'a PodRef<'a>>)>),
+}
+
+struct Cluster<'a> {
+    pods: Vec<PodRef<'a>>,
+    namespace_labels: BTreeMap<&'a str, Option<&'a BTreeMap<String, String>>>,
+}
+
+impl<'a> Cluster<'a> {
+    fn peers(&'a self, policy_ns: &str, peers: Option<&'a Vec<NetworkPolicyPeer>>) -> Peers<'a> {
+        let Some(peers) = peers.filter(|p| !p.is_empty()) else { return Peers::Any };
+        let mut out = Vec::new();
+        for peer in peers {
+            if let Some(block) = &peer.ip_block {
+                let Some(base) = Prefix::parse(&block.cidr) else { continue };
+                let except: Vec<Prefix> =
+                    block.except.iter().flatten().filter_map(|e| Prefix::parse(e)).collect();
+                out.extend(cidr::subtract(base, &except).into_iter().map(|p| (p.to_string(), None)));
+                continue;
+            }
+            for pod in &self.pods {
+                let ns_ok = match &peer.namespace_selector {
+                    Some(sel) => selector::matches(sel, self.namespace_labels.get(pod.namespace).copied().flatten()),
+                    None => pod.namespace == policy_ns,
+                };
+                let pod_ok = match &peer.pod_selector {
+                    Some(sel) => selector::matches(sel, pod.pod.metadata.labels.as_ref()),
+                    None => true,
+                };
+                if ns_ok && pod_ok {
+                    out.push((format!("{}/32", pod.ip), Some(pod)));
+                }
+            }
+        }
+        Peers::Some(out)
+    }
+}
+
+/// `-p proto --dport ...` fragments for a rule's ports, resolving named ports
+/// against `target` (the pod that owns the port). None: any port, any protocol.
+fn port_matches(ports: Option<&Vec<NetworkPolicyPort>>, target: Option<&Pod>) -> Option<Vec<String>> {
+    let ports = ports.filter(|p| !p.is_empty())?;
+    let mut out = Vec::new();
+    for port in ports {
+        let proto = port.protocol.as_deref().unwrap_or("TCP").to_lowercase();
+        match &port.port {
+            None => out.push(format!("-p {proto}")),
+            Some(IntOrString::Int(n)) => match port.end_port {
+                Some(end) => out.push(format!("-p {proto} -m {proto} --dport {n}:{end}")),
+                None => out.push(format!("-p {proto} -m {proto} --dport {n}")),
+            },
+            Some(IntOrString::String(name)) => {
+                for n in named_port(target, name, &proto) {
+                    out.push(format!("-p {proto} -m {proto} --dport {n}"));
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+fn named_port(pod: Option<&Pod>, name: &str, proto: &str) -> Vec<i32> {
+    let Some(spec) = pod.and_then(|p| p.spec.as_ref()) else { return vec![] };
+    spec.containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| p.name.as_deref() == Some(name))
+        .filter(|p| p.protocol.as_deref().unwrap_or("TCP").eq_ignore_ascii_case(proto))
+        .map(|p| p.container_port)
+        .collect()
+}
+
+/// Computes the ruleset for the pods on `node`.
+pub fn compute(
+    node: &str,
+    pods: &[impl AsRef<Pod>],
+    namespaces: &[impl AsRef<Namespace>],
+    policies: &[impl AsRef<NetworkPolicy>],
+) -> Ruleset {
+    let cluster = Cluster {
+        pods: pod_refs(pods),
+        namespace_labels: namespaces
+            .iter()
+            .map(AsRef::as_ref)
+            .filter_map(|ns| Some((ns.metadata.name.as_deref()?, ns.metadata.labels.as_ref())))
+            .collect(),
+    };
+    let mut main = vec![format!("-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN")];
+    let mut chains = BTreeMap::new();
+
+    for local in cluster.pods.iter().filter(|p| {
+        p.pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node)
+    }) {
+        let selecting: Vec<&NetworkPolicy> = policies
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|pol| pol.metadata.namespace.as_deref() == Some(local.namespace))
+            .filter(|pol| {
+                pol.spec.as_ref().is_some_and(|s| {
+                    // An absent podSelector selects every pod of the namespace, like `{}`.
+                    s.pod_selector.as_ref().is_none_or(|sel| selector::matches(sel, local.pod.metadata.labels.as_ref()))
+                })
+            })
+            .collect();
+
+        let ingress: Vec<&NetworkPolicy> = selecting.iter().copied().filter(|p| policy_types(p).0).collect();
+        if !ingress.is_empty() {
+            let chain = chain_name('I', &local.ip);
+            let mut rules = Vec::new();
+            for pol in &ingress {
+                for rule in pol.spec.as_ref().and_then(|s| s.ingress.as_ref()).into_iter().flatten() {
+                    let ports = port_matches(rule.ports.as_ref(), Some(local.pod));
+                    match cluster.peers(local.namespace, rule.from.as_ref()) {
+                        Peers::Any => push_allows(&mut rules, None, "-s", ports.as_deref()),
+                        Peers::Some(peers) => {
+                            for (addr, _) in peers {
+                                push_allows(&mut rules, Some(&addr), "-s", ports.as_deref());
+                            }
+                        }
+                    }
+                }
+            }
+            rules.push("-j DROP".to_string());
+            dedup(&mut rules);
+            main.push(format!("-d {}/32 -j {chain}", local.ip));
+            chains.insert(chain, rules);
+        }
+
+        let egress: Vec<&NetworkPolicy> = selecting.iter().copied().filter(|p| policy_types(p).1).collect();
+        if !egress.is_empty() {
+            let chain = chain_name('E', &local.ip);
+            let mut rules = Vec::new();
+            for pol in &egress {
+                for rule in pol.spec.as_ref().and_then(|s| s.egress.as_ref()).into_iter().flatten() {
+                    let has_named = rule.ports.iter().flatten().any(|p| matches!(p.port, Some(IntOrString::String(_))));
+                    let peers = match cluster.peers(local.namespace, rule.to.as_ref()) {
+                        // A named port can only be resolved on a pod: "anywhere" then
+                        // means every pod that has that port.
+                        Peers::Any if has_named => Peers::Some(
+                            cluster.pods.iter().map(|p| (format!("{}/32", p.ip), Some(p))).collect(),
+                        ),
+                        other => other,
+                    };
+                    match peers {
+                        Peers::Any => push_allows(&mut rules, None, "-d", port_matches(rule.ports.as_ref(), None).as_deref()),
+                        Peers::Some(peers) => {
+                            for (addr, pod) in peers {
+                                let ports = port_matches(rule.ports.as_ref(), pod.map(|p| p.pod));
+                                push_allows(&mut rules, Some(&addr), "-d", ports.as_deref());
+                            }
+                        }
+                    }
+                }
+            }
+            rules.push("-j DROP".to_string());
+            dedup(&mut rules);
+            main.push(format!("-s {}/32 -j {chain}", local.ip));
+            chains.insert(chain, rules);
+        }
+    }
+    chains.insert(MAIN_CHAIN.to_string(), main);
+    Ruleset { chains }
+}
+
+fn push_allows(rules: &mut Vec<String>, addr: Option<&str>, flag: &str, ports: Option<&[String]>) {
+    let addr = addr.map(|a| format!("{flag} {a} ")).unwrap_or_default();
+    match ports {
+        None => rules.push(format!("{addr}-j RETURN")),
+        Some(ports) => {
+            for p in ports {
+                rules.push(format!("{addr}{p} -j RETURN"));
+            }
+        }
+    }
+}
+
+/// Drops repeated rules, keeping the first of each (order matters only for the final DROP).
+fn dedup(rules: &mut Vec<String>) {
+    let mut seen = BTreeSet::new();
+    rules.retain(|r| seen.insert(r.clone()));
+}
+
+/// iptables-restore input that replaces this enforcer's chains with `new` and
+/// deletes the chains of `old` that `new` no longer has. Other chains are untouched
+/// (applied with --noflush).
+pub fn restore_script(new: &Ruleset, old: &BTreeSet<String>) -> String {
+    let mut s = String::from("*filter\n");
+    let stale: Vec<&String> = old.iter().filter(|c| !new.chains.contains_key(*c)).collect();
+    for chain in new.chains.keys().chain(stale.iter().copied()) {
+        s.push_str(&format!(":{chain} - [0:0]\n"));
+    }
+    for (chain, rules) in &new.chains {
+        for rule in rules {
+            s.push_str(&format!("-A {chain} {rule}\n"));
+        }
+    }
+    for chain in stale {
+        s.push_str(&format!("-X {chain}\n"));
+    }
+    s.push_str("COMMIT\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn arcs<T>(v: Vec<T>) -> Vec<Arc<T>> {
+        v.into_iter().map(Arc::new).collect()
+    }
+
+    fn pod(ns: &str, name: &str, node: &str, ip: &str, labels: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "ports": [
+                {"name": "http", "containerPort": 8080, "protocol": "TCP"}]}]},
+            "status": {"phase": "Running", "podIP": ip}
+        }))
+        .unwrap()
+    }
+
+    fn ns(name: &str, labels: serde_json::Value) -> Namespace {
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap()
+    }
+
+    fn policy(ns: &str, spec: serde_json::Value) -> NetworkPolicy {
+        serde_json::from_value(json!({"metadata": {"name": "p", "namespace": ns}, "spec": spec})).unwrap()
+    }
+
+    fn fixture() -> (Vec<Pod>, Vec<Namespace>) {
+        (
+            vec![
+                pod("a", "server", "n1", "10.0.1.2", json!({"app": "server"})),
+                pod("a", "client", "n2", "10.0.2.2", json!({"app": "client"})),
+                pod("b", "other", "n2", "10.0.2.3", json!({"app": "client"})),
+            ],
+            vec![ns("a", json!({"team": "x"})), ns("b", json!({"team": "y"}))],
+        )
+    }
+
+    #[test]
+    fn no_policy_means_no_isolation() {
+        let (pods, nss) = fixture();
+        let rs = compute("n1", &arcs(pods), &arcs(nss), &arcs(Vec::<NetworkPolicy>::new()));
+        assert_eq!(rs.chains.len(), 1);
+        assert_eq!(rs.chains[MAIN_CHAIN].len(), 1, "only the established rule");
+    }
+
+    #[test]
+    fn default_deny_ingress_drops_everything_new() {
+        let (pods, nss) = fixture();
+        let pols = vec![policy("a", json!({"podSelector": {}, "policyTypes": ["Ingress"]}))];
+        let rs = compute("n1", &arcs(pods), &arcs(nss), &arcs(pols));
+        assert_eq!(rs.chains["NCNP-I-10-0-1-2"], vec!["-j DROP"]);
+        assert!(rs.chains[MAIN_CHAIN].contains(&"-d 10.0.1.2/32 -j NCNP-I-10-0-1-2".to_string()));
+    }
+
+    #[test]
+    fn pod_selector_peer_allows_only_same_namespace_pods_on_named_port() {
+        let (pods, nss) = fixture();
+        let pols = vec![policy("a", json!({
+            "podSelector": {"matchLabels": {"app": "server"}},
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}],
+                         "ports": [{"port": "http"}]}]
+        }))];
+        let rs = compute("n1", &arcs(pods), &arcs(nss), &arcs(pols));
+        assert_eq!(
+            rs.chains["NCNP-I-10-0-1-2"],
+            vec!["-s 10.0.2.2/32 -p tcp -m tcp --dport 8080 -j RETURN", "-j DROP"]
+        );
+    }
+
+    #[test]
+    fn namespace_and_pod_selector_in_one_peer_intersect() {
+        let (pods, nss) = fixture();
+        let pols = vec![policy("a", json!({
+            "podSelector": {"matchLabels": {"app": "server"}},
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": "y"}},
+                                   "podSelector": {"matchLabels": {"app": "client"}}}]}]
+        }))];
+        let rs = compute("n1", &arcs(pods), &arcs(nss), &arcs(pols));
+        assert_eq!(rs.chains["NCNP-I-10-0-1-2"], vec!["-s 10.0.2.3/32 -j RETURN", "-j DROP"]);
+    }
+
+    #[test]
+    fn egress_ip_block_expands_except() {
+        let (pods, nss) = fixture();
+        let pols = vec![policy("a", json!({
+            "podSelector": {"matchLabels": {"app": "client"}},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.0.0.0/17"]}}],
+                        "ports": [{"port": 53, "protocol": "UDP"}]}]
+        }))];
+        let rs = compute("n2", &arcs(pods), &arcs(nss), &arcs(pols));
+        assert_eq!(
+            rs.chains["NCNP-E-10-0-2-2"],
+            vec!["-d 10.0.128.0/17 -p udp -m udp --dport 53 -j RETURN", "-j DROP"]
+        );
+        assert!(!rs.chains.contains_key("NCNP-E-10-0-2-3"), "namespace b is not selected");
+    }
+
+    #[test]
+    fn restore_script_replaces_and_deletes_stale_chains() {
+        let mut rs = Ruleset::default();
+        rs.chains.insert(MAIN_CHAIN.into(), vec!["-j RETURN".into()]);
+        let old: BTreeSet<String> = [MAIN_CHAIN.to_string(), "NCNP-I-1-2-3-4".to_string()].into();
+        assert_eq!(
+            restore_script(&rs, &old),
+            "*filter\n:NETCONFORM-NETPOL - [0:0]\n:NCNP-I-1-2-3-4 - [0:0]\n-A NETCONFORM-NETPOL -j RETURN\n-X NCNP-I-1-2-3-4\nCOMMIT\n"
+        );
+    }
+}
