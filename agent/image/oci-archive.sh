@@ -46,6 +46,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/blobs/sha256"
 
+# The image's / is the rootfs directory itself: it must not keep mktemp's 0700.
+chmod 0755 "$rootfs"
+
 # The layer: a tar with fixed order, owners and times, then gzip without a timestamp.
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=posix \
   --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \

@@ -77,17 +77,6 @@ start_proc() {
   echo $! >"$PIDS/$name.pid"
 }
 
-# stop_pid PID: TERM, then KILL after a bounded wait.
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-
 # wait_for DESCRIPTION SECONDS CMD...: polls CMD once a second until it succeeds,
 # failing with DESCRIPTION after SECONDS.
 wait_for() {
@@ -97,4 +86,12 @@ wait_for() {
     sleep 1
   done
   die "timed out after ${secs}s waiting for $what"
+}
+
+# write_if_changed FILE: writes stdin to FILE only when the content differs, so a
+# repeated `up` does not disturb running processes that watch their config.
+write_if_changed() {
+  local tmp; tmp=$(mktemp "$1.XXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
 }

@@ -36,6 +36,7 @@ build_images() {
   # A small smoke-test image: Debian's static busybox with its applets linked.
   local rootfs; rootfs=$(mktemp -d)
   install -D -m 0755 /bin/busybox "$rootfs/bin/busybox"
+  install -d -m 1777 "$rootfs/tmp"
   local applet
   for applet in sh ls cat echo sleep nc wget nslookup ip hostname httpd printf grep true; do
     ln -s busybox "$rootfs/bin/$applet"

@@ -9,7 +9,7 @@ node_ctr() { local n=$1; shift; in_node "$n" ctr --address "$(node_dir "$n")/con
 
 write_containerd_config() {
   local n=$1 d; d=$(node_dir "$n")
-  cat >"$d/containerd.toml" <<EOF
+  write_if_changed "$d/containerd.toml" <<EOF
 version = 2
 root = "$d/containerd/root"
 state = "$d/containerd/state"
@@ -46,7 +46,8 @@ write_kubelet_config() {
   # Pods with dnsPolicy Default get this file: it names only the cluster's own
   # DNS, so no query leaves the machine.
   echo "nameserver $DNS_IP" >"$d/resolv.conf"
-  cat >"$d/kubelet.yaml" <<EOF
+  {
+  cat <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: ${NODE_IP[$n]}
@@ -71,6 +72,11 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 EOF
+  # Like kind: the control plane runs no workloads (tainted from its first moment).
+  if [[ $n == "$CONTROL_PLANE" ]]; then
+    printf 'registerWithTaints:\n- {key: node-role.kubernetes.io/control-plane, effect: NoSchedule}\n'
+  fi
+  } | write_if_changed "$d/kubelet.yaml"
 }
 
 start_node_runtime() {
@@ -100,7 +106,7 @@ start_node_runtime() {
 write_cni_config() {
   local n=$1 d cidr; d=$(node_dir "$n"); cidr=$(node_pod_cidr "$n")
   [[ -n $cidr ]] || die "node $n has no pod CIDR"
-  cat >"$d/cni/net.d/10-netconform.conflist.tmp" <<EOF
+  write_if_changed "$d/cni/net.d/10-netconform.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "netconform",
@@ -122,12 +128,11 @@ write_cni_config() {
   ]
 }
 EOF
-  mv "$d/cni/net.d/10-netconform.conflist.tmp" "$d/cni/net.d/10-netconform.conflist"
 }
 
 start_kube_proxy() {
   local n=$1 d; d=$(node_dir "$n")
-  cat >"$d/kube-proxy.yaml" <<EOF
+  write_if_changed "$d/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}

@@ -25,32 +25,40 @@ pids_in_mount_ns() {
 }
 
 teardown() {
-  local started=$SECONDS n name pid
-  # Node-level processes first, so nothing restarts containers while we stop them.
-  for name in kube-scheduler kube-controller-manager; do
-    [[ -f $PIDS/$name.pid ]] && stop_pid "$(cat "$PIDS/$name.pid")"
+  local started=$SECONDS n pid f
+  # TERM every recorded process at once (node holders last), containers by their
+  # node's cgroup, then KILL whatever outlived a bounded wait.
+  local pids=()
+  for f in "$PIDS"/*.pid; do
+    [[ -f $f && $f != *-holder.pid ]] || continue
+    pid=$(cat "$f")
+    kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
   done
   for n in "${NODES[@]}"; do
-    for name in netpol kube-proxy kubelet; do
-      [[ -f $PIDS/$n-$name.pid ]] && stop_pid "$(cat "$PIDS/$n-$name.pid")"
+    for pid in $(pids_in_cgroup_tree "/sys/fs/cgroup/pids/$(node_cgroup "$n")"); do
+      kill -KILL "$pid" 2>/dev/null || true
     done
-    # Containers: everything in the node's own cgroup root.
-    local cg; cg=$(node_cgroup "$n")
-    for pid in $(pids_in_cgroup_tree "/sys/fs/cgroup/pids/$cg"); do kill -KILL "$pid" 2>/dev/null || true; done
-    [[ -f $PIDS/$n-containerd.pid ]] && stop_pid "$(cat "$PIDS/$n-containerd.pid")"
-    # containerd's shims outlive containerd; they run in the node's mount namespace.
-    if [[ -f $PIDS/$n-holder.pid ]]; then
-      local holder mntns; holder=$(cat "$PIDS/$n-holder.pid")
-      if mntns=$(readlink "/proc/$holder/ns/mnt" 2>/dev/null); then
-        for pid in $(pids_in_mount_ns "$mntns"); do
-          [[ $pid == "$holder" ]] || kill -KILL "$pid" 2>/dev/null || true
-        done
-      fi
-      stop_pid "$holder"
+  done
+  local i alive
+  for ((i = 0; i < 100; i++)); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  # containerd's shims outlive containerd; they run in the node's mount namespace.
+  for n in "${NODES[@]}"; do
+    [[ -f $PIDS/$n-holder.pid ]] || continue
+    local holder mntns; holder=$(cat "$PIDS/$n-holder.pid")
+    if mntns=$(readlink "/proc/$holder/ns/mnt" 2>/dev/null); then
+      for pid in $(pids_in_mount_ns "$mntns"); do kill -KILL "$pid" 2>/dev/null || true; done
     fi
   done
-  for name in kube-apiserver etcd; do
-    [[ -f $PIDS/$name.pid ]] && stop_pid "$(cat "$PIDS/$name.pid")"
+  for n in "${NODES[@]}"; do
+    [[ -f $PIDS/$n-holder.pid ]] || continue
+    pid=$(cat "$PIDS/$n-holder.pid")
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
 
   for n in "${NODES[@]}"; do
