@@ -46,9 +46,12 @@ build_images() {
   rm -rf "$rootfs"
   IMAGE_ARCHIVES+=("$IMAGES_DIR/busybox.tar")
 
-  # The netconform agent, when it has been built (agent/image/build.sh).
-  if [[ -n ${NETCONFORM_AGENT_ARCHIVE:-} ]]; then
-    [[ -f $NETCONFORM_AGENT_ARCHIVE ]] || die "NETCONFORM_AGENT_ARCHIVE=$NETCONFORM_AGENT_ARCHIVE does not exist"
-    IMAGE_ARCHIVES+=("$NETCONFORM_AGENT_ARCHIVE")
+  # The netconform agent: built from this checkout (or a given archive).
+  local agent=${NETCONFORM_AGENT_ARCHIVE:-}
+  if [[ -z $agent ]]; then
+    log "agent image: agent/image/build.sh"
+    agent=$(bash "$TESTBED_DIR/../agent/image/build.sh") || die "building the agent image failed"
   fi
+  [[ -f $agent ]] || die "agent image archive $agent does not exist"
+  IMAGE_ARCHIVES+=("$agent")
 }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the agent image archive without Docker: a statically linked
+# netconform-agent in a single-layer image (agent/image/oci-archive.sh).
+#
+#   agent/image/build.sh [IMAGE]     default IMAGE: localhost/netconform/agent:<crate version>
+#
+# Prints the archive path. Load it into kind with
+#   kind load image-archive target/netconform-agent.tar
+# or into any containerd node with `ctr -n k8s.io images import`.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
+image=${1:-${NETCONFORM_AGENT_IMAGE:-localhost/netconform/agent:$version}}
+target=x86_64-unknown-linux-gnu
+out="$root/target/netconform-agent.tar"
+
+# crt-static with an explicit --target links glibc statically into the agent only
+# (not into build scripts); the image then needs no libc of its own.
+(cd "$root" && RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --quiet --release -p netconform-agent --target "$target")
+bin="$root/target/$target/release/netconform-agent"
+if ! ldd "$bin" 2>&1 | grep -qE 'statically linked|not a dynamic executable'; then
+  echo "agent/image/build.sh: $bin is not statically linked" >&2
+  exit 1
+fi
+
+rootfs=$(mktemp -d)
+trap 'rm -rf "$rootfs"' EXIT
+install -D -m 0755 "$bin" "$rootfs/netconform-agent"
+install -d -m 1777 "$rootfs/tmp"
+bash "$root/agent/image/oci-archive.sh" --name "$image" --rootfs "$rootfs" --out "$out" \
+  --entrypoint /netconform-agent --cmd serve --cmd --http --cmd 8080 --user 65532:65532 >&2
+echo "$out"

@@ -1,0 +1,87 @@
+//! netconform-agent: see lib.rs.
+
+use clap::{Parser, Subcommand};
+use netconform_agent::{identity, probe, protocol::ProbeBatch, serve};
+use std::io::Read;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(version, about = "netconform probe agent: runs inside fixture pods")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve TCP echo, UDP echo and HTTP until stopped.
+    Serve {
+        /// TCP echo port (repeatable).
+        #[arg(long = "tcp")]
+        tcp: Vec<u16>,
+        /// UDP echo port (repeatable).
+        #[arg(long = "udp")]
+        udp: Vec<u16>,
+        /// HTTP port (repeatable): /clientip, /hostname, /healthz.
+        #[arg(long = "http")]
+        http: Vec<u16>,
+    },
+    /// Read a probe batch (JSON) on stdin, run it, print the results (JSON).
+    Probe,
+    /// Print this pod's hostname and interface addresses (JSON).
+    Info,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result: Result<(), String> = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { tcp, udp, http } => {
+                if tcp.is_empty() && udp.is_empty() && http.is_empty() {
+                    return Err("serve: give at least one --tcp, --udp or --http port".into());
+                }
+                let ports = serve::Ports { tcp, udp, http };
+                tokio::select! {
+                    r = serve::run(ports, identity::hostname()) => r.map_err(|e| e.to_string()),
+                    _ = tokio::signal::ctrl_c() => Ok(()),
+                    _ = sigterm() => Ok(()),
+                }
+            }
+            Command::Probe => {
+                let mut input = String::new();
+                std::io::stdin().read_to_string(&mut input).map_err(|e| format!("reading stdin: {e}"))?;
+                let batch: ProbeBatch =
+                    serde_json::from_str(&input).map_err(|e| format!("probe batch on stdin is not valid: {e}"))?;
+                let results = probe::run_batch(batch).await;
+                println!("{}", serde_json::to_string(&results).expect("results serialise"));
+                Ok(())
+            }
+            Command::Info => {
+                let me = identity::identity().map_err(|e| format!("reading interfaces: {e}"))?;
+                println!("{}", serde_json::to_string(&me).expect("identity serialises"));
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netconform-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn sigterm() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}

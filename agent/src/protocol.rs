@@ -1,0 +1,149 @@
+//! The agent's wire contract with the harness: a batch of probe specs goes in
+//! on stdin as JSON, a batch of results comes out on stdout as JSON. This module
+//! is the only part of the agent the harness links (feature-free, serde only).
+
+use serde::{Deserialize, Serialize};
+
+/// Upper bounds that keep every probe loop finite, whatever a scenario asks.
+pub const MAX_SAMPLES: u32 = 1000;
+pub const MAX_TIMEOUT_MS: u64 = 30_000;
+
+/// What the TCP and UDP echo servers send first: `NETCONFORM <hostname> <peer-ip>`,
+/// so a client learns which pod answered and which source address it saw.
+pub const GREETING_PREFIX: &str = "NETCONFORM";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub struct ProbeBatch {
+    pub probes: Vec<ProbeSpec>,
+}
+
+// No deny_unknown_fields here: serde does not support it together with flatten.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct ProbeSpec {
+    /// Echoed back in the result so the harness can match them up.
+    pub id: String,
+    #[serde(flatten)]
+    pub kind: ProbeKind,
+    /// Per-attempt timeout.
+    pub timeout_ms: u64,
+    /// How many attempts (latency samples), run one after another.
+    pub samples: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// TCP connect, then read the echo server's greeting.
+    Tcp { host: String, port: u16 },
+    /// One datagram out, one reply back.
+    Udp { host: String, port: u16 },
+    /// HTTP GET; the agent's own server answers /clientip, /hostname, /healthz.
+    Http { host: String, port: u16, path: String },
+    /// A DNS lookup through the pod's resolver (resolv.conf, search path included).
+    Dns { name: String, record: DnsRecord },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DnsRecord {
+    A,
+    Aaaa,
+    Srv,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct ProbeResult {
+    pub id: String,
+    pub attempts: Vec<Attempt>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct Attempt {
+    pub outcome: Outcome,
+    /// Time from the first packet to the answer (or to the failure).
+    pub latency_us: u64,
+    /// Hostname of the pod that answered, where the protocol tells it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The source address the server saw for this client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_client_ip: Option<String>,
+    /// HTTP status, DNS answers, or the error text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// DNS answers (addresses, or `priority weight port target` for SRV).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Connected,
+    Refused,
+    TimedOut,
+    DnsError,
+    /// Connected, but the answer was not what the protocol promises.
+    BadReply,
+    /// A local error (unreachable network, bad address) before anything was sent.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Connected => "connected",
+            Outcome::Refused => "refused",
+            Outcome::TimedOut => "timed_out",
+            Outcome::DnsError => "dns_error",
+            Outcome::BadReply => "bad_reply",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Parses a greeting line `NETCONFORM <hostname> <peer-ip>[ <rest>]`.
+pub fn parse_greeting(line: &str) -> Option<(String, String)> {
+    let mut words = line.split_whitespace();
+    (words.next()? == GREETING_PREFIX).then_some(())?;
+    Some((words.next()?.to_string(), normalise_ip(words.next()?)))
+}
+
+/// Writes `::ffff:a.b.c.d` (how a dual-stack socket reports IPv4 peers) as `a.b.c.d`.
+pub fn normalise_ip(ip: &str) -> String {
+    ip.strip_prefix("::ffff:").filter(|v4| v4.contains('.')).unwrap_or(ip).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_round_trips_with_flattened_kind() {
+        let json = r#"{"probes":[{"id":"a","kind":"tcp","host":"10.0.0.1","port":80,"timeout_ms":1000,"samples":3},
+                       {"id":"b","kind":"dns","name":"kubernetes.default","record":"SRV","timeout_ms":1000,"samples":1}]}"#;
+        let batch: ProbeBatch = serde_json::from_str(json).unwrap();
+        assert_eq!(batch.probes[0].kind, ProbeKind::Tcp { host: "10.0.0.1".into(), port: 80 });
+        assert_eq!(batch.probes[1].kind, ProbeKind::Dns { name: "kubernetes.default".into(), record: DnsRecord::Srv });
+        let again: ProbeBatch = serde_json::from_str(&serde_json::to_string(&batch).unwrap()).unwrap();
+        assert_eq!(again, batch);
+    }
+
+    #[test]
+    fn greeting_is_parsed_and_mapped_addresses_unwrapped() {
+        assert_eq!(parse_greeting("NETCONFORM pod-a ::ffff:10.1.2.3\n"), Some(("pod-a".into(), "10.1.2.3".into())));
+        assert_eq!(parse_greeting("NETCONFORM pod-a fd00::1 payload"), Some(("pod-a".into(), "fd00::1".into())));
+        assert_eq!(parse_greeting("HELLO pod-a 10.1.2.3"), None);
+        assert_eq!(parse_greeting("NETCONFORM pod-a"), None);
+    }
+}
