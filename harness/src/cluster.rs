@@ -1,0 +1,107 @@
+//! Cluster access: kubeconfig (KUBECONFIG or ~/.kube/config, optional context
+//! from NETCONFORM_CONTEXT) or in-cluster config, like kubectl. A failure names
+//! what was tried.
+
+use k8s_openapi::api::core::v1::Node;
+use kube::api::ListParams;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long the first contact with the API server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+#[error("no cluster reachable (tried {tried}): {reason}")]
+pub struct ConnectError {
+    /// e.g. "kubeconfig /root/.kube/config, context kind-kind"
+    pub tried: String,
+    pub reason: String,
+}
+
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    /// What was used, for messages: "kubeconfig X, context Y" or "in-cluster config".
+    pub source: String,
+    pub server_version: String,
+}
+
+fn kubeconfig_paths() -> Vec<PathBuf> {
+    match std::env::var_os("KUBECONFIG") {
+        Some(v) if !v.is_empty() => std::env::split_paths(&v).collect(),
+        _ => std::env::var_os("HOME").map(|h| vec![PathBuf::from(h).join(".kube/config")]).unwrap_or_default(),
+    }
+}
+
+/// Connects and asks the API server for its version, within [`CONNECT_TIMEOUT`].
+pub async fn connect() -> Result<Cluster, ConnectError> {
+    let context = std::env::var("NETCONFORM_CONTEXT").ok().filter(|c| !c.is_empty());
+    let paths: Vec<PathBuf> = kubeconfig_paths().into_iter().filter(|p| p.exists()).collect();
+    let (config, source) = if paths.is_empty() {
+        let tried = format!(
+            "kubeconfig {} (not found), then in-cluster config",
+            kubeconfig_paths().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")
+        );
+        let config = Config::incluster().map_err(|e| ConnectError { tried: tried.clone(), reason: e.to_string() })?;
+        (config, "in-cluster config".to_string())
+    } else {
+        let shown = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
+        let mut merged: Option<Kubeconfig> = None;
+        for p in &paths {
+            let kc = Kubeconfig::read_from(p).map_err(|e| ConnectError {
+                tried: format!("kubeconfig {}", p.display()),
+                reason: e.to_string(),
+            })?;
+            merged = Some(match merged {
+                None => kc,
+                Some(m) => m.merge(kc).map_err(|e| ConnectError { tried: format!("kubeconfig {shown}"), reason: e.to_string() })?,
+            });
+        }
+        let kubeconfig = merged.expect("at least one path");
+        let context_name = context.clone().or_else(|| kubeconfig.current_context.clone()).unwrap_or_else(|| "<none>".into());
+        let tried = format!("kubeconfig {shown}, context {context_name}");
+        let options = KubeConfigOptions { context: context.clone(), ..Default::default() };
+        let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| ConnectError { tried: tried.clone(), reason: e.to_string() })?;
+        (config, tried)
+    };
+    let mut config = config;
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    let client = Client::try_from(config).map_err(|e| ConnectError { tried: source.clone(), reason: e.to_string() })?;
+    let version = tokio::time::timeout(CONNECT_TIMEOUT, client.apiserver_version())
+        .await
+        .map_err(|_| ConnectError { tried: source.clone(), reason: format!("the API server did not answer within {CONNECT_TIMEOUT:?}") })?
+        .map_err(|e| ConnectError { tried: source.clone(), reason: e.to_string() })?;
+    Ok(Cluster { client, source, server_version: version.git_version })
+}
+
+/// Nodes a fixture pod may be placed on: Ready, schedulable, and without a
+/// NoSchedule/NoExecute taint (fixture pods tolerate none). Sorted by name.
+pub async fn schedulable_nodes(client: &Client) -> kube::Result<Vec<Node>> {
+    let mut nodes: Vec<Node> = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(is_schedulable)
+        .collect();
+    nodes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    Ok(nodes)
+}
+
+pub fn is_schedulable(node: &Node) -> bool {
+    let spec = node.spec.as_ref();
+    let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+    let tainted = spec
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|t| t.iter().any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute"));
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    !cordoned && !tainted && ready
+}

@@ -1,0 +1,59 @@
+//! Running the agent inside a fixture pod: one exec carries a whole probe batch
+//! (JSON on stdin, JSON results on stdout), never one exec per probe.
+
+use crate::fixtures::{AGENT_BINARY, AGENT_CONTAINER};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::AttachParams;
+use kube::{Api, Client};
+use netconform_agent::protocol::{ProbeBatch, ProbeResult};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Runs `netconform-agent probe` in the pod with `batch`, bounded by `limit`.
+pub async fn probe(client: &Client, ns: &str, pod: &str, batch: &ProbeBatch, limit: Duration) -> Result<Vec<ProbeResult>, String> {
+    let input = serde_json::to_vec(batch).expect("a probe batch serialises");
+    let out = tokio::time::timeout(limit, exec(client, ns, pod, &[AGENT_BINARY, "probe"], &input))
+        .await
+        .map_err(|_| format!("agent probe in {ns}/{pod} did not finish within {}s", limit.as_secs()))??;
+    serde_json::from_slice(&out).map_err(|e| {
+        format!("agent probe in {ns}/{pod} printed something that is not a result batch ({e}): {}", String::from_utf8_lossy(&out))
+    })
+}
+
+/// Runs `command` in the agent container with `stdin`, returning stdout; a
+/// non-zero exit is an error carrying stderr.
+pub async fn exec(client: &Client, ns: &str, pod: &str, command: &[&str], stdin: &[u8]) -> Result<Vec<u8>, String> {
+    let api = Api::<Pod>::namespaced(client.clone(), ns);
+    let params = AttachParams::default().container(AGENT_CONTAINER).stdin(true).stdout(true).stderr(true);
+    let mut proc = api
+        .exec(pod, command.iter().copied(), &params)
+        .await
+        .map_err(|e| format!("exec in {ns}/{pod}: {e}"))?;
+    let mut writer = proc.stdin().ok_or("exec gave no stdin")?;
+    let mut stdout = proc.stdout().ok_or("exec gave no stdout")?;
+    let mut stderr = proc.stderr().ok_or("exec gave no stderr")?;
+    let status = proc.take_status();
+    let write = async {
+        writer.write_all(stdin).await?;
+        writer.shutdown().await
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let (w, o, e) = tokio::join!(write, stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+    w.map_err(|e| format!("writing to exec stdin in {ns}/{pod}: {e}"))?;
+    o.map_err(|e| format!("reading exec stdout in {ns}/{pod}: {e}"))?;
+    e.map_err(|e| format!("reading exec stderr in {ns}/{pod}: {e}"))?;
+    let status = match status {
+        Some(s) => s.await,
+        None => None,
+    };
+    proc.join().await.map_err(|e| format!("exec in {ns}/{pod}: {e}"))?;
+    match status {
+        Some(s) if s.status.as_deref() != Some("Success") => Err(format!(
+            "`{}` in {ns}/{pod} failed: {} {}",
+            command.join(" "),
+            s.message.unwrap_or_default(),
+            String::from_utf8_lossy(&err).trim()
+        )),
+        _ => Ok(out),
+    }
+}

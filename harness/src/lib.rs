@@ -1,0 +1,26 @@
+//! netconform-harness: everything the conformance suite needs that is not the
+//! test binary itself. One module per capability:
+//!
+//! - [`scenario`]: the YAML format and its validating loader
+//! - [`cluster`]: connecting like kubectl, schedulable nodes
+//! - [`run`]: run ids and the labels that mark what a run creates
+//! - [`namespaces`]: per-scenario namespaces, deleted only by label
+//! - [`placement`]: which node each fixture pod runs on
+//! - [`fixtures`]: agent pods, server-side apply, readiness waits on watches
+//! - [`exec`]: one agent exec per probe batch
+//! - [`checks`]: checks to probe specs, results to verdicts
+//! - [`stats`]: latency percentiles
+//! - [`runner`]: one scenario from namespaces to verdicts to cleanup
+//! - [`report`]: JUnit and JSON
+
+pub mod checks;
+pub mod cluster;
+pub mod exec;
+pub mod fixtures;
+pub mod namespaces;
+pub mod placement;
+pub mod report;
+pub mod run;
+pub mod runner;
+pub mod scenario;
+pub mod stats;

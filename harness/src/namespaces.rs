@@ -1,0 +1,80 @@
+//! Per-scenario namespaces: created with generated names and run labels, and
+//! deleted only by those labels, never by name alone.
+
+use crate::run::{RunId, LABEL_RUN};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::{Api, Client};
+use std::collections::BTreeMap;
+use kube::runtime::wait::{await_condition, conditions};
+use std::time::Duration;
+
+/// `nc-<scenario>-<logical>-<run>`, within the 63 characters a name may have.
+pub fn namespace_name(scenario: &str, logical: &str, run: &RunId) -> String {
+    let mut name = format!("nc-{scenario}-{logical}");
+    name.truncate(63 - run.as_str().len() - 1);
+    format!("{}-{run}", name.trim_end_matches('-'))
+}
+
+pub async fn create(
+    client: &Client,
+    name: &str,
+    labels: BTreeMap<String, String>,
+) -> kube::Result<Namespace> {
+    let ns = Namespace {
+        metadata: ObjectMeta { name: Some(name.to_string()), labels: Some(labels), ..Default::default() },
+        ..Default::default()
+    };
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await
+}
+
+/// Deletes the namespaces that carry `selector` (which must include the run
+/// label) and returns their names. Deletion completes in the background.
+pub async fn delete_by_label(client: &Client, selector: &str) -> kube::Result<Vec<String>> {
+    assert!(selector.contains(LABEL_RUN), "namespaces are only ever deleted by their run label");
+    let api = Api::<Namespace>::all(client.clone());
+    let found = api.list(&ListParams::default().labels(selector)).await?;
+    let mut names = Vec::new();
+    for ns in found.items {
+        let Some(name) = ns.metadata.name else { continue };
+        if ns.metadata.deletion_timestamp.is_none() {
+            match api.delete(&name, &DeleteParams::background()).await {
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Waits (bounded, on watches) until no namespace carries `selector`; returns
+/// the names still there when time ran out.
+pub async fn wait_gone(client: &Client, selector: &str, limit: Duration) -> kube::Result<Vec<String>> {
+    let api = Api::<Namespace>::all(client.clone());
+    let present = api.list(&ListParams::default().labels(selector)).await?.items;
+    let waits = present.iter().filter_map(|ns| {
+        let (name, uid) = (ns.metadata.name.clone()?, ns.metadata.uid.clone()?);
+        let api = api.clone();
+        Some(async move {
+            let gone = tokio::time::timeout(limit, await_condition(api, &name, conditions::is_deleted(&uid))).await;
+            (!matches!(gone, Ok(Ok(_)))).then_some(name)
+        })
+    });
+    Ok(futures::future::join_all(waits).await.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_and_end_with_the_run() {
+        let run = RunId::generate();
+        let n = namespace_name("pod-to-pod", "main", &run);
+        assert_eq!(n, format!("nc-pod-to-pod-main-{run}"));
+        let long = namespace_name(&"x".repeat(30), &"y".repeat(12), &run);
+        assert!(long.len() <= 63 && long.ends_with(run.as_str()), "{long}");
+    }
+}

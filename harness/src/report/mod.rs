@@ -1,0 +1,60 @@
+//! What a run found, and the files it is written to: `junit.xml` (CI) and
+//! `results.json` (every probe, every sample).
+
+pub mod junit;
+
+use crate::checks::{Endpoint, Status};
+use crate::stats::LatencySummary;
+use netconform_agent::protocol::ProbeResult;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeRecord {
+    pub from: Endpoint,
+    pub to: Endpoint,
+    pub protocol: String,
+    pub port: u16,
+    pub result: ProbeResult,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckRecord {
+    pub scenario: String,
+    pub check: String,
+    /// The libtest trial name: `<scenario>::<check>`.
+    pub trial: String,
+    pub features: Vec<String>,
+    pub rule: Option<String>,
+    #[serde(flatten)]
+    pub status: Status,
+    pub duration_ms: u64,
+    pub latency: Option<LatencySummary>,
+    pub probes: Vec<ProbeRecord>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub cluster: String,
+    pub server_version: String,
+    pub started_unix: u64,
+    pub duration_ms: u64,
+    pub checks: Vec<CheckRecord>,
+}
+
+/// Where reports go: NETCONFORM_REPORT_DIR, else `reports/` at the workspace root.
+pub fn report_dir(workspace_root: &Path) -> PathBuf {
+    std::env::var_os("NETCONFORM_REPORT_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root.join("reports"))
+}
+
+/// Writes junit.xml and results.json into `dir`; returns their paths.
+pub fn write(run: &RunRecord, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let junit_path = dir.join("junit.xml");
+    let xml = junit::report(run).to_string().map_err(std::io::Error::other)?;
+    std::fs::write(&junit_path, xml)?;
+    let json_path = dir.join("results.json");
+    std::fs::write(&json_path, serde_json::to_vec_pretty(run).map_err(std::io::Error::other)?)?;
+    Ok(vec![junit_path, json_path])
+}

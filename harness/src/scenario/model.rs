@@ -1,0 +1,221 @@
+//! The scenario file format (docs/scenarios.md). Every struct denies unknown
+//! fields, so a typo is an error with its file, line, column and field path.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Agent ports every fixture pod serves unless it says otherwise.
+pub const DEFAULT_HTTP_PORT: u16 = 80;
+pub const DEFAULT_TCP_PORT: u16 = 8080;
+pub const DEFAULT_UDP_PORT: u16 = 8081;
+pub const DEFAULT_SAMPLES: u32 = 10;
+pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Lower-case letters, digits and '-', at most 30 characters: it becomes
+    /// part of namespace names and of every trial name.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Features every check of this scenario belongs to (a check may add its own).
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub fixtures: Fixtures,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fixtures {
+    /// Logical namespaces; the first is the default for pods. Without any, one
+    /// namespace called `main` is made.
+    #[serde(default)]
+    pub namespaces: Vec<NamespaceFixture>,
+    #[serde(default)]
+    pub pods: Vec<PodFixture>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceFixture {
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodFixture {
+    pub name: String,
+    /// Logical namespace (default: the first one).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub placement: Placement,
+    /// Ports the agent serves (default: http 80, tcp 8080, udp 8081).
+    #[serde(default)]
+    pub ports: Option<AgentPorts>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPorts {
+    #[serde(default)]
+    pub http: Vec<u16>,
+    #[serde(default)]
+    pub tcp: Vec<u16>,
+    #[serde(default)]
+    pub udp: Vec<u16>,
+}
+
+impl AgentPorts {
+    pub fn defaults() -> AgentPorts {
+        AgentPorts { http: vec![DEFAULT_HTTP_PORT], tcp: vec![DEFAULT_TCP_PORT], udp: vec![DEFAULT_UDP_PORT] }
+    }
+}
+
+/// Where a pod runs, relative to other pods; nodes are picked at run time among
+/// the schedulable ones. Empty: any node (spread round-robin). At most one field.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// The node that pod runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_node_as: Option<String>,
+    /// A schedulable node other than the one that pod runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_node_than: Option<String>,
+}
+
+impl Placement {
+    pub fn any() -> Placement {
+        Placement::default()
+    }
+    pub fn same_node_as(pod: &str) -> Placement {
+        Placement { same_node_as: Some(pod.into()), ..Default::default() }
+    }
+    pub fn other_node_than(pod: &str) -> Placement {
+        Placement { other_node_than: Some(pod.into()), ..Default::default() }
+    }
+    /// The pod this placement is relative to, if any.
+    pub fn relative_to(&self) -> Option<&str> {
+        self.same_node_as.as_deref().or(self.other_node_than.as_deref())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The Kubernetes networking promise this check proves, in words.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// Features this check belongs to, besides the scenario's.
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// The pod the probes run in.
+    pub from: String,
+    pub to: Target,
+    pub protocol: Protocol,
+    /// Port on the target (default: the agent's port for the protocol).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// HTTP path (default /clientip).
+    #[serde(default)]
+    pub path: Option<String>,
+    pub expect: Expectation,
+    #[serde(default)]
+    pub assert: Assertions,
+    #[serde(default = "default_samples")]
+    pub samples: u32,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub latency: LatencyThresholds,
+}
+
+fn default_samples() -> u32 {
+    DEFAULT_SAMPLES
+}
+fn default_timeout_ms() -> u64 {
+    DEFAULT_TIMEOUT_MS
+}
+
+/// What a check probes. Exactly one field.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// A fixture pod, by its pod IP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+}
+
+impl Target {
+    pub fn pod(name: &str) -> Target {
+        Target { pod: Some(name.into()) }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Http,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Http => "http",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expectation {
+    /// Every sample connects (and gets a well-formed answer).
+    Connected,
+    /// Every sample is refused.
+    Refused,
+    /// Every sample times out.
+    TimedOut,
+    /// Every sample is refused or times out (how a policy may deny).
+    Blocked,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assertions {
+    /// The source address the server saw.
+    #[serde(default)]
+    pub source_ip: Option<SourceIp>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceIp {
+    /// The client pod's own IP: no NAT on the way.
+    ClientPodIp,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyThresholds {
+    #[serde(default)]
+    pub p50_ms: Option<f64>,
+    #[serde(default)]
+    pub p90_ms: Option<f64>,
+    #[serde(default)]
+    pub p99_ms: Option<f64>,
+}
