@@ -1,7 +1,7 @@
 //! Choosing a node for every fixture pod, from the placement rules and the
 //! cluster's schedulable nodes. Pure: the runner pins pods with node affinity.
 
-use crate::scenario::{Placement, PodFixture};
+use crate::scenario::PodFixture;
 use std::collections::BTreeMap;
 
 /// pod name -> node name, or why the scenario cannot be placed on this cluster.
@@ -44,6 +44,7 @@ pub fn assign(pods: &[PodFixture], nodes: &[String]) -> Result<BTreeMap<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Placement;
     use rstest::rstest;
 
     fn pod(name: &str, placement: Placement) -> PodFixture {

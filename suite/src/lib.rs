@@ -1,0 +1,245 @@
+//! The conformance suite behind `cargo test`.
+//!
+//! 1. Load and validate every scenario (nothing touches the cluster if one is bad).
+//! 2. Name one trial per check, `<scenario>::<check>`, so libtest's filters,
+//!    `--list`, `--skip`, `--exact` and `--test-threads` work as usual.
+//! 3. Connect. No cluster: trials are ignored with one line saying what was
+//!    tried, or fail when NETCONFORM_REQUIRE_CLUSTER=1.
+//! 4. Start every selected scenario at once on a background runtime; each trial
+//!    waits for its own check's verdict.
+//! 5. Delete what the run created (by its label, also on Ctrl-C), wait for it to
+//!    be gone, write reports/junit.xml and reports/results.json.
+
+mod results;
+mod selection;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use netconform_harness::checks::Status;
+use netconform_harness::cluster::{self, Cluster};
+use netconform_harness::fixtures::AgentImage;
+use netconform_harness::report::{self, CheckRecord, RunRecord};
+use netconform_harness::run::RunId;
+use netconform_harness::runner::{self, RunContext};
+use netconform_harness::scenario::{load_dir, LoadedScenario};
+use netconform_harness::{namespaces, placement};
+use results::Results;
+use selection::will_run;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("suite/ is inside the workspace").to_path_buf()
+}
+
+fn scenarios_dir() -> PathBuf {
+    std::env::var_os("NETCONFORM_SCENARIOS").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("scenarios"))
+}
+
+pub fn trial_name(scenario: &str, check: &str) -> String {
+    format!("{scenario}::{check}")
+}
+
+pub fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let dir = scenarios_dir();
+    let scenarios = match load_dir(&dir) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!("netconform: {} problem(s) in the scenarios under {}:", errors.len(), dir.display());
+            for e in errors {
+                eprintln!("  {e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let names: Vec<(String, &LoadedScenario, usize)> = scenarios
+        .iter()
+        .flat_map(|s| s.scenario.checks.iter().enumerate().map(move |(i, c)| (trial_name(&s.scenario.name, &c.name), s, i)))
+        .collect();
+
+    if args.list {
+        let trials = names.iter().map(|(n, _, _)| Trial::test(n.clone(), || Ok(()))).collect();
+        return libtest_mimic::run(&args, trials).exit_code();
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let require = std::env::var("NETCONFORM_REQUIRE_CLUSTER").is_ok_and(|v| v == "1");
+    let cluster = match runtime.block_on(cluster::connect()) {
+        Ok(c) => c,
+        Err(e) => {
+            let line = format!("netconform: {e}");
+            if require {
+                eprintln!("{line}\nnetconform: NETCONFORM_REQUIRE_CLUSTER=1, so every conformance trial fails.");
+            } else {
+                eprintln!("{line}; conformance trials are ignored (set NETCONFORM_REQUIRE_CLUSTER=1 to fail instead).");
+            }
+            let message = e.to_string();
+            let trials = names
+                .iter()
+                .map(|(n, _, _)| {
+                    let message = message.clone();
+                    Trial::test(n.clone(), move || Err(Failed::from(message))).with_ignored_flag(!require)
+                })
+                .collect();
+            return libtest_mimic::run(&args, trials).exit_code();
+        }
+    };
+    run_on_cluster(&args, &runtime, cluster, &scenarios, &names)
+}
+
+fn run_on_cluster(
+    args: &Arguments,
+    runtime: &tokio::runtime::Runtime,
+    cluster: Cluster,
+    scenarios: &[LoadedScenario],
+    names: &[(String, &LoadedScenario, usize)],
+) -> ExitCode {
+    let started = Instant::now();
+    let run = RunId::generate();
+    let nodes: Vec<String> = match runtime.block_on(cluster::schedulable_nodes(&cluster.client)) {
+        Ok(n) => n.into_iter().filter_map(|n| n.metadata.name).collect(),
+        Err(e) => {
+            eprintln!("netconform: listing nodes on {}: {e}", cluster.source);
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "netconform: run {run} on {} (Kubernetes {}), schedulable nodes: {}",
+        cluster.source,
+        cluster.server_version,
+        if nodes.is_empty() { "none".to_string() } else { nodes.join(", ") }
+    );
+
+    // Checks that cannot run on this cluster are skipped with their reason, never passed.
+    let mut skips: BTreeMap<String, String> = BTreeMap::new();
+    for s in scenarios {
+        if let Err(reason) = placement::assign(&s.scenario.fixtures.pods, &nodes) {
+            for c in &s.scenario.checks {
+                skips.insert(trial_name(&s.scenario.name, &c.name), reason.clone());
+            }
+        }
+    }
+
+    // What libtest will run, so only those scenarios and checks are started.
+    let mut selected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, s, i) in names {
+        if will_run(args, name, skips.contains_key(name)) {
+            selected.entry(s.scenario.name.clone()).or_default().insert(s.scenario.checks[*i].name.clone());
+        }
+    }
+
+    let results = Arc::new(Results::default());
+    let ctx = Arc::new(RunContext { client: cluster.client.clone(), run: run.clone(), image: AgentImage::from_env(), nodes });
+    let cleanup_client = cluster.client.clone();
+    let cleanup_selector = run.selector();
+    runtime.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nnetconform: interrupted; deleting this run's namespaces ({cleanup_selector})");
+            let _ = tokio::time::timeout(Duration::from_secs(30), namespaces::delete_by_label(&cleanup_client, &cleanup_selector)).await;
+            std::process::exit(130);
+        }
+    });
+    let mut tasks = Vec::new();
+    for s in scenarios {
+        let Some(checks) = selected.get(&s.scenario.name) else { continue };
+        let (ctx, results, scenario, checks) = (ctx.clone(), results.clone(), s.scenario.clone(), checks.clone());
+        tasks.push(runtime.spawn(async move {
+            runner::run_scenario(&ctx, &scenario, &checks, &|record| results.publish(record)).await;
+        }));
+    }
+
+    let trials = names
+        .iter()
+        .map(|(name, _, _)| {
+            if let Some(reason) = skips.get(name) {
+                eprintln!("netconform: {name} skipped: {reason}");
+                // Forced with --ignored, a skipped check fails: it never passes unrun.
+                let reason = format!("skipped: {reason}");
+                return Trial::test(name.clone(), move || Err(Failed::from(reason))).with_ignored_flag(true);
+            }
+            let (results, name2) = (results.clone(), name.clone());
+            Trial::test(name.clone(), move || match results.wait(&name2).status {
+                Status::Passed => Ok(()),
+                Status::Failed(message) => Err(Failed::from(message)),
+                Status::Skipped(reason) => Err(Failed::from(format!("skipped at run time: {reason}"))),
+            })
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(args, trials);
+
+    runtime.block_on(async {
+        for t in tasks {
+            let _ = t.await;
+        }
+        finish(&ctx, &cluster, &run, &results, scenarios, &skips, started).await
+    });
+    conclusion.exit_code()
+}
+
+/// Final cleanup by run label (bounded wait, with progress) and the reports.
+async fn finish(
+    ctx: &RunContext,
+    cluster: &Cluster,
+    run: &RunId,
+    results: &Results,
+    scenarios: &[LoadedScenario],
+    skips: &BTreeMap<String, String>,
+    started: Instant,
+) {
+    let selector = run.selector();
+    match namespaces::delete_by_label(&ctx.client, &selector).await {
+        Ok(names) if !names.is_empty() => {
+            eprintln!("netconform: waiting for {} namespace(s) of run {run} to be deleted", names.len());
+            match namespaces::wait_gone(&ctx.client, &selector, Duration::from_secs(120)).await {
+                Ok(left) if left.is_empty() => eprintln!("netconform: no namespace of run {run} is left"),
+                Ok(left) => eprintln!("netconform: still terminating after 120s: {}", left.join(", ")),
+                Err(e) => eprintln!("netconform: checking namespace deletion: {e}"),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("netconform: cleanup by label {selector} failed: {e}"),
+    }
+
+    let mut checks: Vec<CheckRecord> = results.all();
+    for s in scenarios {
+        for c in &s.scenario.checks {
+            let name = trial_name(&s.scenario.name, &c.name);
+            if let Some(reason) = skips.get(&name) {
+                checks.push(CheckRecord {
+                    scenario: s.scenario.name.clone(),
+                    check: c.name.clone(),
+                    trial: name,
+                    features: s.scenario.features.iter().chain(&c.features).cloned().collect(),
+                    rule: c.rule.clone(),
+                    status: Status::Skipped(reason.clone()),
+                    duration_ms: 0,
+                    latency: None,
+                    probes: vec![],
+                });
+            }
+        }
+    }
+    checks.sort_by(|a, b| a.trial.cmp(&b.trial));
+    let record = RunRecord {
+        run_id: run.to_string(),
+        cluster: cluster.source.clone(),
+        server_version: cluster.server_version.clone(),
+        started_unix: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs()
+            - started.elapsed().as_secs(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        checks,
+    };
+    let dir = report::report_dir(&workspace_root());
+    match report::write(&record, &dir) {
+        Ok(paths) => eprintln!(
+            "netconform: run {run}: {} checks in {:.1}s; reports: {}",
+            record.checks.len(),
+            started.elapsed().as_secs_f64(),
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        Err(e) => eprintln!("netconform: writing reports to {}: {e}", dir.display()),
+    }
+}
