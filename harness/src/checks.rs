@@ -77,9 +77,9 @@ pub fn evaluate(check: &Check, from: &Endpoint, to: &Endpoint, result: &ProbeRes
     let total = attempts.len();
     let latency = summarise(attempts.iter().filter(|a| matches(check.expect, a.outcome)).map(|a| a.latency_us));
     let route = format!(
-        "{} {}/{} ({}, node {}) -> {}/{} {}:{} ({}, node {})",
+        "{} {}/{} ({}, node {}) -> {}/{} {}:{} (node {})",
         check.protocol.as_str(), from.namespace, from.pod, from.ip, from.node,
-        to.namespace, to.pod, to.ip, port_of(check), to.pod, to.node
+        to.namespace, to.pod, to.ip, port_of(check), to.node
     );
     let mut problems = Vec::new();
 
