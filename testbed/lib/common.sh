@@ -57,11 +57,22 @@ node_cgroup() { echo "nctb-$1"; }
 
 kubectl_admin() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
 
-# pid_alive NAME: is the process recorded under NAME running?
-pid_alive() {
-  local f="$PIDS/$1.pid"
-  [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
+# start_time PID: the kernel's start time of PID (field 22 of /proc/PID/stat).
+start_time() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'; }
+
+# recorded_pid NAME: the PID recorded under NAME, if that very process still runs.
+# A pid file holds "PID START_TIME", so a PID the kernel has since reused for
+# another process (after a reboot or a crash) is never mistaken for ours.
+recorded_pid() {
+  local f="$PIDS/$1.pid" pid start
+  [[ -f $f ]] || return 1
+  read -r pid start <"$f"
+  [[ -n $pid && -n $start && $(start_time "$pid") == "$start" ]] || return 1
+  echo "$pid"
 }
+
+# pid_alive NAME: is the process recorded under NAME running?
+pid_alive() { recorded_pid "$1" >/dev/null; }
 
 # start_proc NAME CMD...: starts CMD in its own session, logging to $LOGS/NAME.log,
 # and records its PID in $PIDS/NAME.pid. CMD must exec its payload (ip netns exec
@@ -70,11 +81,11 @@ start_proc() {
   local name=$1; shift
   mkdir -p "$PIDS" "$LOGS"
   if pid_alive "$name"; then
-    log "$name already running (pid $(cat "$PIDS/$name.pid"))"
+    log "$name already running (pid $(recorded_pid "$name"))"
     return 0
   fi
   setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
-  echo $! >"$PIDS/$name.pid"
+  echo "$! $(start_time $!)" >"$PIDS/$name.pid"
 }
 
 # wait_for DESCRIPTION SECONDS CMD...: polls CMD once a second until it succeeds,

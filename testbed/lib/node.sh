@@ -2,7 +2,7 @@
 # One node: its mount-namespace holder, containerd, imported images, kubelet,
 # and (once the node has a pod CIDR) its CNI config and kube-proxy.
 
-holder_pid() { cat "$PIDS/$1-holder.pid"; }
+holder_pid() { recorded_pid "$1-holder"; }
 # in_node NODE CMD...: runs CMD in the node's network and mount namespaces.
 in_node() { local n=$1; shift; nsenter -t "$(holder_pid "$n")" -m -n -- "$@"; }
 node_ctr() { local n=$1; shift; in_node "$n" ctr --address "$(node_dir "$n")/containerd.sock" -n k8s.io "$@"; }

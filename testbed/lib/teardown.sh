@@ -31,7 +31,7 @@ teardown() {
   local pids=()
   for f in "$PIDS"/*.pid; do
     [[ -f $f && $f != *-holder.pid ]] || continue
-    pid=$(cat "$f")
+    pid=$(recorded_pid "$(basename "$f" .pid)") || continue
     kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
   done
   for n in "${NODES[@]}"; do
@@ -49,15 +49,14 @@ teardown() {
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   # containerd's shims outlive containerd; they run in the node's mount namespace.
   for n in "${NODES[@]}"; do
-    [[ -f $PIDS/$n-holder.pid ]] || continue
-    local holder mntns; holder=$(cat "$PIDS/$n-holder.pid")
+    local holder mntns
+    holder=$(recorded_pid "$n-holder") || continue
     if mntns=$(readlink "/proc/$holder/ns/mnt" 2>/dev/null); then
       for pid in $(pids_in_mount_ns "$mntns"); do kill -KILL "$pid" 2>/dev/null || true; done
     fi
   done
   for n in "${NODES[@]}"; do
-    [[ -f $PIDS/$n-holder.pid ]] || continue
-    pid=$(cat "$PIDS/$n-holder.pid")
+    pid=$(recorded_pid "$n-holder") || continue
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
 

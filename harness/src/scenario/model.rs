@@ -1,6 +1,7 @@
 //! The scenario file format (docs/scenarios.md). Every struct denies unknown
 //! fields, so a typo is an error with its file, line, column and field path.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ pub const DEFAULT_UDP_PORT: u16 = 8081;
 pub const DEFAULT_SAMPLES: u32 = 10;
 pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Lower-case letters, digits and '-', at most 30 characters: it becomes
@@ -27,7 +28,7 @@ pub struct Scenario {
     pub checks: Vec<Check>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fixtures {
     /// Logical namespaces; the first is the default for pods. Without any, one
@@ -38,7 +39,7 @@ pub struct Fixtures {
     pub pods: Vec<PodFixture>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceFixture {
     pub name: String,
@@ -46,7 +47,7 @@ pub struct NamespaceFixture {
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PodFixture {
     pub name: String,
@@ -62,7 +63,7 @@ pub struct PodFixture {
     pub ports: Option<AgentPorts>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentPorts {
     #[serde(default)]
@@ -81,7 +82,7 @@ impl AgentPorts {
 
 /// Where a pod runs, relative to other pods; nodes are picked at run time among
 /// the schedulable ones. Empty: any node (spread round-robin). At most one field.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Placement {
     /// The node that pod runs on.
@@ -108,7 +109,7 @@ impl Placement {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
     pub name: String,
@@ -149,7 +150,7 @@ fn default_timeout_ms() -> u64 {
 }
 
 /// What a check probes. Exactly one field.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// A fixture pod, by its pod IP.
@@ -163,7 +164,7 @@ impl Target {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
     Tcp,
@@ -181,7 +182,7 @@ impl Protocol {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Expectation {
     /// Every sample connects (and gets a well-formed answer).
@@ -194,7 +195,7 @@ pub enum Expectation {
     Blocked,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assertions {
     /// The source address the server saw.
@@ -202,14 +203,14 @@ pub struct Assertions {
     pub source_ip: Option<SourceIp>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceIp {
     /// The client pod's own IP: no NAT on the way.
     ClientPodIp,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyThresholds {
     #[serde(default)]
@@ -218,4 +219,27 @@ pub struct LatencyThresholds {
     pub p90_ms: Option<f64>,
     #[serde(default)]
     pub p99_ms: Option<f64>,
+}
+
+/// The JSON Schema of a scenario file (scenarios/schema.json), for editors.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Scenario)).expect("a schema serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// scenarios/schema.json is generated from these types; regenerate with
+    /// `NETCONFORM_WRITE_SCHEMA=1 cargo test -p netconform-harness schema`.
+    #[test]
+    fn schema_file_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/schema.json");
+        let want = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
+        if std::env::var("NETCONFORM_WRITE_SCHEMA").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(have == want, "{} is out of date: run NETCONFORM_WRITE_SCHEMA=1 cargo test -p netconform-harness schema", path.display());
+    }
 }
