@@ -9,6 +9,19 @@ pub struct Identity {
     pub hostname: String,
     /// Global addresses of the pod's interfaces (loopback and link-local left out).
     pub addresses: Vec<String>,
+    /// The `search` domains of /etc/resolv.conf (how the cluster domain is discovered).
+    pub search: Vec<String>,
+}
+
+/// The search domains in resolv.conf text (the last `search` line wins, as in libc).
+pub fn search_domains(resolv_conf: &str) -> Vec<String> {
+    resolv_conf
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("search"))
+        .filter(|rest| rest.starts_with(char::is_whitespace))
+        .last()
+        .map(|rest| rest.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 pub fn hostname() -> String {
@@ -39,5 +52,18 @@ pub fn identity() -> std::io::Result<Identity> {
     }
     addresses.sort();
     addresses.dedup();
-    Ok(Identity { hostname: hostname(), addresses })
+    let search = std::fs::read_to_string("/etc/resolv.conf").map(|t| search_domains(&t)).unwrap_or_default();
+    Ok(Identity { hostname: hostname(), addresses, search })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_domains_come_from_the_last_search_line() {
+        let conf = "nameserver 10.0.0.10\nsearch a.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n";
+        assert_eq!(search_domains(conf), ["a.svc.cluster.local", "svc.cluster.local", "cluster.local"]);
+        assert!(search_domains("nameserver 1.2.3.4\nsearchx y\n").is_empty());
+    }
 }

@@ -42,9 +42,7 @@ fn main() -> ExitCode {
     let result: Result<(), String> = runtime.block_on(async {
         match cli.command {
             Command::Serve { tcp, udp, http } => {
-                if tcp.is_empty() && udp.is_empty() && http.is_empty() {
-                    return Err("serve: give at least one --tcp, --udp or --http port".into());
-                }
+                // No ports is allowed: a hostNetwork pod that only runs probes.
                 let ports = serve::Ports { tcp, udp, http };
                 tokio::select! {
                     r = serve::run(ports, identity::hostname()) => r.map_err(|e| e.to_string()),

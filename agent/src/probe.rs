@@ -38,8 +38,16 @@ async fn run_probe(spec: ProbeSpec) -> ProbeResult {
                 Ok(r) => dns(r, name, *record, per_attempt).await,
                 Err(e) => failed(Outcome::DnsError, e.to_string()),
             },
+            ProbeKind::Identity => identity(),
         };
+        let done = spec.until_connected && attempt.outcome == Outcome::Connected;
         attempts.push(Attempt { latency_us: attempt.latency_us.max(1).min(elapsed_us(started)), ..attempt });
+        if done {
+            break;
+        }
+        if spec.interval_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(spec.interval_ms.min(MAX_TIMEOUT_MS))).await;
+        }
     }
     ProbeResult { id: spec.id, attempts }
 }
@@ -49,11 +57,32 @@ fn elapsed_us(since: Instant) -> u64 {
 }
 
 fn failed(outcome: Outcome, detail: String) -> Attempt {
-    Attempt { outcome, latency_us: u64::MAX, server: None, seen_client_ip: None, detail: Some(detail), answers: vec![] }
+    Attempt { outcome, detail: Some(detail), ..connected(u64::MAX) }
 }
 
 fn connected(latency_us: u64) -> Attempt {
-    Attempt { outcome: Outcome::Connected, latency_us, server: None, seen_client_ip: None, detail: None, answers: vec![] }
+    Attempt {
+        outcome: Outcome::Connected,
+        latency_us,
+        server: None,
+        seen_client_ip: None,
+        detail: None,
+        answers: vec![],
+        search: vec![],
+    }
+}
+
+fn identity() -> Attempt {
+    let started = Instant::now();
+    match crate::identity::identity() {
+        Ok(me) => Attempt {
+            server: Some(me.hostname),
+            answers: me.addresses,
+            search: me.search,
+            ..connected(elapsed_us(started))
+        },
+        Err(e) => failed(Outcome::Error, format!("reading interfaces: {e}")),
+    }
 }
 
 fn io_failure(e: &io::Error) -> Attempt {
@@ -246,7 +275,11 @@ async fn dns(resolver: &TokioResolver, name: &str, record: DnsRecord, limit: Dur
             attempt
         }
         Err(e) => {
-            let mut attempt = failed(Outcome::DnsError, e);
+            // "No records" (NXDOMAIN or an empty answer) is an answer; anything
+            // else (timeouts, SERVFAIL) is a failure to get one.
+            let lower = e.to_lowercase();
+            let outcome = if lower.contains("no record") || lower.contains("nxdomain") { Outcome::NotFound } else { Outcome::DnsError };
+            let mut attempt = failed(outcome, e);
             attempt.latency_us = elapsed_us(started);
             attempt
         }

@@ -30,6 +30,17 @@ pub struct ProbeSpec {
     pub timeout_ms: u64,
     /// How many attempts (latency samples), run one after another.
     pub samples: u32,
+    /// Stop at the first connected attempt (waiting for something to converge;
+    /// `samples` still bounds the attempts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub until_connected: bool,
+    /// Pause between attempts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub interval_ms: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +54,8 @@ pub enum ProbeKind {
     Http { host: String, port: u16, path: String },
     /// A DNS lookup through the pod's resolver (resolv.conf, search path included).
     Dns { name: String, record: DnsRecord },
+    /// The pod's own hostname, interface addresses and DNS search path.
+    Identity,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,9 +88,13 @@ pub struct Attempt {
     /// HTTP status, DNS answers, or the error text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// DNS answers (addresses, or `priority weight port target` for SRV).
+    /// DNS answers (addresses, or `priority weight port target` for SRV); for
+    /// identity, the pod's interface addresses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<String>,
+    /// Identity: the resolv.conf search domains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub search: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -87,6 +104,8 @@ pub enum Outcome {
     Refused,
     TimedOut,
     DnsError,
+    /// DNS answered that the name has no such record (NXDOMAIN, or no data).
+    NotFound,
     /// Connected, but the answer was not what the protocol promises.
     BadReply,
     /// A local error (unreachable network, bad address) before anything was sent.
@@ -100,6 +119,7 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::TimedOut => "timed_out",
             Outcome::DnsError => "dns_error",
+            Outcome::NotFound => "not_found",
             Outcome::BadReply => "bad_reply",
             Outcome::Error => "error",
         }

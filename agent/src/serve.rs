@@ -41,7 +41,7 @@ pub async fn run(ports: Ports, hostname: String) -> io::Result<()> {
         let listener = bind_tcp(port).await?;
         tasks.spawn(http(listener, hostname.clone()));
     }
-    eprintln!("netconform-agent: serving as {hostname}");
+    eprintln!("netconform-agent: serving as {hostname} ({} listeners)", tasks.len());
     match tasks.join_next().await {
         Some(Ok(result)) => result,
         Some(Err(e)) => Err(io::Error::other(e)),

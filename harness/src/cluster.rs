@@ -105,3 +105,13 @@ pub fn is_schedulable(node: &Node) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
     !cordoned && !tainted && ready
 }
+
+/// "IPv4" and/or "IPv6", from the nodes' pod CIDRs.
+pub fn ip_families(nodes: &[Node]) -> std::collections::BTreeSet<String> {
+    nodes
+        .iter()
+        .filter_map(|n| n.spec.as_ref())
+        .flat_map(|s| s.pod_cidrs.clone().unwrap_or_default().into_iter().chain(s.pod_cidr.clone()))
+        .map(|c| if c.contains(':') { "IPv6".to_string() } else { "IPv4".to_string() })
+        .collect()
+}

@@ -9,10 +9,15 @@ use netconform_agent::protocol::{ProbeBatch, ProbeResult};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Runs `netconform-agent probe` in the pod with `batch`, bounded by `limit`.
+/// Runs `netconform-agent probe` in the pod's agent container with `batch`, bounded by `limit`.
 pub async fn probe(client: &Client, ns: &str, pod: &str, batch: &ProbeBatch, limit: Duration) -> Result<Vec<ProbeResult>, String> {
+    probe_in(client, ns, pod, AGENT_CONTAINER, batch, limit).await
+}
+
+/// Like [`probe`], in another container of the pod (a sidecar).
+pub async fn probe_in(client: &Client, ns: &str, pod: &str, container: &str, batch: &ProbeBatch, limit: Duration) -> Result<Vec<ProbeResult>, String> {
     let input = serde_json::to_vec(batch).expect("a probe batch serialises");
-    let out = tokio::time::timeout(limit, exec(client, ns, pod, &[AGENT_BINARY, "probe"], &input))
+    let out = tokio::time::timeout(limit, exec(client, ns, pod, container, &[AGENT_BINARY, "probe"], &input))
         .await
         .map_err(|_| format!("agent probe in {ns}/{pod} did not finish within {}s", limit.as_secs()))??;
     serde_json::from_slice(&out).map_err(|e| {
@@ -20,11 +25,11 @@ pub async fn probe(client: &Client, ns: &str, pod: &str, batch: &ProbeBatch, lim
     })
 }
 
-/// Runs `command` in the agent container with `stdin`, returning stdout; a
-/// non-zero exit is an error carrying stderr.
-pub async fn exec(client: &Client, ns: &str, pod: &str, command: &[&str], stdin: &[u8]) -> Result<Vec<u8>, String> {
+/// Runs `command` in `container` with `stdin`, returning stdout; a non-zero
+/// exit is an error carrying stderr.
+pub async fn exec(client: &Client, ns: &str, pod: &str, container: &str, command: &[&str], stdin: &[u8]) -> Result<Vec<u8>, String> {
     let api = Api::<Pod>::namespaced(client.clone(), ns);
-    let params = AttachParams::default().container(AGENT_CONTAINER).stdin(true).stdout(true).stderr(true);
+    let params = AttachParams::default().container(container).stdin(true).stdout(true).stderr(true);
     let mut proc = api
         .exec(pod, command.iter().copied(), &params)
         .await

@@ -2,8 +2,8 @@
 //! server-side apply, and waited for on a watch. A wait that times out says
 //! why: the pod's phase, its containers' states and its recent events.
 
-use crate::scenario::{AgentPorts, PodFixture};
-use k8s_openapi::api::core::v1::{Event, Pod};
+use crate::scenario::{AgentPorts, PodFixture, PortRef, ServiceFixture, ServiceKind, SIDECAR_CONTAINER};
+use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
@@ -14,6 +14,8 @@ use std::time::Duration;
 pub const FIELD_MANAGER: &str = "netconform";
 pub const AGENT_CONTAINER: &str = "agent";
 pub const AGENT_BINARY: &str = "/netconform-agent";
+/// Every fixture pod carries the name of the fixture it belongs to.
+pub const LABEL_FIXTURE: &str = "netconform.io/fixture";
 /// Where the agent image comes from. The default is a local name that is never
 /// pulled; clusters with a registry set NETCONFORM_AGENT_IMAGE and maybe
 /// NETCONFORM_AGENT_PULL_POLICY.
@@ -34,68 +36,159 @@ impl AgentImage {
     }
 }
 
-/// The Pod for a fixture: the agent serving its ports, pinned to `node`,
-/// non-root, no capabilities, read-only root filesystem.
-pub fn agent_pod(
-    fixture: &PodFixture,
-    namespace: &str,
-    node: &str,
-    labels: &BTreeMap<String, String>,
-    image: &AgentImage,
-) -> Pod {
-    let ports = fixture.ports.clone().unwrap_or_else(AgentPorts::defaults);
+fn agent_container(name: &str, ports: &AgentPorts, image: &AgentImage, port_prefix: &str) -> serde_json::Value {
     let mut args = vec!["serve".to_string()];
     let mut container_ports = Vec::new();
     for (flag, proto, list) in [("--http", "TCP", &ports.http), ("--tcp", "TCP", &ports.tcp), ("--udp", "UDP", &ports.udp)] {
         for p in list {
             args.extend([flag.to_string(), p.to_string()]);
-            container_ports.push(json!({"name": format!("{}-{p}", &flag[2..]), "containerPort": p, "protocol": proto}));
+            container_ports.push(json!({"name": format!("{port_prefix}{}-{p}", &flag[2..]), "containerPort": p, "protocol": proto}));
         }
     }
-    let mut all_labels = fixture.labels.clone();
-    all_labels.extend(labels.clone());
-    // Ports below 1024 without CAP_NET_BIND_SERVICE: a namespaced, "safe" sysctl.
-    let low_port = ports.http.iter().chain(&ports.tcp).chain(&ports.udp).any(|p| *p < 1024);
-    let sysctls = if low_port { json!([{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]) } else { json!([]) };
     let readiness = match (ports.http.first(), ports.tcp.first()) {
         (Some(p), _) => json!({"httpGet": {"path": "/healthz", "port": p}, "periodSeconds": 1}),
         (None, Some(p)) => json!({"tcpSocket": {"port": p}, "periodSeconds": 1}),
         (None, None) => json!({"exec": {"command": [AGENT_BINARY, "info"]}, "periodSeconds": 2}),
     };
+    json!({
+        "name": name,
+        "image": image.image,
+        "imagePullPolicy": image.pull_policy,
+        "command": [AGENT_BINARY],
+        "args": args,
+        "ports": container_ports,
+        "readinessProbe": readiness,
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"]}
+        },
+        "resources": {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"memory": "64Mi"}}
+    })
+}
+
+/// The ports a fixture's main container serves: its own, or the defaults
+/// (none for a hostNetwork pod, which would otherwise take ports on the node).
+pub fn main_ports(fixture: &PodFixture) -> AgentPorts {
+    match &fixture.ports {
+        Some(p) => p.clone(),
+        None if fixture.host_network => AgentPorts::default(),
+        None => AgentPorts::defaults(),
+    }
+}
+
+/// The Pod `name` for a fixture: the agent serving its ports (and a sidecar's),
+/// pinned to `node`, non-root, no capabilities, read-only root filesystem.
+pub fn agent_pod(
+    fixture: &PodFixture,
+    name: &str,
+    namespace: &str,
+    node: &str,
+    labels: &BTreeMap<String, String>,
+    image: &AgentImage,
+) -> Pod {
+    let ports = main_ports(fixture);
+    let mut containers = vec![agent_container(AGENT_CONTAINER, &ports, image, "")];
+    if let Some(sidecar) = &fixture.sidecar {
+        containers.push(agent_container(SIDECAR_CONTAINER, sidecar, image, "s"));
+    }
+    let mut all_labels = fixture.labels.clone();
+    all_labels.extend(labels.clone());
+    all_labels.insert(LABEL_FIXTURE.to_string(), fixture.name.clone());
+    let sidecar_ports = fixture.sidecar.clone().unwrap_or_default();
+    let all_ports = || ports.http.iter().chain(&ports.tcp).chain(&ports.udp).chain(&sidecar_ports.http).chain(&sidecar_ports.tcp).chain(&sidecar_ports.udp);
+    // Ports below 1024 without CAP_NET_BIND_SERVICE: a namespaced, "safe" sysctl
+    // (not allowed, and not needed, on the host network).
+    let sysctls = if !fixture.host_network && all_ports().any(|p| *p < 1024) {
+        json!([{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}])
+    } else {
+        json!([])
+    };
+    let mut spec = json!({
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}
+        ]}}},
+        "terminationGracePeriodSeconds": 2,
+        "automountServiceAccountToken": false,
+        "enableServiceLinks": false,
+        "securityContext": {
+            "runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+            "sysctls": sysctls
+        },
+        "containers": containers
+    });
+    if fixture.host_network {
+        spec["hostNetwork"] = json!(true);
+        spec["dnsPolicy"] = json!("ClusterFirstWithHostNet");
+    }
+    if let Some(h) = &fixture.hostname {
+        spec["hostname"] = json!(h);
+    }
+    if let Some(sd) = &fixture.subdomain {
+        spec["subdomain"] = json!(sd);
+    }
     serde_json::from_value(json!({
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": fixture.name, "namespace": namespace, "labels": all_labels},
-        "spec": {
-            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}
-            ]}}},
-            "terminationGracePeriodSeconds": 2,
-            "automountServiceAccountToken": false,
-            "enableServiceLinks": false,
-            "securityContext": {
-                "runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
-                "seccompProfile": {"type": "RuntimeDefault"},
-                "sysctls": sysctls
-            },
-            "containers": [{
-                "name": AGENT_CONTAINER,
-                "image": image.image,
-                "imagePullPolicy": image.pull_policy,
-                "command": [AGENT_BINARY],
-                "args": args,
-                "ports": container_ports,
-                "readinessProbe": readiness,
-                "securityContext": {
-                    "allowPrivilegeEscalation": false,
-                    "readOnlyRootFilesystem": true,
-                    "capabilities": {"drop": ["ALL"]}
-                },
-                "resources": {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"memory": "64Mi"}}
-            }]
-        }
+        "metadata": {"name": name, "namespace": namespace, "labels": all_labels},
+        "spec": spec
     }))
     .expect("the agent pod template is a valid Pod")
+}
+
+/// The Service for a fixture.
+pub fn service(fixture: &ServiceFixture, namespace: &str, labels: &BTreeMap<String, String>) -> Service {
+    let ports: Vec<serde_json::Value> = fixture
+        .ports
+        .iter()
+        .map(|p| {
+            let mut port = json!({"port": p.port, "protocol": p.protocol.as_str().to_uppercase()});
+            if let Some(name) = &p.name {
+                port["name"] = json!(name);
+            }
+            match &p.target_port {
+                Some(PortRef::Number(n)) => port["targetPort"] = json!(n),
+                Some(PortRef::Name(n)) => port["targetPort"] = json!(n),
+                None => {}
+            }
+            port
+        })
+        .collect();
+    let mut spec = json!({"ports": ports});
+    match fixture.kind {
+        ServiceKind::ClusterIp => spec["type"] = json!("ClusterIP"),
+        ServiceKind::NodePort => spec["type"] = json!("NodePort"),
+        ServiceKind::Headless => {
+            spec["type"] = json!("ClusterIP");
+            spec["clusterIP"] = json!("None");
+        }
+        ServiceKind::ExternalName => {
+            spec["type"] = json!("ExternalName");
+            spec["externalName"] = json!(fixture.external_name.clone().unwrap_or_default());
+        }
+    }
+    if !fixture.selector.is_empty() {
+        spec["selector"] = json!(fixture.selector);
+    }
+    if fixture.external_traffic_policy_local {
+        spec["externalTrafficPolicy"] = json!("Local");
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": fixture.name, "namespace": namespace, "labels": labels},
+        "spec": spec
+    }))
+    .expect("the service template is a valid Service")
+}
+
+pub async fn apply_service(client: &Client, svc: &Service) -> kube::Result<Service> {
+    let ns = svc.metadata.namespace.as_deref().expect("fixture services are namespaced");
+    let name = svc.metadata.name.as_deref().expect("fixture services are named");
+    Api::<Service>::namespaced(client.clone(), ns)
+        .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(svc))
+        .await
 }
 
 pub async fn apply_pod(client: &Client, pod: &Pod) -> kube::Result<Pod> {
@@ -186,10 +279,10 @@ mod tests {
             namespace: None,
             labels: BTreeMap::from([("app".into(), "server".into())]),
             placement: Placement::any(),
-            ports: None,
+            ..Default::default()
         };
         let image = AgentImage { image: "img:1".into(), pull_policy: "Never".into() };
-        let pod = agent_pod(&fixture, "ns1", "node-a", &BTreeMap::from([("netconform.io/run".into(), "r1".into())]), &image);
+        let pod = agent_pod(&fixture, "server", "ns1", "node-a", &BTreeMap::from([("netconform.io/run".into(), "r1".into())]), &image);
         let v = serde_json::to_value(&pod).unwrap();
         assert_eq!(v["metadata"]["labels"]["app"], "server");
         assert_eq!(v["metadata"]["labels"]["netconform.io/run"], "r1");

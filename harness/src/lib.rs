@@ -2,13 +2,15 @@
 //! test binary itself. One module per capability:
 //!
 //! - [`scenario`]: the YAML format and its validating loader
+//! - [`features`]: features, profiles, and which checks a cluster skips
 //! - [`cluster`]: connecting like kubectl, schedulable nodes
 //! - [`run`]: run ids and the labels that mark what a run creates
 //! - [`namespaces`]: per-scenario namespaces, deleted only by label
 //! - [`placement`]: which node each fixture pod runs on
-//! - [`fixtures`]: agent pods, server-side apply, readiness waits on watches
+//! - [`fixtures`]: agent pods and Services, server-side apply, readiness waits on watches
+//! - [`world`]: a scenario's fixtures as they exist in the cluster
 //! - [`exec`]: one agent exec per probe batch
-//! - [`checks`]: checks to probe specs, results to verdicts
+//! - [`checks`]: checks to probes, results to verdicts
 //! - [`stats`]: latency percentiles
 //! - [`runner`]: one scenario from namespaces to verdicts to cleanup
 //! - [`report`]: JUnit and JSON
@@ -16,6 +18,7 @@
 pub mod checks;
 pub mod cluster;
 pub mod exec;
+pub mod features;
 pub mod fixtures;
 pub mod namespaces;
 pub mod placement;
@@ -24,3 +27,4 @@ pub mod run;
 pub mod runner;
 pub mod scenario;
 pub mod stats;
+pub mod world;

@@ -48,7 +48,7 @@ mod tests {
     use rstest::rstest;
 
     fn pod(name: &str, placement: Placement) -> PodFixture {
-        PodFixture { name: name.into(), namespace: None, labels: Default::default(), placement, ports: None }
+        PodFixture { name: name.into(), placement, ..Default::default() }
     }
 
     fn nodes(n: &[&str]) -> Vec<String> {

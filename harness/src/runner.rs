@@ -1,27 +1,21 @@
-//! Running one scenario on a cluster: namespaces, fixture pods, one probe batch
-//! per source pod, verdicts, and cleanup by label whatever happened.
+//! Running one scenario on a cluster: set up its world, plan every selected
+//! check's probes, run one batch per source container (all at once), judge,
+//! and delete the scenario's namespaces by label whatever happened.
 
-use crate::checks::{self, Endpoint, Status};
-use crate::fixtures::{self, AgentImage};
+use crate::checks::{self, PlannedProbe, Status};
+use crate::exec;
+use crate::fixtures::{AgentImage, AGENT_CONTAINER};
 use crate::namespaces;
-use crate::placement;
 use crate::report::{CheckRecord, ProbeRecord};
 use crate::run::RunId;
-use crate::scenario::{Check, Scenario, Target};
-
-/// The fixture pod a validated check targets.
-fn target_pod(to: &Target) -> &str {
-    to.pod.as_deref().expect("validated: every check has a pod target")
-}
-use crate::exec;
+use crate::scenario::{Check, Scenario};
+use crate::stats::LatencySummary;
+use crate::world::{self, World};
 use futures::future::join_all;
 use kube::Client;
-use netconform_agent::protocol::ProbeBatch;
+use netconform_agent::protocol::{ProbeBatch, ProbeResult};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
-
-/// How long fixture pods may take to become Ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
 pub struct RunContext {
     pub client: Client,
@@ -43,38 +37,40 @@ pub async fn run_scenario(ctx: &RunContext, scenario: &Scenario, selected: &BTre
     }
     let checks: Vec<&Check> = scenario.checks.iter().filter(|c| selected.contains(&c.name)).collect();
     let started = Instant::now();
-    let outcome = setup_and_probe(ctx, scenario, &checks).await;
-    let elapsed = started.elapsed();
-    match outcome {
-        Ok(records) => records.into_iter().for_each(report),
+    match world::setup(&ctx.client, &ctx.run, &ctx.image, &ctx.nodes, scenario).await {
+        Ok(world) => {
+            for r in probe_all(ctx, scenario, &world, &checks).await {
+                report(r);
+            }
+        }
         Err(reason) => {
             progress(&scenario.name, format!("setup failed: {reason}"));
             for c in checks {
-                report(record(scenario, c, Status::Failed(format!("scenario setup failed: {reason}")), elapsed, None, vec![]));
+                report(record(scenario, c, Status::Failed(format!("scenario setup failed: {reason}")), started.elapsed(), None, vec![]));
             }
         }
     }
-    match namespaces::delete_by_label(&ctx.client, &scenario_selector(ctx, scenario)).await {
+    let selector = format!("{},{}={}", ctx.run.selector(), crate::run::LABEL_SCENARIO, scenario.name);
+    match namespaces::delete_by_label(&ctx.client, &selector).await {
         Ok(names) => progress(&scenario.name, format!("deleting {}", names.join(", "))),
         Err(e) => progress(&scenario.name, format!("could not delete its namespaces (the run's final cleanup retries): {e}")),
     }
 }
 
-fn scenario_selector(ctx: &RunContext, scenario: &Scenario) -> String {
-    format!("{},{}={}", ctx.run.selector(), crate::run::LABEL_SCENARIO, scenario.name)
-}
-
-fn record(
+pub fn record(
     scenario: &Scenario,
     check: &Check,
     status: Status,
     took: Duration,
-    latency: Option<crate::stats::LatencySummary>,
+    latency: Option<LatencySummary>,
     probes: Vec<ProbeRecord>,
 ) -> CheckRecord {
     let mut features = scenario.features.clone();
-    features.extend(check.features.iter().cloned());
-    features.dedup();
+    for f in &check.features {
+        if !features.contains(f) {
+            features.push(f.clone());
+        }
+    }
     CheckRecord {
         scenario: scenario.name.clone(),
         check: check.name.clone(),
@@ -88,95 +84,63 @@ fn record(
     }
 }
 
-async fn setup_and_probe(ctx: &RunContext, scenario: &Scenario, checks: &[&Check]) -> Result<Vec<CheckRecord>, String> {
-    let nodes = placement::assign(&scenario.fixtures.pods, &ctx.nodes)?;
-
-    // Namespaces, by logical name.
-    let logical: Vec<(String, BTreeMap<String, String>)> = if scenario.fixtures.namespaces.is_empty() {
-        vec![("main".to_string(), BTreeMap::new())]
-    } else {
-        scenario.fixtures.namespaces.iter().map(|n| (n.name.clone(), n.labels.clone())).collect()
-    };
-    let mut real_ns: BTreeMap<String, String> = BTreeMap::new();
-    for (name, labels) in &logical {
-        let real = namespaces::namespace_name(&scenario.name, name, &ctx.run);
-        let mut all = labels.clone();
-        all.extend(ctx.run.labels(&scenario.name));
-        namespaces::create(&ctx.client, &real, all).await.map_err(|e| format!("creating namespace {real}: {e}"))?;
-        real_ns.insert(name.clone(), real);
-    }
-    progress(&scenario.name, format!("namespaces {}", real_ns.values().cloned().collect::<Vec<_>>().join(", ")));
-
-    // Fixture pods: applied together, waited for together.
-    let default_ns = logical[0].0.clone();
-    let started = Instant::now();
-    let applies = scenario.fixtures.pods.iter().map(|p| {
-        let ns = real_ns[p.namespace.as_ref().unwrap_or(&default_ns)].clone();
-        let pod = fixtures::agent_pod(p, &ns, &nodes[&p.name], &ctx.run.labels(&scenario.name), &ctx.image);
-        async move {
-            fixtures::apply_pod(&ctx.client, &pod).await.map_err(|e| format!("applying pod {ns}/{}: {e}", p.name))?;
-            fixtures::wait_ready(&ctx.client, &ns, &p.name, READY_TIMEOUT).await
-        }
-    });
-    let mut endpoints: BTreeMap<String, Endpoint> = BTreeMap::new();
-    for (fixture, ready) in scenario.fixtures.pods.iter().zip(join_all(applies).await) {
-        let pod = ready?;
-        let status = pod.status.unwrap_or_default();
-        endpoints.insert(fixture.name.clone(), Endpoint {
-            pod: fixture.name.clone(),
-            namespace: pod.metadata.namespace.unwrap_or_default(),
-            ip: status.pod_ip.ok_or_else(|| format!("pod {} is Ready but has no IP", fixture.name))?,
-            node: pod.spec.and_then(|s| s.node_name).unwrap_or_default(),
-        });
-    }
-    progress(&scenario.name, format!(
-        "{} pods Ready in {:.1}s: {}",
-        endpoints.len(),
-        started.elapsed().as_secs_f64(),
-        endpoints.values().map(|e| format!("{} {} on {}", e.pod, e.ip, e.node)).collect::<Vec<_>>().join(", ")
-    ));
-
-    // One batch per source pod, all batches at once.
-    let mut by_source: BTreeMap<&str, Vec<&Check>> = BTreeMap::new();
+/// Plans every check, runs one agent batch per (pod, container), judges.
+async fn probe_all(ctx: &RunContext, scenario: &Scenario, world: &World, checks: &[&Check]) -> Vec<CheckRecord> {
+    let mut records = Vec::new();
+    let mut planned: Vec<(&Check, Vec<PlannedProbe>)> = Vec::new();
     for c in checks {
-        by_source.entry(c.from.as_str()).or_default().push(c);
-    }
-    let batches = by_source.into_iter().map(|(source, checks)| {
-        let from = endpoints[source].clone();
-        let endpoints = &endpoints;
-        async move {
-            let targets: Vec<Endpoint> = checks.iter().map(|c| endpoints[target_pod(&c.to)].clone()).collect();
-            let batch = ProbeBatch {
-                probes: checks.iter().zip(&targets).map(|(c, to)| checks::probe_spec(&c.name, c, to)).collect(),
-            };
-            // Samples run one after another: the batch takes at most the slowest check's total.
-            let limit = checks.iter().map(|c| Duration::from_millis(c.timeout_ms * c.samples as u64)).max().unwrap_or_default()
-                + Duration::from_secs(30);
-            let started = Instant::now();
-            let results = exec::probe(&ctx.client, &from.namespace, &from.pod, &batch, limit).await;
-            let took = started.elapsed();
-            checks
-                .iter()
-                .zip(targets)
-                .map(|(c, to)| match &results {
-                    Err(e) => record(scenario, c, Status::Failed(e.clone()), took, None, vec![]),
-                    Ok(results) => match results.iter().find(|r| r.id == c.name) {
-                        None => record(scenario, c, Status::Failed("the agent returned no result for this check".into()), took, None, vec![]),
-                        Some(result) => {
-                            let (status, latency) = checks::evaluate(c, &from, &to, result);
-                            let probe = ProbeRecord {
-                                from: from.clone(),
-                                to,
-                                protocol: c.protocol.as_str().into(),
-                                port: checks::port_of(c),
-                                result: result.clone(),
-                            };
-                            record(scenario, c, status, took, latency, vec![probe])
-                        }
-                    },
-                })
-                .collect::<Vec<_>>()
+        match checks::plan(c, world) {
+            Ok(p) => planned.push((c, p)),
+            Err(e) => records.push(record(scenario, c, Status::Failed(format!("cannot plan the check: {e}")), Duration::ZERO, None, vec![])),
         }
+    }
+    // (namespace, pod, container) -> probes to run there
+    let mut batches: BTreeMap<(String, String, String), Vec<&PlannedProbe>> = BTreeMap::new();
+    for (c, probes) in &planned {
+        let container = c.container.clone().unwrap_or_else(|| AGENT_CONTAINER.to_string());
+        for p in probes {
+            batches.entry((p.from.namespace.clone(), p.from.pod.clone(), container.clone())).or_default().push(p);
+        }
+    }
+    let started = Instant::now();
+    let runs = batches.into_iter().map(|((ns, pod, container), probes)| async move {
+        // Samples run one after another: a batch takes at most its slowest probe's total.
+        let limit = probes.iter().map(|p| Duration::from_millis(p.spec.timeout_ms * p.spec.samples as u64)).max().unwrap_or_default()
+            + Duration::from_secs(30);
+        let batch = ProbeBatch { probes: probes.iter().map(|p| p.spec.clone()).collect() };
+        let result = exec::probe_in(&ctx.client, &ns, &pod, &container, &batch, limit).await;
+        (probes, result)
     });
-    Ok(join_all(batches).await.into_iter().flatten().collect())
+    let mut results: BTreeMap<String, Result<ProbeResult, String>> = BTreeMap::new();
+    for (probes, result) in join_all(runs).await {
+        for p in probes {
+            let r = match &result {
+                Ok(rs) => rs.iter().find(|r| r.id == p.spec.id).cloned().ok_or_else(|| "the agent returned no result for this probe".to_string()),
+                Err(e) => Err(e.clone()),
+            };
+            results.insert(p.spec.id.clone(), r);
+        }
+    }
+    let took = started.elapsed();
+    for (c, probes) in planned {
+        let mut judged = Vec::new();
+        let mut errors = Vec::new();
+        for p in probes {
+            match results.remove(&p.spec.id).unwrap_or_else(|| Err("not run".into())) {
+                Ok(r) => judged.push((p, r)),
+                Err(e) => errors.push(format!("{} -> {}: {e}", p.from.pod, p.target)),
+            }
+        }
+        let (status, latency) = if errors.is_empty() {
+            checks::evaluate(c, &judged)
+        } else {
+            (Status::Failed(format!("probes could not run:\n  {}", errors.join("\n  "))), None)
+        };
+        let probes = judged
+            .into_iter()
+            .map(|(p, r)| ProbeRecord { from: p.from, to: p.target, spec: p.spec, result: r })
+            .collect();
+        records.push(record(scenario, c, status, took, latency, probes));
+    }
+    records
 }

@@ -21,7 +21,7 @@ use netconform_harness::report::{self, CheckRecord, RunRecord};
 use netconform_harness::run::RunId;
 use netconform_harness::runner::{self, RunContext};
 use netconform_harness::scenario::{load_dir, LoadedScenario};
-use netconform_harness::{namespaces, placement};
+use netconform_harness::{features, namespaces, placement};
 use results::Results;
 use selection::will_run;
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,13 +99,26 @@ fn run_on_cluster(
 ) -> ExitCode {
     let started = Instant::now();
     let run = RunId::generate();
-    let nodes: Vec<String> = match runtime.block_on(cluster::schedulable_nodes(&cluster.client)) {
-        Ok(n) => n.into_iter().filter_map(|n| n.metadata.name).collect(),
+    let (declaration, source) = match std::env::var_os("NETCONFORM_CONFIG").map(PathBuf::from) {
+        Some(path) => match features::read_declaration(&path) {
+            Ok(d) => (d, Some(path)),
+            Err(e) => {
+                eprintln!("netconform: NETCONFORM_CONFIG: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => (features::Declaration::default(), None),
+    };
+    let all_nodes = match runtime.block_on(cluster::schedulable_nodes(&cluster.client)) {
+        Ok(n) => n,
         Err(e) => {
             eprintln!("netconform: listing nodes on {}: {e}", cluster.source);
             return ExitCode::FAILURE;
         }
     };
+    let detected = features::Detected { ip_families: cluster::ip_families(&all_nodes) };
+    let feature_plan = features::plan(&declaration, source, &detected);
+    let nodes: Vec<String> = all_nodes.into_iter().filter_map(|n| n.metadata.name).collect();
     eprintln!(
         "netconform: run {run} on {} (Kubernetes {}), schedulable nodes: {}",
         cluster.source,
@@ -113,12 +126,26 @@ fn run_on_cluster(
         if nodes.is_empty() { "none".to_string() } else { nodes.join(", ") }
     );
 
+    eprintln!(
+        "netconform: profile {} ({}){}",
+        feature_plan.profile.name,
+        feature_plan.profile.features.join(", "),
+        if feature_plan.skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; skipped features: {}", feature_plan.skipped.iter().map(|(f, why)| format!("{f} ({why})")).collect::<Vec<_>>().join(", "))
+        }
+    );
+
     // Checks that cannot run on this cluster are skipped with their reason, never passed.
     let mut skips: BTreeMap<String, String> = BTreeMap::new();
     for s in scenarios {
-        if let Err(reason) = placement::assign(&s.scenario.fixtures.pods, &nodes) {
-            for c in &s.scenario.checks {
-                skips.insert(trial_name(&s.scenario.name, &c.name), reason.clone());
+        let single: Vec<_> = s.scenario.fixtures.pods.iter().filter(|p| !p.per_node).cloned().collect();
+        let placement = placement::assign(&single, &nodes).err().or_else(|| nodes.is_empty().then(|| "the cluster has no schedulable node".to_string()));
+        for c in &s.scenario.checks {
+            let features: Vec<String> = s.scenario.features.iter().chain(&c.features).cloned().collect();
+            if let Some(reason) = feature_plan.skip_reason(&features).or_else(|| placement.clone()) {
+                skips.insert(trial_name(&s.scenario.name, &c.name), reason);
             }
         }
     }
@@ -174,7 +201,7 @@ fn run_on_cluster(
         for t in tasks {
             let _ = t.await;
         }
-        finish(&ctx, &cluster, &run, &results, scenarios, &skips, started).await
+        finish(&ctx, &cluster, &run, &results, scenarios, &skips, &feature_plan, started).await
     });
     conclusion.exit_code()
 }
@@ -187,6 +214,7 @@ async fn finish(
     results: &Results,
     scenarios: &[LoadedScenario],
     skips: &BTreeMap<String, String>,
+    feature_plan: &features::FeaturePlan,
     started: Instant,
 ) {
     let selector = run.selector();
@@ -233,7 +261,7 @@ async fn finish(
         checks,
     };
     let dir = report::report_dir(&workspace_root());
-    match report::write(&record, &dir) {
+    match report::write(&record, feature_plan, &dir) {
         Ok(paths) => eprintln!(
             "netconform: run {run}: {} checks in {:.1}s; reports: {}",
             record.checks.len(),

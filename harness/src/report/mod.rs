@@ -1,20 +1,22 @@
 //! What a run found, and the files it is written to: `junit.xml` (CI) and
 //! `results.json` (every probe, every sample).
 
+pub mod conformance;
 pub mod junit;
 
 use crate::checks::{Endpoint, Status};
+use crate::features::FeaturePlan;
 use crate::stats::LatencySummary;
-use netconform_agent::protocol::ProbeResult;
+use netconform_agent::protocol::{ProbeResult, ProbeSpec};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ProbeRecord {
     pub from: Endpoint,
-    pub to: Endpoint,
-    pub protocol: String,
-    pub port: u16,
+    /// `ns/pod`, `node X ip:port`, a DNS name, `localhost`.
+    pub to: String,
+    pub spec: ProbeSpec,
     pub result: ProbeResult,
 }
 
@@ -48,13 +50,16 @@ pub fn report_dir(workspace_root: &Path) -> PathBuf {
     std::env::var_os("NETCONFORM_REPORT_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root.join("reports"))
 }
 
-/// Writes junit.xml and results.json into `dir`; returns their paths.
-pub fn write(run: &RunRecord, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// Writes junit.xml, results.json and conformance.json into `dir`; returns their paths.
+pub fn write(run: &RunRecord, plan: &FeaturePlan, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let junit_path = dir.join("junit.xml");
     let xml = junit::report(run).to_string().map_err(std::io::Error::other)?;
     std::fs::write(&junit_path, xml)?;
     let json_path = dir.join("results.json");
     std::fs::write(&json_path, serde_json::to_vec_pretty(run).map_err(std::io::Error::other)?)?;
-    Ok(vec![junit_path, json_path])
+    let conformance_path = dir.join("conformance.json");
+    let report = conformance::report(run, plan);
+    std::fs::write(&conformance_path, serde_json::to_vec_pretty(&report).map_err(std::io::Error::other)?)?;
+    Ok(vec![junit_path, json_path, conformance_path])
 }

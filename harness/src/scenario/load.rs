@@ -2,6 +2,7 @@
 //! and column, and the field (as a path like `checks[2].protocol`).
 
 use super::model::*;
+use crate::features;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -210,12 +211,40 @@ fn validate(s: &Scenario) -> Vec<Problem> {
         }
     }
     for (i, pod) in s.fixtures.pods.iter().enumerate() {
+        let at = format!("fixtures.pods[{i}]");
+        if pod.host_network {
+            let ns = pod.namespace.as_deref().or(s.fixtures.namespaces.first().map(|n| n.name.as_str()));
+            let privileged = s.fixtures.namespaces.iter().any(|n| Some(n.name.as_str()) == ns && n.privileged);
+            if !privileged {
+                problems.push((format!("{at}.host_network"), "host_network", "true".into(),
+                    "hostNetwork pods belong in their own namespace marked `privileged: true`".into()));
+            }
+            let low = pod.ports.iter().flat_map(|p| p.http.iter().chain(&p.tcp).chain(&p.udp)).any(|p| *p < 1024);
+            if low {
+                problems.push((format!("{at}.ports"), "ports", String::new(), "a hostNetwork pod cannot serve ports below 1024 (it runs without privileges)".into()));
+            }
+        } else if let Some(ns) = s.fixtures.namespaces.iter().find(|n| Some(&n.name) == pod.namespace.as_ref().or(s.fixtures.namespaces.first().map(|n| &n.name)) && n.privileged) {
+            problems.push((format!("{at}.namespace"), "namespace", ns.name.clone(),
+                format!("namespace `{}` is privileged: only hostNetwork pods belong there", ns.name)));
+        }
+        if let (Some(main), Some(side)) = (&pod.ports, &pod.sidecar) {
+            let clash = |a: &[u16], b: &[u16]| a.iter().any(|p| b.contains(p));
+            if clash(&main.http, &side.http) || clash(&main.tcp, &side.tcp) || clash(&main.tcp, &side.http) || clash(&main.http, &side.tcp) || clash(&main.udp, &side.udp) {
+                problems.push((format!("{at}.sidecar"), "sidecar", String::new(), "the sidecar's ports must differ from the main container's (they share the pod's network)".into()));
+            }
+        }
         let field = format!("fixtures.pods[{i}].placement");
+        if pod.per_node && pod.placement.relative_to().is_some() {
+            problems.push((field.clone(), "placement", String::new(), "a per_node pod is on every node: it takes no placement".into()));
+        }
         if pod.placement.same_node_as.is_some() && pod.placement.other_node_than.is_some() {
             problems.push((field.clone(), "placement", String::new(), "give `same_node_as` or `other_node_than`, not both".into()));
         }
         let Some(other) = pod.placement.relative_to() else { continue };
         let other = other.to_string();
+        if s.fixtures.pods.iter().any(|p| p.name == other && p.per_node) {
+            problems.push((field.clone(), "placement", other.clone(), format!("`{other}` is per_node: place relative to a single pod")));
+        }
         if !pods.contains(other.as_str()) {
             problems.push((field, "placement", other.clone(), format!("unknown pod `{other}` (pods: {})", join(&pods))));
         } else if other == pod.name {
@@ -223,6 +252,50 @@ fn validate(s: &Scenario) -> Vec<Problem> {
         } else if s.fixtures.pods.iter().position(|p| p.name == other).is_some_and(|j| j > i) {
             problems.push((field, "placement", other.clone(),
                 format!("`{other}` must be listed before `{}` to be placed relative to it", pod.name)));
+        }
+    }
+
+    let mut services: BTreeMap<&str, &ServiceFixture> = BTreeMap::new();
+    for (i, svc) in s.fixtures.services.iter().enumerate() {
+        let at = format!("fixtures.services[{i}]");
+        if !is_dns_label(&svc.name, 40) {
+            problems.push((format!("{at}.name"), "name", svc.name.clone(), "must be lower-case letters, digits and '-', at most 40 characters".into()));
+        }
+        if services.insert(&svc.name, svc).is_some() {
+            problems.push((format!("{at}.name"), "name", svc.name.clone(), format!("service `{}` is defined twice", svc.name)));
+        }
+        if let Some(ns) = &svc.namespace {
+            if !namespaces.contains(ns.as_str()) {
+                problems.push((format!("{at}.namespace"), "namespace", ns.clone(), format!("unknown namespace `{ns}` (fixtures.namespaces has: {})", join(&namespaces))));
+            }
+        }
+        match svc.kind {
+            ServiceKind::ExternalName => {
+                if svc.external_name.is_none() {
+                    problems.push((format!("{at}.external_name"), "type", "external_name".into(), "an external_name Service needs `external_name`".into()));
+                }
+            }
+            _ => {
+                if svc.ports.is_empty() {
+                    problems.push((format!("{at}.ports"), "ports", String::new(), "a Service needs at least one port".into()));
+                }
+                if svc.selector.is_empty() {
+                    problems.push((format!("{at}.selector"), "selector", String::new(), "a Service needs a selector (fixture pod labels)".into()));
+                }
+            }
+        }
+        for (j, p) in svc.ports.iter().enumerate() {
+            if !matches!(p.protocol, Protocol::Tcp | Protocol::Udp) {
+                problems.push((format!("{at}.ports[{j}].protocol"), "protocol", p.protocol.as_str().into(), "a Service port is tcp or udp".into()));
+            }
+        }
+        if svc.external_traffic_policy_local && svc.kind != ServiceKind::NodePort {
+            problems.push((format!("{at}.external_traffic_policy_local"), "external_traffic_policy_local", String::new(), "applies to node_port Services only".into()));
+        }
+    }
+    for f in &s.features {
+        if !features::is_known(f) {
+            problems.push(("features".into(), "features", f.clone(), format!("unknown feature `{f}` (known: {})", features::known())));
         }
     }
 
@@ -240,12 +313,19 @@ fn validate(s: &Scenario) -> Vec<Problem> {
             problems.push((format!("{at}.from"), "from", check.from.clone(),
                 format!("unknown pod `{}` (pods: {})", check.from, join(&pods))));
         }
-        match &check.to.pod {
-            None => problems.push((format!("{at}.to"), "to", String::new(), "give the target: `pod: <fixture pod>`".into())),
-            Some(to) if !pods.contains(to.as_str()) => {
-                problems.push((format!("{at}.to.pod"), "pod", to.clone(), format!("unknown pod `{to}` (pods: {})", join(&pods))));
+        validate_target(s, check, &at, &pods, &services, &mut problems);
+        for f in &check.features {
+            if !features::is_known(f) {
+                problems.push((format!("{at}.features"), "features", f.clone(), format!("unknown feature `{f}` (known: {})", features::known())));
             }
-            Some(_) => {}
+        }
+        if check.container.as_deref().is_some_and(|c| c != SIDECAR_CONTAINER && c != "agent") {
+            problems.push((format!("{at}.container"), "container", check.container.clone().unwrap_or_default(), "must be `agent` or `sidecar`".into()));
+        }
+        if check.container.as_deref() == Some(SIDECAR_CONTAINER)
+            && s.fixtures.pods.iter().any(|p| p.name == check.from && p.sidecar.is_none())
+        {
+            problems.push((format!("{at}.container"), "container", SIDECAR_CONTAINER.into(), format!("pod `{}` has no sidecar", check.from)));
         }
         if check.samples == 0 || check.samples > netconform_agent::protocol::MAX_SAMPLES {
             problems.push((format!("{at}.samples"), "samples", check.samples.to_string(),
@@ -258,12 +338,108 @@ fn validate(s: &Scenario) -> Vec<Problem> {
         if check.path.is_some() && check.protocol != Protocol::Http {
             problems.push((format!("{at}.path"), "path", String::new(), "`path` applies to protocol http only".into()));
         }
+        if check.record.is_some() && check.protocol != Protocol::Dns {
+            problems.push((format!("{at}.record"), "record", String::new(), "`record` applies to protocol dns only".into()));
+        }
+        if check.assert.answers.is_some() && check.protocol != Protocol::Dns {
+            problems.push((format!("{at}.assert.answers"), "answers", String::new(), "`answers` applies to protocol dns only".into()));
+        }
+        if check.expect == Expectation::NotFound && check.protocol != Protocol::Dns {
+            problems.push((format!("{at}.expect"), "expect", "not_found".into(), "`not_found` applies to protocol dns only".into()));
+        }
         if check.assert.source_ip.is_some() && check.expect != Expectation::Connected {
             problems.push((format!("{at}.assert.source_ip"), "source_ip", String::new(),
                 "a source address can only be asserted when the check expects `connected`".into()));
         }
     }
     problems
+}
+
+fn validate_target(
+    s: &Scenario,
+    check: &Check,
+    at: &str,
+    pods: &BTreeSet<&str>,
+    services: &BTreeMap<&str, &ServiceFixture>,
+    problems: &mut Vec<Problem>,
+) {
+    let to = &check.to;
+    let given = [to.pod.is_some(), to.service.is_some(), to.node_port.is_some(), to.name.is_some(), to.localhost]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    let field = format!("{at}.to");
+    match check.protocol {
+        Protocol::Identity => {
+            if given > 0 {
+                problems.push((field, "to", String::new(), "an identity check has no target".into()));
+            }
+            return;
+        }
+        Protocol::Dns => {
+            if to.name.is_none() && to.service.is_none() {
+                problems.push((field.clone(), "to", String::new(), "a dns check needs `to.name` or `to.service`".into()));
+            }
+        }
+        _ => {
+            if given != 1 {
+                problems.push((field.clone(), "to", String::new(), "give exactly one of pod, service, node_port, name, localhost".into()));
+            }
+            if to.name.is_some() {
+                problems.push((format!("{field}.name"), "name", String::new(), "`to.name` is for dns checks; probe a Service with `to.service`".into()));
+            }
+        }
+    }
+    if let Some(pod) = &to.pod {
+        if !pods.contains(pod.as_str()) {
+            problems.push((format!("{field}.pod"), "pod", pod.clone(), format!("unknown pod `{pod}` (pods: {})", join(pods))));
+        }
+    }
+    for (key, name) in [("service", &to.service), ("node_port", &to.node_port)] {
+        if let Some(name) = name {
+            match services.get(name.as_str()) {
+                None => {
+                    let known: BTreeSet<&str> = services.keys().copied().collect();
+                    problems.push((format!("{field}.{key}"), key, name.clone(), format!("unknown service `{name}` (services: {})", join(&known))));
+                }
+                Some(svc) if key == "node_port" && svc.kind != ServiceKind::NodePort => {
+                    problems.push((format!("{field}.{key}"), key, name.clone(), format!("service `{name}` is not of type node_port")));
+                }
+                _ => {}
+            }
+        }
+    }
+    if to.address.is_some() && to.service.is_none() {
+        problems.push((format!("{field}.address"), "address", String::new(), "`address` goes with `service`".into()));
+    }
+    if to.nodes.is_some() && to.node_port.is_none() {
+        problems.push((format!("{field}.nodes"), "nodes", String::new(), "`nodes` goes with `node_port`".into()));
+    }
+    if let Some(a) = &check.assert.answers {
+        let given = [&a.cluster_ip_of, &a.ready_pod_ips_of, &a.pod_ip_of, &a.srv_port_of].iter().filter(|o| o.is_some()).count();
+        if given != 1 {
+            problems.push((format!("{at}.assert.answers"), "answers", String::new(), "give exactly one of cluster_ip_of, ready_pod_ips_of, pod_ip_of, srv_port_of".into()));
+        }
+        for svc in [&a.cluster_ip_of, &a.ready_pod_ips_of].into_iter().flatten() {
+            if !services.contains_key(svc.as_str()) {
+                problems.push((format!("{at}.assert.answers"), "answers", svc.clone(), format!("unknown service `{svc}`")));
+            }
+        }
+        if let Some(sp) = &a.srv_port_of {
+            let ok = sp.split_once('/').is_some_and(|(svc, port)| {
+                services.get(svc).is_some_and(|f| f.ports.iter().any(|p| p.name.as_deref() == Some(port)))
+            });
+            if !ok {
+                problems.push((format!("{at}.assert.answers.srv_port_of"), "srv_port_of", sp.clone(), "must name `<service>/<port name>` of a fixture Service".into()));
+            }
+        }
+        if let Some(p) = &a.pod_ip_of {
+            if !pods.contains(p.as_str()) {
+                problems.push((format!("{at}.assert.answers.pod_ip_of"), "pod_ip_of", p.clone(), format!("unknown pod `{p}`")));
+            }
+        }
+    }
+    let _ = s;
 }
 
 fn join(names: &BTreeSet<&str>) -> String {
@@ -319,8 +495,8 @@ checks:
         VALID.replace("samples: 20", "samples: many"),
         "s.yaml:16:14: field `checks[0].samples`: invalid type: string \"many\", expected u32")]
     #[case::missing_field(
-        VALID.replace("    expect: connected\n", ""),
-        "field `checks[0]`: missing field `expect`")]
+        VALID.replace("    protocol: tcp\n", ""),
+        "field `checks[0]`: missing field `protocol`")]
     #[case::unknown_pod(
         VALID.replace("from: client", "from: clinet"),
         "s.yaml:11: field `checks[0].from`: unknown pod `clinet` (pods: client, server)")]

@@ -11,6 +11,8 @@ pub const DEFAULT_TCP_PORT: u16 = 8080;
 pub const DEFAULT_UDP_PORT: u16 = 8081;
 pub const DEFAULT_SAMPLES: u32 = 10;
 pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
+/// The second agent container of a pod with a `sidecar`.
+pub const SIDECAR_CONTAINER: &str = "sidecar";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,12 +33,14 @@ pub struct Scenario {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fixtures {
-    /// Logical namespaces; the first is the default for pods. Without any, one
-    /// namespace called `main` is made.
+    /// Logical namespaces; the first is the default. Without any, one namespace
+    /// called `main` is made.
     #[serde(default)]
     pub namespaces: Vec<NamespaceFixture>,
     #[serde(default)]
     pub pods: Vec<PodFixture>,
+    #[serde(default)]
+    pub services: Vec<ServiceFixture>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -45,9 +49,13 @@ pub struct NamespaceFixture {
     pub name: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Allows privileged pods (hostNetwork) by the Pod Security admission label.
+    /// Only hostNetwork fixtures belong in such a namespace.
+    #[serde(default)]
+    pub privileged: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PodFixture {
     pub name: String,
@@ -58,9 +66,25 @@ pub struct PodFixture {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub placement: Placement,
+    /// One pod on every schedulable node, named `<name>-<n>` (n = 1, 2, ... in
+    /// node order). `placement` does not apply.
+    #[serde(default)]
+    pub per_node: bool,
+    /// Run in the node's network namespace (needs a `privileged` namespace).
+    #[serde(default)]
+    pub host_network: bool,
     /// Ports the agent serves (default: http 80, tcp 8080, udp 8081).
     #[serde(default)]
     pub ports: Option<AgentPorts>,
+    /// A second agent container, `sidecar`, serving these ports (localhost checks).
+    #[serde(default)]
+    pub sidecar: Option<AgentPorts>,
+    /// Pod hostname and subdomain (a headless Service's name gives the pod its
+    /// own DNS record `<hostname>.<subdomain>.<namespace>.svc.<domain>`).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub subdomain: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -111,6 +135,62 @@ impl Placement {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct ServiceFixture {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(rename = "type", default)]
+    pub kind: ServiceKind,
+    /// Pod labels the Service selects (empty for external_name).
+    #[serde(default)]
+    pub selector: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ports: Vec<ServicePortFixture>,
+    /// For external_name: the CNAME target.
+    #[serde(default)]
+    pub external_name: Option<String>,
+    /// For node_port: `local` keeps the client source address and answers only
+    /// on nodes with a backend.
+    #[serde(default)]
+    pub external_traffic_policy_local: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    #[default]
+    ClusterIp,
+    NodePort,
+    Headless,
+    ExternalName,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePortFixture {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub port: u16,
+    /// Container port number or name (default: `port`).
+    #[serde(default)]
+    pub target_port: Option<PortRef>,
+    #[serde(default = "default_service_protocol")]
+    pub protocol: Protocol,
+}
+
+fn default_service_protocol() -> Protocol {
+    Protocol::Tcp
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PortRef {
+    Number(u16),
+    Name(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Check {
     pub name: String,
     #[serde(default)]
@@ -121,16 +201,26 @@ pub struct Check {
     /// Features this check belongs to, besides the scenario's.
     #[serde(default)]
     pub features: Vec<String>,
-    /// The pod the probes run in.
+    /// The pod the probes run in; a per_node pod means every one of them.
     pub from: String,
+    /// The container they run in (default `agent`; `sidecar` for a pod with one).
+    #[serde(default)]
+    pub container: Option<String>,
+    /// What is probed. `identity` checks have no target.
+    #[serde(default)]
     pub to: Target,
     pub protocol: Protocol,
-    /// Port on the target (default: the agent's port for the protocol).
+    /// Port on the target (default: the agent's port for the protocol, or the
+    /// Service's first port).
     #[serde(default)]
     pub port: Option<u16>,
     /// HTTP path (default /clientip).
     #[serde(default)]
     pub path: Option<String>,
+    /// DNS record type (default A).
+    #[serde(default)]
+    pub record: Option<DnsRecordKind>,
+    #[serde(default = "default_expect")]
     pub expect: Expectation,
     #[serde(default)]
     pub assert: Assertions,
@@ -142,6 +232,9 @@ pub struct Check {
     pub latency: LatencyThresholds,
 }
 
+fn default_expect() -> Expectation {
+    Expectation::Connected
+}
 fn default_samples() -> u32 {
     DEFAULT_SAMPLES
 }
@@ -149,19 +242,61 @@ fn default_timeout_ms() -> u64 {
     DEFAULT_TIMEOUT_MS
 }
 
-/// What a check probes. Exactly one field.
+/// What a check probes. Exactly one of pod, service, node_port, name, localhost.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    /// A fixture pod, by its pod IP.
+    /// A fixture pod by its pod IP (every one, for a per_node pod).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
+    /// A fixture Service, by the address in `address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<ServiceAddress>,
+    /// A node_port Service, on every node's InternalIP (or those `nodes` selects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_port: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<NodeSelection>,
+    /// A DNS name; `{domain}` is the cluster domain (discovered from the pod's
+    /// resolv.conf), `{ns}` the default namespace, `{ns:<logical>}` another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The pod's own loopback.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub localhost: bool,
 }
 
 impl Target {
     pub fn pod(name: &str) -> Target {
-        Target { pod: Some(name.into()) }
+        Target { pod: Some(name.into()), ..Default::default() }
     }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceAddress {
+    /// spec.clusterIP, no DNS involved.
+    #[default]
+    ClusterIp,
+    /// `<name>`, through the pod's search path (same namespace only).
+    Name,
+    /// `<name>.<namespace>`.
+    NameNamespace,
+    /// `<name>.<namespace>.svc.<domain>`.
+    Fqdn,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeSelection {
+    #[default]
+    All,
+    /// Nodes running a Ready backend of the Service.
+    WithBackend,
+    /// Nodes running none.
+    WithoutBackend,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -170,6 +305,9 @@ pub enum Protocol {
     Tcp,
     Udp,
     Http,
+    Dns,
+    /// The pod's own addresses and hostname, compared with what the API says.
+    Identity,
 }
 
 impl Protocol {
@@ -178,14 +316,24 @@ impl Protocol {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
             Protocol::Http => "http",
+            Protocol::Dns => "dns",
+            Protocol::Identity => "identity",
         }
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DnsRecordKind {
+    A,
+    Aaaa,
+    Srv,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Expectation {
-    /// Every sample connects (and gets a well-formed answer).
+    /// Every sample connects (and gets a well-formed answer); for DNS, resolves.
     Connected,
     /// Every sample is refused.
     Refused,
@@ -193,6 +341,8 @@ pub enum Expectation {
     TimedOut,
     /// Every sample is refused or times out (how a policy may deny).
     Blocked,
+    /// DNS: every lookup fails (NXDOMAIN or no answer).
+    NotFound,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -201,6 +351,15 @@ pub struct Assertions {
     /// The source address the server saw.
     #[serde(default)]
     pub source_ip: Option<SourceIp>,
+    /// The server that answered is the client pod itself (localhost checks).
+    #[serde(default)]
+    pub same_pod: bool,
+    /// Across the samples, at least this many different backends answered.
+    #[serde(default)]
+    pub distinct_servers_at_least: Option<u32>,
+    /// What a DNS lookup must return, exactly (as a set).
+    #[serde(default)]
+    pub answers: Option<DnsAnswers>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -208,6 +367,25 @@ pub struct Assertions {
 pub enum SourceIp {
     /// The client pod's own IP: no NAT on the way.
     ClientPodIp,
+}
+
+/// Expected DNS answers. Exactly one field.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DnsAnswers {
+    /// The clusterIP of this fixture Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ip_of: Option<String>,
+    /// The pod IPs of the Ready pods this fixture Service selects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_pod_ips_of: Option<String>,
+    /// The pod IP of this fixture pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_ip_of: Option<String>,
+    /// SRV: the named port of this fixture Service (`<service>/<port name>`),
+    /// one record per Ready backend of a headless Service, else one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srv_port_of: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -1,0 +1,284 @@
+//! A scenario's fixtures as they exist in the cluster: namespaces, pods (with
+//! their IPs and nodes), Services (with cluster IPs, node ports and backends),
+//! the nodes, and the cluster domain. Built by `setup`, read by checks.
+
+use crate::checks::Endpoint;
+use crate::exec;
+use crate::fixtures::{self, AgentImage, AGENT_CONTAINER};
+use crate::namespaces;
+use crate::placement;
+use crate::run::RunId;
+use crate::scenario::{Scenario, ServiceKind};
+use futures::future::join_all;
+use k8s_openapi::api::core::v1::{Node, Service};
+use kube::api::ListParams;
+use kube::{Api, Client};
+use netconform_agent::protocol::{Outcome, ProbeBatch, ProbeKind, ProbeSpec};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How long fixture pods may take to become Ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    pub name: String,
+    pub internal_ip: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServicePortInfo {
+    pub name: Option<String>,
+    pub port: u16,
+    pub node_port: Option<u16>,
+    pub protocol: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServiceInfo {
+    pub name: String,
+    pub namespace: String,
+    pub kind: ServiceKind,
+    pub cluster_ip: Option<String>,
+    pub ports: Vec<ServicePortInfo>,
+    /// Fixture pods the selector matches (all Ready at setup).
+    pub backends: Vec<Endpoint>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct World {
+    /// logical namespace -> real namespace
+    pub namespaces: BTreeMap<String, String>,
+    pub default_namespace: String,
+    /// fixture pod -> its pods (one, or one per node)
+    pub groups: BTreeMap<String, Vec<Endpoint>>,
+    pub services: BTreeMap<String, ServiceInfo>,
+    /// Every node of the cluster (NodePort answers on all of them).
+    pub nodes: Vec<NodeInfo>,
+    /// The cluster domain, from a fixture pod's resolv.conf search path.
+    pub domain: Option<String>,
+}
+
+fn progress(scenario: &str, message: impl std::fmt::Display) {
+    eprintln!("netconform [{scenario}] {message}");
+}
+
+/// Creates the scenario's namespaces, pods and Services and waits until they
+/// serve. The caller deletes the namespaces (by label) whatever this returns.
+pub async fn setup(
+    client: &Client,
+    run: &RunId,
+    image: &AgentImage,
+    schedulable: &[String],
+    scenario: &Scenario,
+) -> Result<World, String> {
+    let mut world = World::default();
+    let assigned = placement::assign(&scenario.fixtures.pods.iter().filter(|p| !p.per_node).cloned().collect::<Vec<_>>(), schedulable)?;
+    let labels = run.labels(&scenario.name);
+
+    let logical: Vec<_> = if scenario.fixtures.namespaces.is_empty() {
+        vec![("main".to_string(), BTreeMap::new(), false)]
+    } else {
+        scenario.fixtures.namespaces.iter().map(|n| (n.name.clone(), n.labels.clone(), n.privileged)).collect()
+    };
+    world.default_namespace = logical[0].0.clone();
+    for (name, ns_labels, privileged) in &logical {
+        let real = namespaces::namespace_name(&scenario.name, name, run);
+        let mut all = ns_labels.clone();
+        all.extend(labels.clone());
+        if *privileged {
+            all.insert("pod-security.kubernetes.io/enforce".into(), "privileged".into());
+        }
+        namespaces::create(client, &real, all).await.map_err(|e| format!("creating namespace {real}: {e}"))?;
+        world.namespaces.insert(name.clone(), real);
+    }
+    progress(&scenario.name, format!("namespaces {}", world.namespaces.values().cloned().collect::<Vec<_>>().join(", ")));
+
+    // Pods: every member of every fixture, applied together, waited for together.
+    let started = Instant::now();
+    let mut members = Vec::new();
+    for f in &scenario.fixtures.pods {
+        let ns = world.namespaces[f.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
+        if f.per_node {
+            for (i, node) in schedulable.iter().enumerate() {
+                members.push((f, format!("{}-{}", f.name, i + 1), ns.clone(), node.clone()));
+            }
+        } else {
+            members.push((f, f.name.clone(), ns, assigned[&f.name].clone()));
+        }
+    }
+    let applies = members.iter().map(|(f, name, ns, node)| {
+        let pod = fixtures::agent_pod(f, name, ns, node, &labels, image);
+        async move {
+            fixtures::apply_pod(client, &pod).await.map_err(|e| format!("applying pod {ns}/{name}: {e}"))?;
+            fixtures::wait_ready(client, ns, name, READY_TIMEOUT).await
+        }
+    });
+    for ((f, name, _, _), ready) in members.iter().zip(join_all(applies).await) {
+        let pod = ready?;
+        let status = pod.status.unwrap_or_default();
+        world.groups.entry(f.name.clone()).or_default().push(Endpoint {
+            pod: name.clone(),
+            namespace: pod.metadata.namespace.unwrap_or_default(),
+            ip: status.pod_ip.ok_or_else(|| format!("pod {name} is Ready but has no IP"))?,
+            node: pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default(),
+            hostname: f.hostname.clone().unwrap_or_else(|| if f.host_network { String::new() } else { name.clone() }),
+            labels: pod.metadata.labels.unwrap_or_default(),
+            host_network: f.host_network,
+        });
+    }
+    progress(&scenario.name, format!(
+        "{} pods Ready in {:.1}s: {}",
+        members.len(),
+        started.elapsed().as_secs_f64(),
+        world.groups.values().flatten().map(|e| format!("{} {} on {}", e.pod, e.ip, e.node)).collect::<Vec<_>>().join(", ")
+    ));
+
+    world.nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("listing nodes: {e}"))?
+        .items
+        .into_iter()
+        .filter_map(|n| {
+            let ip = n.status.as_ref()?.addresses.as_ref()?.iter().find(|a| a.type_ == "InternalIP")?.address.clone();
+            Some(NodeInfo { name: n.metadata.name?, internal_ip: ip })
+        })
+        .collect();
+    world.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+
+    for f in &scenario.fixtures.services {
+        let ns = world.namespaces[f.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
+        let svc = fixtures::apply_service(client, &fixtures::service(f, &ns, &labels))
+            .await
+            .map_err(|e| format!("applying service {ns}/{}: {e}", f.name))?;
+        let backends = world
+            .groups
+            .values()
+            .flatten()
+            .filter(|e| e.namespace == ns && !f.selector.is_empty() && f.selector.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
+            .cloned()
+            .collect();
+        world.services.insert(f.name.clone(), service_info(&svc, f.kind, backends));
+    }
+    wait_endpoints(client, &world).await?;
+
+    // The cluster domain, as a pod sees it (never assumed).
+    if let Some(pod) = world.groups.values().flatten().find(|e| !e.host_network) {
+        world.domain = discover_domain(client, pod).await;
+    }
+    Ok(world)
+}
+
+fn service_info(svc: &Service, kind: ServiceKind, backends: Vec<Endpoint>) -> ServiceInfo {
+    let spec = svc.spec.clone().unwrap_or_default();
+    ServiceInfo {
+        name: svc.metadata.name.clone().unwrap_or_default(),
+        namespace: svc.metadata.namespace.clone().unwrap_or_default(),
+        kind,
+        cluster_ip: spec.cluster_ip.filter(|ip| ip != "None" && !ip.is_empty()),
+        ports: spec
+            .ports
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| ServicePortInfo {
+                name: p.name,
+                port: p.port as u16,
+                node_port: p.node_port.map(|n| n as u16),
+                protocol: p.protocol.unwrap_or_else(|| "TCP".into()),
+            })
+            .collect(),
+        backends,
+    }
+}
+
+/// Waits until every selecting Service's EndpointSlices list all its backends
+/// as ready, and then until the Service answers on its cluster IP from inside
+/// the cluster (kube-proxy has programmed it). Both bounded.
+async fn wait_endpoints(client: &Client, world: &World) -> Result<(), String> {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use kube::runtime::{watcher, WatchStreamExt};
+    use futures::StreamExt;
+    for svc in world.services.values().filter(|s| !s.backends.is_empty()) {
+        let api = Api::<EndpointSlice>::namespaced(client.clone(), &svc.namespace);
+        let selector = format!("kubernetes.io/service-name={}", svc.name);
+        let want = svc.backends.len();
+        let ready_count = |slices: &[EndpointSlice]| {
+            slices
+                .iter()
+                .flat_map(|s| &s.endpoints)
+                .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
+                .count()
+        };
+        let mut store: BTreeMap<String, EndpointSlice> = BTreeMap::new();
+        let stream = watcher(api, watcher::Config::default().labels(&selector)).default_backoff().applied_objects();
+        let wait = async {
+            futures::pin_mut!(stream);
+            while let Some(ev) = stream.next().await {
+                let Ok(slice) = ev else { continue };
+                store.insert(slice.metadata.name.clone().unwrap_or_default(), slice);
+                if ready_count(&store.values().cloned().collect::<Vec<_>>()) >= want {
+                    return true;
+                }
+            }
+            false
+        };
+        if !matches!(tokio::time::timeout(Duration::from_secs(60), wait).await, Ok(true)) {
+            return Err(format!("service {}/{} did not get {want} ready endpoints within 60s", svc.namespace, svc.name));
+        }
+    }
+    // Then the data path: one bounded converging probe per ClusterIP port.
+    let Some(client_pod) = world.groups.values().flatten().find(|e| !e.host_network) else { return Ok(()) };
+    let mut probes = Vec::new();
+    for svc in world.services.values().filter(|s| !s.backends.is_empty()) {
+        let Some(ip) = &svc.cluster_ip else { continue };
+        for p in &svc.ports {
+            let kind = match p.protocol.as_str() {
+                "UDP" => ProbeKind::Udp { host: ip.clone(), port: p.port },
+                _ => ProbeKind::Tcp { host: ip.clone(), port: p.port },
+            };
+            probes.push(ProbeSpec {
+                id: format!("{}:{}", svc.name, p.port),
+                kind,
+                timeout_ms: 500,
+                samples: 60,
+                until_connected: true,
+                interval_ms: 200,
+            });
+        }
+    }
+    if probes.is_empty() {
+        return Ok(());
+    }
+    let results = exec::probe(client, &client_pod.namespace, &client_pod.pod, &ProbeBatch { probes }, Duration::from_secs(90)).await?;
+    for r in results {
+        if r.attempts.last().map(|a| a.outcome) != Some(Outcome::Connected) {
+            return Err(format!("service port {} never answered on its cluster IP (after {} tries)", r.id, r.attempts.len()));
+        }
+    }
+    Ok(())
+}
+
+/// `<domain>` from a search path like `ns.svc.<domain> svc.<domain> <domain>`.
+pub fn domain_from_search(search: &[String]) -> Option<String> {
+    search.iter().find_map(|s| s.strip_prefix("svc.")).map(str::to_string)
+}
+
+async fn discover_domain(client: &Client, pod: &Endpoint) -> Option<String> {
+    let out = exec::exec(client, &pod.namespace, &pod.pod, AGENT_CONTAINER, &[fixtures::AGENT_BINARY, "info"], b"").await.ok()?;
+    let info: serde_json::Value = serde_json::from_slice(&out).ok()?;
+    let search: Vec<String> = serde_json::from_value(info.get("search")?.clone()).ok()?;
+    domain_from_search(&search)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_domain_comes_from_the_svc_search_entry() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(domain_from_search(&s(&["a.svc.corp.example", "svc.corp.example", "corp.example"])).as_deref(), Some("corp.example"));
+        assert_eq!(domain_from_search(&s(&["example.org"])), None);
+    }
+}
