@@ -161,7 +161,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
                     NodeSelection::WithBackend => has_backend,
                     NodeSelection::WithoutBackend => !has_backend,
                 };
-                if selected {
+                if selected && !(to.exclude_client_node && node.name == from.node) {
                     add(format!("node {} {}:{node_port}", node.name, node.internal_ip), None, transport(node.internal_ip.clone(), node_port), None, check.expect);
                 }
             }
@@ -334,15 +334,12 @@ pub fn evaluate(check: &Check, probes: &[(PlannedProbe, ProbeResult)]) -> (Statu
     for (p, r) in probes {
         let problems = judge_probe(check, p, r);
         if !problems.is_empty() {
-            let origin = if p.from.host_network { format!("node {} (host network)", p.from.node) } else { format!("{}/{}", p.from.namespace, p.from.pod) };
-            failures.push(format!(
-                "{} {origin} ({}, node {}) -> {}\n    {}",
-                check.protocol.as_str(),
-                p.from.ip,
-                p.from.node,
-                p.target,
-                problems.join("\n    ")
-            ));
+            let origin = if p.from.host_network {
+                format!("{}/{} (host network of {}, {})", p.from.namespace, p.from.pod, p.from.node, p.from.ip)
+            } else {
+                format!("{}/{} ({}, node {})", p.from.namespace, p.from.pod, p.from.ip, p.from.node)
+            };
+            failures.push(format!("{} {origin} -> {}\n    {}", check.protocol.as_str(), p.target, problems.join("\n    ")));
         }
     }
     if let Some(want) = check.assert.distinct_servers_at_least {

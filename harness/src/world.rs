@@ -147,8 +147,18 @@ pub async fn setup(
         .collect();
     world.nodes.sort_by(|a, b| a.name.cmp(&b.name));
 
+    // The cluster domain, as a pod sees it (never assumed); ExternalName targets may use it.
+    if let Some(pod) = world.groups.values().flatten().find(|e| !e.host_network) {
+        world.domain = discover_domain(client, pod).await;
+    }
+
     for f in &scenario.fixtures.services {
         let ns = world.namespaces[f.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
+        let mut f = f.clone();
+        if let Some(target) = &f.external_name {
+            f.external_name = Some(crate::checks::expand_name(target, &world)?);
+        }
+        let f = &f;
         let svc = fixtures::apply_service(client, &fixtures::service(f, &ns, &labels))
             .await
             .map_err(|e| format!("applying service {ns}/{}: {e}", f.name))?;
@@ -162,11 +172,6 @@ pub async fn setup(
         world.services.insert(f.name.clone(), service_info(&svc, f.kind, backends));
     }
     wait_endpoints(client, &world).await?;
-
-    // The cluster domain, as a pod sees it (never assumed).
-    if let Some(pod) = world.groups.values().flatten().find(|e| !e.host_network) {
-        world.domain = discover_domain(client, pod).await;
-    }
     Ok(world)
 }
 

@@ -412,8 +412,8 @@ fn validate_target(
     if to.address.is_some() && to.service.is_none() {
         problems.push((format!("{field}.address"), "address", String::new(), "`address` goes with `service`".into()));
     }
-    if to.nodes.is_some() && to.node_port.is_none() {
-        problems.push((format!("{field}.nodes"), "nodes", String::new(), "`nodes` goes with `node_port`".into()));
+    if (to.nodes.is_some() || to.exclude_client_node) && to.node_port.is_none() {
+        problems.push((format!("{field}.nodes"), "nodes", String::new(), "`nodes` and `exclude_client_node` go with `node_port`".into()));
     }
     if let Some(a) = &check.assert.answers {
         let given = [&a.cluster_ip_of, &a.ready_pod_ips_of, &a.pod_ip_of, &a.srv_port_of].iter().filter(|o| o.is_some()).count();

@@ -259,6 +259,10 @@ pub struct Target {
     pub node_port: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<NodeSelection>,
+    /// node_port: leave out the client's own node (traffic a node sends to
+    /// itself is not external traffic: kube-proxy may treat it differently).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclude_client_node: bool,
     /// A DNS name; `{domain}` is the cluster domain (discovered from the pod's
     /// resolv.conf), `{ns}` the default namespace, `{ns:<logical>}` another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
