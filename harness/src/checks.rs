@@ -85,9 +85,9 @@ pub fn expand_name(name: &str, world: &World) -> Result<String, String> {
 
 /// The probes a check makes, or why it cannot be planned on this world.
 pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
-    let sources = world.groups.get(&check.from).ok_or_else(|| format!("no pods for `{}`", check.from))?;
+    let sources = pods_named(world, &check.from)?;
     let mut probes = Vec::new();
-    for from in sources {
+    for from in &sources {
         let mut add = |target: String, target_pod: Option<Endpoint>, kind: ProbeKind, expected_answers: Option<ExpectedAnswers>, expect: Expectation| {
             probes.push(PlannedProbe {
                 from: from.clone(),
@@ -131,9 +131,14 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
 
         let to = &check.to;
         if let Some(pod) = &to.pod {
-            for target in world.groups.get(pod).ok_or_else(|| format!("no pods for `{pod}`"))? {
+            for target in pods_named(world, pod)? {
+                // A pod's traffic to itself never leaves it: matrices leave those pairs out.
+                if check.from == "*" && pod == "*" && target == *from {
+                    continue;
+                }
                 let port = check.port.unwrap_or(default_port(check.protocol));
-                add(format!("{}/{}", target.namespace, target.pod), Some(target.clone()), transport(target.ip.clone(), port), None, check.expect);
+                let expect = pair_expectation(check, world, from, &target);
+                add(format!("{}/{}", target.namespace, target.pod), Some(target.clone()), transport(target.ip.clone(), port), None, expect);
             }
         } else if let Some(name) = &to.service {
             let svc = world.services.get(name).ok_or_else(|| format!("no service `{name}`"))?;
@@ -176,6 +181,92 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
         p.spec.id = format!("{}#{i}", check.name);
     }
     Ok(probes)
+}
+
+/// The pods a check names: a fixture's pods, or `*` for every pod off the host
+/// network (sorted by namespace and name).
+fn pods_named(world: &World, name: &str) -> Result<Vec<Endpoint>, String> {
+    if name == "*" {
+        let mut all: Vec<Endpoint> = world.groups.values().flatten().filter(|e| !e.host_network).cloned().collect();
+        all.sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
+        return Ok(all);
+    }
+    world.groups.get(name).cloned().ok_or_else(|| format!("no pods for `{name}`"))
+}
+
+/// `x/a`: the logical namespace and the pod, as scenarios name them.
+pub fn short_name(world: &World, e: &Endpoint) -> String {
+    let logical = world.namespaces.iter().find(|(_, real)| **real == e.namespace).map(|(l, _)| l.as_str()).unwrap_or(&e.namespace);
+    format!("{logical}/{}", e.pod)
+}
+
+fn pattern_matches(pattern: &str, name: &str) -> bool {
+    let (pns, ppod) = pattern.split_once('/').unwrap_or(("*", pattern));
+    let (ns, pod) = name.split_once('/').unwrap_or(("", name));
+    (pns == "*" || pns == ns) && (ppod == "*" || ppod == pod)
+}
+
+/// What a check expects from one pair: `expect`, unless an `except` entry
+/// (the last that matches) says otherwise.
+pub fn pair_expectation(check: &Check, world: &World, from: &Endpoint, to: &Endpoint) -> Expectation {
+    let (f, t) = (short_name(world, from), short_name(world, to));
+    check
+        .except
+        .iter()
+        .rev()
+        .find(|e| pattern_matches(&e.from, &f) && pattern_matches(&e.to, &t))
+        .map(|e| e.expect)
+        .unwrap_or(check.expect)
+}
+
+fn is_matrix(check: &Check) -> bool {
+    check.from == "*" || check.to.pod.as_deref() == Some("*")
+}
+
+/// Expected and observed connectivity as two tables (`.` connects, `X` does
+/// not, `?` mixed), with mismatches marked `!` in the observed one.
+pub fn matrix_tables(world: &World, probes: &[(PlannedProbe, ProbeResult)]) -> String {
+    let mut rows: Vec<String> = Vec::new();
+    let mut cols: Vec<String> = Vec::new();
+    let mut cells: BTreeMap<(String, String), (char, char)> = BTreeMap::new();
+    for (p, r) in probes {
+        let Some(to) = &p.target_pod else { continue };
+        let (f, t) = (short_name(world, &p.from), short_name(world, to));
+        if !rows.contains(&f) {
+            rows.push(f.clone());
+        }
+        if !cols.contains(&t) {
+            cols.push(t.clone());
+        }
+        let expected = if p.expect == Expectation::Connected { '.' } else { 'X' };
+        let ok = r.attempts.iter().filter(|a| a.outcome == Outcome::Connected).count();
+        let observed = if ok == r.attempts.len() && ok > 0 { '.' } else if ok == 0 { 'X' } else { '?' };
+        cells.insert((f, t), (expected, observed));
+    }
+    rows.sort();
+    cols.sort();
+    let width = rows.iter().chain(&cols).map(|s| s.len()).max().unwrap_or(1);
+    let render = |title: &str, observed: bool| {
+        let mut out = format!("{title}\n{:width$}", "");
+        for c in &cols {
+            out.push_str(&format!(" {c:>width$}"));
+        }
+        out.push('\n');
+        for r in &rows {
+            out.push_str(&format!("{r:width$}"));
+            for c in &cols {
+                let cell = match cells.get(&(r.clone(), c.clone())) {
+                    Some((e, o)) if observed => if e == o { o.to_string() } else { format!("{o}!") },
+                    Some((e, _)) => e.to_string(),
+                    None => "-".to_string(),
+                };
+                out.push_str(&format!(" {cell:>width$}"));
+            }
+            out.push('\n');
+        }
+        out
+    };
+    format!("{}{}", render("expected (rows: from, columns: to; . connects, X blocked):", false), render("observed (! differs from expected):", true))
 }
 
 fn dns_name(check: &Check, world: &World) -> Result<String, String> {
@@ -323,7 +414,7 @@ pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) ->
 
 /// Judges a whole check: every probe, then what only the set of probes can
 /// show (distinct backends); latency over the samples that met expectations.
-pub fn evaluate(check: &Check, probes: &[(PlannedProbe, ProbeResult)]) -> (Status, Option<LatencySummary>) {
+pub fn evaluate(check: &Check, world: &World, probes: &[(PlannedProbe, ProbeResult)]) -> (Status, Option<LatencySummary>) {
     let latency = summarise(
         probes
             .iter()
@@ -364,7 +455,12 @@ pub fn evaluate(check: &Check, probes: &[(PlannedProbe, ProbeResult)]) -> (Statu
         (Status::Passed, latency)
     } else {
         let failed_probes = probes.iter().filter(|(p, r)| !judge_probe(check, p, r).is_empty()).count();
-        (Status::Failed(format!("{failed_probes} of {} probes failed\n  {}", probes.len(), failures.join("\n  "))), latency)
+        let mut text = format!("{failed_probes} of {} probes failed\n", probes.len());
+        if is_matrix(check) {
+            text.push_str(&matrix_tables(world, probes));
+        }
+        text.push_str(&format!("  {}", failures.join("\n  ")));
+        (Status::Failed(text), latency)
     }
 }
 
@@ -391,11 +487,13 @@ mod tests {
             samples: 3,
             timeout_ms: 1000,
             latency: LatencyThresholds::default(),
+            except: vec![],
+            converge_ms: None,
         }
     }
 
     fn ep(pod: &str, ip: &str, node: &str) -> Endpoint {
-        Endpoint { pod: pod.into(), namespace: "ns".into(), ip: ip.into(), node: node.into(), hostname: pod.into(), ..Default::default() }
+        Endpoint { pod: pod.into(), namespace: "nc-x-main-1".into(), ip: ip.into(), node: node.into(), hostname: pod.into(), ..Default::default() }
     }
 
     fn world() -> World {
@@ -422,7 +520,7 @@ mod tests {
     fn run(c: &Check, attempts: Vec<Attempt>) -> (Status, Option<LatencySummary>) {
         let probe = plan(c, &world()).unwrap().remove(0);
         let result = ProbeResult { id: probe.spec.id.clone(), attempts };
-        evaluate(c, &[(probe, result)])
+        evaluate(c, &world(), &[(probe, result)])
     }
 
     #[test]
@@ -430,7 +528,7 @@ mod tests {
         let probes = plan(&check(Expectation::Connected, true), &world()).unwrap();
         let pairs: Vec<(String, String)> = probes.iter().map(|p| (p.from.pod.clone(), p.target.clone())).collect();
         assert_eq!(pairs.len(), 4);
-        assert!(pairs.contains(&("client-2".into(), "ns/server-1".into())));
+        assert!(pairs.contains(&("client-2".into(), "nc-x-main-1/server-1".into())));
         let ids: BTreeSet<&str> = probes.iter().map(|p| p.spec.id.as_str()).collect();
         assert_eq!(ids.len(), 4, "probe ids are unique within a batch");
     }
@@ -460,7 +558,7 @@ mod tests {
         let Status::Failed(msg) = status else { panic!("{status:?}") };
         assert!(msg.contains("expected connected on all 2 samples, observed 1 connected, 1 timed_out"), "{msg}");
         assert!(msg.contains("no answer within 1000 ms"), "{msg}");
-        assert!(msg.contains("tcp ns/client-1 (10.0.1.2, node n1) -> ns/server-1"), "{msg}");
+        assert!(msg.contains("tcp nc-x-main-1/client-1 (10.0.1.2, node n1) -> nc-x-main-1/server-1"), "{msg}");
     }
 
     #[rstest]
@@ -501,7 +599,7 @@ mod tests {
         assert_eq!(probe.target, "server-1.nc-x-main-1.pod.cluster.local");
         let mut a = attempt(Outcome::Connected, None, 10);
         a.answers = vec!["10.0.1.3".into()];
-        let (status, _) = evaluate(&c, &[(probe, ProbeResult { id: String::new(), attempts: vec![a] })]);
+        let (status, _) = evaluate(&c, &world(), &[(probe, ProbeResult { id: String::new(), attempts: vec![a] })]);
         let Status::Failed(msg) = status else { panic!("{status:?}") };
         assert!(msg.contains("expected exactly {10.0.1.3, 10.0.2.3}, got {10.0.1.3}"), "{msg}");
     }
@@ -513,6 +611,34 @@ mod tests {
         let (status, _) = run(&c, vec![attempt(Outcome::Connected, None, 10), attempt(Outcome::Connected, None, 10)]);
         let Status::Failed(msg) = status else { panic!("{status:?}") };
         assert!(msg.contains("at least 2 different backends, got 1 (server)"), "{msg}");
+    }
+
+    #[test]
+    fn matrix_pairs_take_the_last_matching_exception_and_failures_print_tables() {
+        let mut c = check(Expectation::Connected, false);
+        c.from = "*".into();
+        c.to = Target::pod("*");
+        c.except = vec![
+            PairExpectation { from: "*".into(), to: "main/server-1".into(), expect: Expectation::Blocked },
+            PairExpectation { from: "main/client-1".into(), to: "server-1".into(), expect: Expectation::Connected },
+        ];
+        let w = world();
+        let probes = plan(&c, &w).unwrap();
+        assert_eq!(probes.len(), 12, "4 pods x 3 others");
+        let expect_of = |f: &str, t: &str| probes.iter().find(|p| p.from.pod == f && p.target_pod.as_ref().unwrap().pod == t).unwrap().expect;
+        assert_eq!(expect_of("client-2", "server-1"), Expectation::Blocked);
+        assert_eq!(expect_of("client-1", "server-1"), Expectation::Connected);
+        assert_eq!(expect_of("client-2", "server-2"), Expectation::Connected);
+        // Everything connects: the blocked pairs are the mismatches.
+        let judged: Vec<_> = probes
+            .into_iter()
+            .map(|p| { let r = ProbeResult { id: p.spec.id.clone(), attempts: vec![attempt(Outcome::Connected, None, 10)] }; (p, r) })
+            .collect();
+        let (status, _) = evaluate(&c, &w, &judged);
+        let Status::Failed(msg) = status else { panic!("{status:?}") };
+        assert!(msg.starts_with("2 of 12 probes failed"), "{msg}");
+        assert!(msg.contains("expected (rows: from, columns: to"), "{msg}");
+        assert!(msg.contains(".!"), "observed table marks mismatches: {msg}");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! server-side apply, and waited for on a watch. A wait that times out says
 //! why: the pod's phase, its containers' states and its recent events.
 
-use crate::scenario::{AgentPorts, PodFixture, PortRef, ServiceFixture, ServiceKind, SIDECAR_CONTAINER};
+use crate::scenario::{AgentPorts, PodFixture, PolicyFixture, PortRef, ServiceFixture, ServiceKind, SIDECAR_CONTAINER};
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
@@ -181,6 +182,25 @@ pub fn service(fixture: &ServiceFixture, namespace: &str, labels: &BTreeMap<Stri
         "spec": spec
     }))
     .expect("the service template is a valid Service")
+}
+
+/// The NetworkPolicy for a fixture; its spec must be a valid NetworkPolicySpec.
+pub fn network_policy(fixture: &PolicyFixture, namespace: &str, labels: &BTreeMap<String, String>) -> Result<NetworkPolicy, String> {
+    serde_json::from_value(json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": fixture.name, "namespace": namespace, "labels": labels},
+        "spec": fixture.spec
+    }))
+    .map_err(|e| format!("NetworkPolicy {}: {e}", fixture.name))
+}
+
+pub async fn apply_policy(client: &Client, policy: &NetworkPolicy) -> kube::Result<NetworkPolicy> {
+    let ns = policy.metadata.namespace.as_deref().expect("fixture policies are namespaced");
+    let name = policy.metadata.name.as_deref().expect("fixture policies are named");
+    Api::<NetworkPolicy>::namespaced(client.clone(), ns)
+        .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(policy))
+        .await
 }
 
 pub async fn apply_service(client: &Client, svc: &Service) -> kube::Result<Service> {

@@ -80,11 +80,13 @@ pub fn record(
         status,
         duration_ms: took.as_millis() as u64,
         latency,
+        converged_after_ms: None,
         probes,
     }
 }
 
-/// Plans every check, runs one agent batch per (pod, container), judges.
+/// Plans every check, runs them together, then re-runs (bounded) the checks
+/// that wait for convergence until they pass.
 async fn probe_all(ctx: &RunContext, scenario: &Scenario, world: &World, checks: &[&Check]) -> Vec<CheckRecord> {
     let mut records = Vec::new();
     let mut planned: Vec<(&Check, Vec<PlannedProbe>)> = Vec::new();
@@ -94,15 +96,47 @@ async fn probe_all(ctx: &RunContext, scenario: &Scenario, world: &World, checks:
             Err(e) => records.push(record(scenario, c, Status::Failed(format!("cannot plan the check: {e}")), Duration::ZERO, None, vec![])),
         }
     }
-    // (namespace, pod, container) -> probes to run there
+    let since = world.policies_applied.unwrap_or_else(Instant::now);
+    let started = Instant::now();
+    let first = run_round(ctx, world, &planned).await;
+    for ((c, probes), (status, latency, probe_records)) in planned.iter().zip(first) {
+        let (mut status, mut latency, mut probe_records) = (status, latency, probe_records);
+        let mut converged = None;
+        if let Some(limit) = c.converge_ms {
+            let deadline = since + Duration::from_millis(limit);
+            let mut rounds = 1;
+            while status != Status::Passed && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                rounds += 1;
+                let again = run_round(ctx, world, &[(*c, probes.clone())]).await;
+                (status, latency, probe_records) = again.into_iter().next().expect("one check, one verdict");
+            }
+            if status == Status::Passed {
+                converged = Some(since.elapsed());
+                progress(&scenario.name, format!("{} converged {:.1}s after its fixtures were applied ({rounds} rounds)", c.name, since.elapsed().as_secs_f64()));
+            } else if let Status::Failed(text) = &status {
+                status = Status::Failed(format!("did not converge within {limit} ms ({rounds} rounds); last round:\n{text}"));
+            }
+        }
+        let mut r = record(scenario, c, status, started.elapsed(), latency, probe_records);
+        r.converged_after_ms = converged.map(|d| d.as_millis() as u64);
+        records.push(r);
+    }
+    records
+}
+
+type Verdict = (Status, Option<LatencySummary>, Vec<ProbeRecord>);
+
+/// Runs the planned probes of several checks, one agent batch per (pod,
+/// container), all batches at once, and judges each check.
+async fn run_round(ctx: &RunContext, world: &World, planned: &[(&Check, Vec<PlannedProbe>)]) -> Vec<Verdict> {
     let mut batches: BTreeMap<(String, String, String), Vec<&PlannedProbe>> = BTreeMap::new();
-    for (c, probes) in &planned {
+    for (c, probes) in planned {
         let container = c.container.clone().unwrap_or_else(|| AGENT_CONTAINER.to_string());
         for p in probes {
             batches.entry((p.from.namespace.clone(), p.from.pod.clone(), container.clone())).or_default().push(p);
         }
     }
-    let started = Instant::now();
     let runs = batches.into_iter().map(|((ns, pod, container), probes)| async move {
         // Samples run one after another: a batch takes at most its slowest probe's total.
         let limit = probes.iter().map(|p| Duration::from_millis(p.spec.timeout_ms * p.spec.samples as u64)).max().unwrap_or_default()
@@ -121,26 +155,24 @@ async fn probe_all(ctx: &RunContext, scenario: &Scenario, world: &World, checks:
             results.insert(p.spec.id.clone(), r);
         }
     }
-    let took = started.elapsed();
-    for (c, probes) in planned {
-        let mut judged = Vec::new();
-        let mut errors = Vec::new();
-        for p in probes {
-            match results.remove(&p.spec.id).unwrap_or_else(|| Err("not run".into())) {
-                Ok(r) => judged.push((p, r)),
-                Err(e) => errors.push(format!("{} -> {}: {e}", p.from.pod, p.target)),
+    planned
+        .iter()
+        .map(|(c, probes)| {
+            let mut judged = Vec::new();
+            let mut errors = Vec::new();
+            for p in probes {
+                match results.remove(&p.spec.id).unwrap_or_else(|| Err("not run".into())) {
+                    Ok(r) => judged.push((p.clone(), r)),
+                    Err(e) => errors.push(format!("{} -> {}: {e}", p.from.pod, p.target)),
+                }
             }
-        }
-        let (status, latency) = if errors.is_empty() {
-            checks::evaluate(c, &judged)
-        } else {
-            (Status::Failed(format!("probes could not run:\n  {}", errors.join("\n  "))), None)
-        };
-        let probes = judged
-            .into_iter()
-            .map(|(p, r)| ProbeRecord { from: p.from, to: p.target, spec: p.spec, result: r })
-            .collect();
-        records.push(record(scenario, c, status, took, latency, probes));
-    }
-    records
+            let (status, latency) = if errors.is_empty() {
+                checks::evaluate(c, world, &judged)
+            } else {
+                (Status::Failed(format!("probes could not run:\n  {}", errors.join("\n  "))), None)
+            };
+            let probes = judged.into_iter().map(|(p, r)| ProbeRecord { from: p.from, to: p.target, spec: p.spec, result: r }).collect();
+            (status, latency, probes)
+        })
+        .collect()
 }

@@ -57,6 +57,9 @@ pub struct World {
     pub nodes: Vec<NodeInfo>,
     /// The cluster domain, from a fixture pod's resolv.conf search path.
     pub domain: Option<String>,
+    /// When the scenario's NetworkPolicies were created (enforcement latency
+    /// is measured from here).
+    pub policies_applied: Option<Instant>,
 }
 
 fn progress(scenario: &str, message: impl std::fmt::Display) {
@@ -171,7 +174,20 @@ pub async fn setup(
             .collect();
         world.services.insert(f.name.clone(), service_info(&svc, f.kind, backends));
     }
-    wait_endpoints(client, &world).await?;
+    wait_endpoints(client, &world, &scenario.name).await?;
+
+    for p in &scenario.fixtures.policies {
+        let ns = world.namespaces[p.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
+        let mut p = p.clone();
+        p.spec = expand_pod_ips(&p.spec, &world)?;
+        fixtures::apply_policy(client, &fixtures::network_policy(&p, &ns, &labels)?)
+            .await
+            .map_err(|e| format!("applying NetworkPolicy {ns}/{}: {e}", p.name))?;
+    }
+    if !scenario.fixtures.policies.is_empty() {
+        world.policies_applied = Some(Instant::now());
+        progress(&scenario.name, format!("{} NetworkPolicies applied", scenario.fixtures.policies.len()));
+    }
     Ok(world)
 }
 
@@ -200,7 +216,7 @@ fn service_info(svc: &Service, kind: ServiceKind, backends: Vec<Endpoint>) -> Se
 /// Waits until every selecting Service's EndpointSlices list all its backends
 /// as ready, and then until the Service answers on its cluster IP from inside
 /// the cluster (kube-proxy has programmed it). Both bounded.
-async fn wait_endpoints(client: &Client, world: &World) -> Result<(), String> {
+async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Result<(), String> {
     use k8s_openapi::api::discovery::v1::EndpointSlice;
     use kube::runtime::{watcher, WatchStreamExt};
     use futures::StreamExt;
@@ -255,13 +271,36 @@ async fn wait_endpoints(client: &Client, world: &World) -> Result<(), String> {
     if probes.is_empty() {
         return Ok(());
     }
+    // Not fatal: a Service that never answers is what the checks are there to
+    // report, each in its own words.
     let results = exec::probe(client, &client_pod.namespace, &client_pod.pod, &ProbeBatch { probes }, Duration::from_secs(90)).await?;
     for r in results {
-        if r.attempts.last().map(|a| a.outcome) != Some(Outcome::Connected) {
-            return Err(format!("service port {} never answered on its cluster IP (after {} tries)", r.id, r.attempts.len()));
+        match r.attempts.last().map(|a| a.outcome) {
+            Some(Outcome::Connected) => progress(scenario, format!(
+                "service port {} answers on its cluster IP from {} (attempt {})", r.id, client_pod.node, r.attempts.len())),
+            _ => progress(scenario, format!(
+                "warning: service port {} did not answer on its cluster IP from {} after {} tries", r.id, client_pod.node, r.attempts.len())),
         }
     }
     Ok(())
+}
+
+/// `{ip:<pod>}` in a policy spec becomes that fixture pod's IP (pod IPs are
+/// only known once the pods run, e.g. for an ipBlock `except`).
+pub fn expand_pod_ips(spec: &serde_json::Value, world: &World) -> Result<serde_json::Value, String> {
+    let mut text = spec.to_string();
+    while let Some(start) = text.find("{ip:") {
+        let end = text[start..].find('}').ok_or("unclosed {ip:...} placeholder")? + start;
+        let pod = &text[start + 4..end];
+        let ip = world
+            .groups
+            .get(pod)
+            .and_then(|g| g.first())
+            .map(|e| e.ip.clone())
+            .ok_or_else(|| format!("{{ip:{pod}}}: no fixture pod `{pod}`"))?;
+        text.replace_range(start..=end, &ip);
+    }
+    serde_json::from_str(&text).map_err(|e| e.to_string())
 }
 
 /// `<domain>` from a search path like `ns.svc.<domain> svc.<domain> <domain>`.
@@ -279,6 +318,16 @@ async fn discover_domain(client: &Client, pod: &Endpoint) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pod_ip_placeholders_are_filled() {
+        let mut w = World::default();
+        w.groups.insert("yb".into(), vec![Endpoint { pod: "yb".into(), ip: "10.1.2.3".into(), ..Default::default() }]);
+        let spec = serde_json::json!({"ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["{ip:yb}/32"]}}]}]});
+        let out = expand_pod_ips(&spec, &w).unwrap();
+        assert_eq!(out["ingress"][0]["from"][0]["ipBlock"]["except"][0], "10.1.2.3/32");
+        assert!(expand_pod_ips(&serde_json::json!({"a": "{ip:nope}"}), &w).unwrap_err().contains("no fixture pod"));
+    }
 
     #[test]
     fn the_domain_comes_from_the_svc_search_entry() {

@@ -245,6 +245,7 @@ async fn finish(
                     status: Status::Skipped(reason.clone()),
                     duration_ms: 0,
                     latency: None,
+                    converged_after_ms: None,
                     probes: vec![],
                 });
             }

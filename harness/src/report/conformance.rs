@@ -109,6 +109,7 @@ mod tests {
             status,
             duration_ms: 0,
             latency: None,
+            converged_after_ms: None,
             probes: vec![],
         }
     }

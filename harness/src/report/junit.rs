@@ -51,6 +51,9 @@ fn test_case(c: &CheckRecord) -> TestCase {
     if let Some(rule) = &c.rule {
         tc.add_property(Property::new("rule", rule.as_str()));
     }
+    if let Some(ms) = c.converged_after_ms {
+        tc.add_property(Property::new("converged_after_ms", ms.to_string()));
+    }
     if let Some(l) = &c.latency {
         for (name, value) in [
             ("latency_samples", l.samples),
@@ -80,6 +83,7 @@ mod tests {
             status,
             duration_ms: 1500,
             latency: Some(LatencySummary { samples: 20, p50_us: 110, p90_us: 180, p99_us: 250, max_us: 260 }),
+            converged_after_ms: None,
             probes: vec![],
         }
     }

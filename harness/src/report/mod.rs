@@ -32,6 +32,10 @@ pub struct CheckRecord {
     pub status: Status,
     pub duration_ms: u64,
     pub latency: Option<LatencySummary>,
+    /// For checks that wait for convergence (NetworkPolicy): how long after
+    /// the fixtures were applied the check first passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub converged_after_ms: Option<u64>,
     pub probes: Vec<ProbeRecord>,
 }
 

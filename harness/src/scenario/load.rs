@@ -113,7 +113,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, Vec<ScenarioError>> {
             line: location.as_ref().map(|l| l.line()),
             column: location.as_ref().map(|l| l.column()),
             message: strip_location(&inner.to_string(), &path),
-            field: if path == "." { String::new() } else { path },
+            // serde_path_to_error says "?" when the YAML is broken before any field.
+            field: if path == "." || path == "?" { String::new() } else { path },
         }]
     })?;
     let errors = validate(&scenario)
@@ -293,6 +294,21 @@ fn validate(s: &Scenario) -> Vec<Problem> {
             problems.push((format!("{at}.external_traffic_policy_local"), "external_traffic_policy_local", String::new(), "applies to node_port Services only".into()));
         }
     }
+    let mut policies = BTreeSet::new();
+    for (i, p) in s.fixtures.policies.iter().enumerate() {
+        let at = format!("fixtures.policies[{i}]");
+        if !is_dns_label(&p.name, 60) || !policies.insert(&p.name) {
+            problems.push((format!("{at}.name"), "name", p.name.clone(), "must be a unique lower-case name ('-' and digits allowed)".into()));
+        }
+        if let Some(ns) = &p.namespace {
+            if !namespaces.contains(ns.as_str()) {
+                problems.push((format!("{at}.namespace"), "namespace", ns.clone(), format!("unknown namespace `{ns}` (fixtures.namespaces has: {})", join(&namespaces))));
+            }
+        }
+        if let Err(e) = serde_path_to_error::deserialize::<_, k8s_openapi::api::networking::v1::NetworkPolicySpec>(p.spec.clone()) {
+            problems.push((format!("{at}.spec.{}", e.path()), "spec", String::new(), format!("not a NetworkPolicy spec: {}", e.inner())));
+        }
+    }
     for f in &s.features {
         if !features::is_known(f) {
             problems.push(("features".into(), "features", f.clone(), format!("unknown feature `{f}` (known: {})", features::known())));
@@ -309,7 +325,7 @@ fn validate(s: &Scenario) -> Vec<Problem> {
         if !checks.insert(&check.name) {
             problems.push((format!("{at}.name"), "name", check.name.clone(), format!("check `{}` is defined twice", check.name)));
         }
-        if !pods.contains(check.from.as_str()) {
+        if check.from != "*" && !pods.contains(check.from.as_str()) {
             problems.push((format!("{at}.from"), "from", check.from.clone(),
                 format!("unknown pod `{}` (pods: {})", check.from, join(&pods))));
         }
@@ -391,7 +407,7 @@ fn validate_target(
         }
     }
     if let Some(pod) = &to.pod {
-        if !pods.contains(pod.as_str()) {
+        if pod != "*" && !pods.contains(pod.as_str()) {
             problems.push((format!("{field}.pod"), "pod", pod.clone(), format!("unknown pod `{pod}` (pods: {})", join(pods))));
         }
     }
@@ -406,6 +422,19 @@ fn validate_target(
                     problems.push((format!("{field}.{key}"), key, name.clone(), format!("service `{name}` is not of type node_port")));
                 }
                 _ => {}
+            }
+        }
+    }
+    if !check.except.is_empty() && to.pod.is_none() {
+        problems.push((format!("{at}.except"), "except", String::new(), "`except` applies to checks whose target is a pod".into()));
+    }
+    for (j, e) in check.except.iter().enumerate() {
+        for (key, pattern) in [("from", &e.from), ("to", &e.to)] {
+            let (ns, pod) = pattern.split_once('/').unwrap_or(("*", pattern.as_str()));
+            let ns_ok = ns == "*" || s.fixtures.namespaces.iter().any(|n| n.name == ns) || (s.fixtures.namespaces.is_empty() && ns == "main");
+            let pod_ok = pod == "*" || pods.contains(pod) || s.fixtures.pods.iter().any(|p| p.per_node && pod.starts_with(&format!("{}-", p.name)));
+            if !ns_ok || !pod_ok {
+                problems.push((format!("{at}.except[{j}].{key}"), key, pattern.clone(), format!("`{pattern}` names no fixture pod (`<namespace>/<pod>`, `*` for any)")));
             }
         }
     }

@@ -41,6 +41,19 @@ pub struct Fixtures {
     pub pods: Vec<PodFixture>,
     #[serde(default)]
     pub services: Vec<ServiceFixture>,
+    /// NetworkPolicies applied once the pods are Ready.
+    #[serde(default)]
+    pub policies: Vec<PolicyFixture>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFixture {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// A NetworkPolicy `spec`, as in Kubernetes (networking.k8s.io/v1).
+    pub spec: serde_json::Value,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -201,7 +214,8 @@ pub struct Check {
     /// Features this check belongs to, besides the scenario's.
     #[serde(default)]
     pub features: Vec<String>,
-    /// The pod the probes run in; a per_node pod means every one of them.
+    /// The pod the probes run in; a per_node pod means every one of them, and
+    /// `"*"` every fixture pod off the host network.
     pub from: String,
     /// The container they run in (default `agent`; `sidecar` for a pod with one).
     #[serde(default)]
@@ -230,6 +244,23 @@ pub struct Check {
     pub timeout_ms: u64,
     #[serde(default)]
     pub latency: LatencyThresholds,
+    /// Pairs whose expectation differs from `expect` (later entries win).
+    /// Patterns are `<namespace>/<pod>` or `<pod>`, with `*` for any part.
+    #[serde(default)]
+    pub except: Vec<PairExpectation>,
+    /// Re-run the check until it passes or this many milliseconds have passed
+    /// since the fixtures were applied (NetworkPolicy takes effect
+    /// asynchronously); the time it took is reported.
+    #[serde(default)]
+    pub converge_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PairExpectation {
+    pub from: String,
+    pub to: String,
+    pub expect: Expectation,
 }
 
 fn default_expect() -> Expectation {
@@ -246,7 +277,8 @@ fn default_timeout_ms() -> u64 {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    /// A fixture pod by its pod IP (every one, for a per_node pod).
+    /// A fixture pod by its pod IP (every one, for a per_node pod; `"*"` for
+    /// every fixture pod off the host network).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
     /// A fixture Service, by the address in `address`.

@@ -1,0 +1,90 @@
+# shellcheck shell=bash
+# `fault NAME` breaks the testbed's network on purpose, the way a check targets;
+# `heal` undoes every fault that is active. Each fault touches only the
+# testbed's own namespaces and processes. Active faults are recorded in
+# $NC_STATE/faults/ so `heal` knows what to undo.
+
+FAULTS_DIR="$NC_STATE/faults"
+FAULT_NAMES="snat no-route dns-down service-rules-off netpol-off"
+# The node the single-node faults hit.
+FAULT_NODE=${NODES[1]}
+
+fault_snat() { # pod-to-pod traffic leaving a node is masqueraded to the node's IP
+  local n
+  for n in "${NODES[@]}"; do
+    in_ns "$n" iptables -t nat -I POSTROUTING 1 -s "$POD_CIDR" -d "$POD_CIDR" -o eth0 \
+      -m comment --comment netconform-fault-snat -j MASQUERADE
+  done
+}
+heal_snat() {
+  local n
+  for n in "${NODES[@]}"; do
+    while in_ns "$n" iptables -t nat -D POSTROUTING -s "$POD_CIDR" -d "$POD_CIDR" -o eth0 \
+      -m comment --comment netconform-fault-snat -j MASQUERADE 2>/dev/null; do :; done
+  done
+}
+
+fault_no_route() { # the two workers lose their routes to each other's pod CIDR
+  local a=${NODES[1]} b=${NODES[2]}
+  in_ns "$a" ip route del "$(node_pod_cidr "$b")"
+  in_ns "$b" ip route del "$(node_pod_cidr "$a")"
+}
+heal_no_route() { route_pod_cidrs; }
+
+fault_dns_down() { # no DNS server answers (CoreDNS scaled to zero)
+  kubectl_admin -n kube-system scale deployment/coredns --replicas=0 >/dev/null
+  kubectl_admin -n kube-system wait --for=delete pod -l k8s-app=kube-dns --timeout=60s >/dev/null 2>&1 || true
+}
+heal_dns_down() {
+  kubectl_admin -n kube-system scale deployment/coredns --replicas=2 >/dev/null
+  kubectl_admin -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null
+}
+
+fault_service_rules_off() { # kube-proxy stopped on one node and its Service rules flushed
+  local pid
+  if pid=$(recorded_pid "$FAULT_NODE-kube-proxy"); then
+    kill -TERM "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  in_ns "$FAULT_NODE" iptables -t nat -F KUBE-SERVICES
+}
+heal_service_rules_off() { start_kube_proxy "$FAULT_NODE"; }
+
+fault_netpol_off() { # the NetworkPolicy enforcers stopped (they remove their rules on exit)
+  local n pid
+  for n in "${NODES[@]}"; do
+    if pid=$(recorded_pid "$n-netpol"); then
+      kill -TERM "$pid"
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+  done
+}
+heal_netpol_off() {
+  local n
+  for n in "${NODES[@]}"; do start_netpol "$n"; done
+}
+
+cmd_fault() {
+  local name=${1:-}
+  [[ " $FAULT_NAMES " == *" $name "* ]] || die "unknown fault '$name' (faults: $FAULT_NAMES)"
+  [[ -f $KUBECONFIG_OUT ]] || die "the testbed is not up"
+  mkdir -p "$FAULTS_DIR"
+  if [[ -f $FAULTS_DIR/$name ]]; then
+    log "fault $name is already active"
+    return 0
+  fi
+  "fault_${name//-/_}"
+  touch "$FAULTS_DIR/$name"
+  log "fault $name injected (testbed/testbed heal undoes it)"
+}
+
+cmd_heal() {
+  local f name
+  for f in "$FAULTS_DIR"/*; do
+    [[ -f $f ]] || continue
+    name=$(basename "$f")
+    "heal_${name//-/_}"
+    rm -f "$f"
+    log "fault $name healed"
+  done
+}
