@@ -28,6 +28,18 @@ pub async fn create(
     Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await
 }
 
+/// Waits on a watch until the namespace's `default` ServiceAccount exists (the
+/// API server admits no pod before it does).
+pub async fn wait_default_service_account(client: &Client, namespace: &str, limit: Duration) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let api = Api::<ServiceAccount>::namespaced(client.clone(), namespace);
+    match tokio::time::timeout(limit, await_condition(api, "default", |sa: Option<&ServiceAccount>| sa.is_some())).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("watching the default ServiceAccount of {namespace}: {e}")),
+        Err(_) => Err(format!("namespace {namespace} got no default ServiceAccount within {}s (is the controller manager running?)", limit.as_secs())),
+    }
+}
+
 /// Deletes the namespaces that carry `selector` (which must include the run
 /// label) and returns their names. Deletion completes in the background.
 pub async fn delete_by_label(client: &Client, selector: &str) -> kube::Result<Vec<String>> {

@@ -95,6 +95,10 @@ pub async fn setup(
         namespaces::create(client, &real, all).await.map_err(|e| format!("creating namespace {real}: {e}"))?;
         world.namespaces.insert(name.clone(), real);
     }
+    // Pods are admitted only once the namespace's default ServiceAccount exists.
+    for real in world.namespaces.values() {
+        namespaces::wait_default_service_account(client, real, Duration::from_secs(60)).await?;
+    }
     progress(&scenario.name, format!("namespaces {}", world.namespaces.values().cloned().collect::<Vec<_>>().join(", ")));
 
     // Pods: every member of every fixture, applied together, waited for together.
