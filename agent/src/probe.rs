@@ -120,9 +120,10 @@ async fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
 /// TCP: the latency is the connect (one handshake); then the echo server's
 /// greeting tells who answered and which source address it saw.
 async fn tcp(host: &str, port: u16, limit: Duration) -> Attempt {
-    let addr = match resolve(host, port).await {
-        Ok(a) => a,
-        Err(e) => return failed(Outcome::DnsError, e.to_string()),
+    let addr = match timeout(limit, resolve(host, port)).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => return failed(Outcome::DnsError, e.to_string()),
+        Err(_) => return failed(Outcome::DnsError, format!("resolving {host}: no answer within {} ms", limit.as_millis())),
     };
     let started = Instant::now();
     let stream = match timeout(limit, TcpStream::connect(addr)).await {
@@ -149,9 +150,10 @@ async fn tcp(host: &str, port: u16, limit: Duration) -> Attempt {
 /// UDP: one datagram out, the echo server's greeting back. ICMP port
 /// unreachable surfaces as a refused receive on a connected socket.
 async fn udp(host: &str, port: u16, limit: Duration) -> Attempt {
-    let addr = match resolve(host, port).await {
-        Ok(a) => a,
-        Err(e) => return failed(Outcome::DnsError, e.to_string()),
+    let addr = match timeout(limit, resolve(host, port)).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => return failed(Outcome::DnsError, e.to_string()),
+        Err(_) => return failed(Outcome::DnsError, format!("resolving {host}: no answer within {} ms", limit.as_millis())),
     };
     let local = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
     let socket = match UdpSocket::bind(local).await {
@@ -189,9 +191,10 @@ async fn udp(host: &str, port: u16, limit: Duration) -> Attempt {
 
 /// HTTP GET over a fresh connection; latency covers connect, request and response.
 async fn http(host: &str, port: u16, path: &str, limit: Duration) -> Attempt {
-    let addr = match resolve(host, port).await {
-        Ok(a) => a,
-        Err(e) => return failed(Outcome::DnsError, e.to_string()),
+    let addr = match timeout(limit, resolve(host, port)).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => return failed(Outcome::DnsError, e.to_string()),
+        Err(_) => return failed(Outcome::DnsError, format!("resolving {host}: no answer within {} ms", limit.as_millis())),
     };
     let started = Instant::now();
     let exchange = async {

@@ -169,14 +169,7 @@ fn run_on_cluster(
             std::process::exit(130);
         }
     });
-    let mut tasks = Vec::new();
-    for s in scenarios {
-        let Some(checks) = selected.get(&s.scenario.name) else { continue };
-        let (ctx, results, scenario, checks) = (ctx.clone(), results.clone(), s.scenario.clone(), checks.clone());
-        tasks.push(runtime.spawn(async move {
-            runner::run_scenario(&ctx, &scenario, &checks, &|record| results.publish(record)).await;
-        }));
-    }
+    let tasks = start_scenarios(runtime, &ctx, scenarios, &selected, &results);
 
     let trials = names
         .iter()
@@ -206,17 +199,27 @@ fn run_on_cluster(
     conclusion.exit_code()
 }
 
-/// Final cleanup by run label (bounded wait, with progress) and the reports.
-async fn finish(
-    ctx: &RunContext,
-    cluster: &Cluster,
-    run: &RunId,
-    results: &Results,
+/// Starts every scenario that has selected checks; each publishes its verdicts.
+fn start_scenarios(
+    runtime: &tokio::runtime::Runtime,
+    ctx: &Arc<RunContext>,
     scenarios: &[LoadedScenario],
-    skips: &BTreeMap<String, String>,
-    feature_plan: &features::FeaturePlan,
-    started: Instant,
-) {
+    selected: &BTreeMap<String, BTreeSet<String>>,
+    results: &Arc<Results>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for s in scenarios {
+        let Some(checks) = selected.get(&s.scenario.name) else { continue };
+        let (ctx, results, scenario, checks) = (ctx.clone(), results.clone(), s.scenario.clone(), checks.clone());
+        tasks.push(runtime.spawn(async move {
+            runner::run_scenario(&ctx, &scenario, &checks, &|record| results.publish(record)).await;
+        }));
+    }
+    tasks
+}
+
+/// Deletes whatever still carries the run's label and waits (bounded) until it is gone.
+async fn cleanup(ctx: &RunContext, run: &RunId) {
     let selector = run.selector();
     match namespaces::delete_by_label(&ctx.client, &selector).await {
         Ok(names) if !names.is_empty() => {
@@ -230,6 +233,54 @@ async fn finish(
         Ok(_) => {}
         Err(e) => eprintln!("netconform: cleanup by label {selector} failed: {e}"),
     }
+}
+
+/// Runs the checks whose trial names `select` accepts on the current cluster,
+/// without libtest (the fault tests use this): all their scenarios at once,
+/// then cleanup. Placement limits still skip; features do not.
+pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, String> {
+    let scenarios = load_dir(&scenarios_dir()).map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let cluster = runtime.block_on(cluster::connect()).map_err(|e| e.to_string())?;
+    let nodes: Vec<String> = runtime
+        .block_on(cluster::schedulable_nodes(&cluster.client))
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    let mut selected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for s in &scenarios {
+        for c in &s.scenario.checks {
+            if select(&trial_name(&s.scenario.name, &c.name)) {
+                selected.entry(s.scenario.name.clone()).or_default().insert(c.name.clone());
+            }
+        }
+    }
+    let run = RunId::generate();
+    let ctx = Arc::new(RunContext { client: cluster.client.clone(), run: run.clone(), image: AgentImage::from_env(), nodes });
+    let results = Arc::new(Results::default());
+    let tasks = start_scenarios(&runtime, &ctx, &scenarios, &selected, &results);
+    runtime.block_on(async {
+        for t in tasks {
+            let _ = t.await;
+        }
+        cleanup(&ctx, &run).await;
+    });
+    Ok(results.all())
+}
+
+/// Final cleanup by run label (bounded wait, with progress) and the reports.
+async fn finish(
+    ctx: &RunContext,
+    cluster: &Cluster,
+    run: &RunId,
+    results: &Results,
+    scenarios: &[LoadedScenario],
+    skips: &BTreeMap<String, String>,
+    feature_plan: &features::FeaturePlan,
+    started: Instant,
+) {
+    cleanup(ctx, run).await;
 
     let mut checks: Vec<CheckRecord> = results.all();
     for s in scenarios {
