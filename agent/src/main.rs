@@ -30,6 +30,11 @@ enum Command {
     Probe,
     /// Print this pod's hostname and interface addresses (JSON).
     Info,
+    /// Make this pod's readiness probe (HTTP /healthz) pass or fail.
+    SetReady {
+        #[arg(action = clap::ArgAction::Set)]
+        ready: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
                 println!("{}", serde_json::to_string(&results).expect("results serialise"));
                 Ok(())
             }
+            Command::SetReady { ready } => serve::set_ready(ready).map_err(|e| format!("set-ready: {e}")),
             Command::Info => {
                 let me = identity::identity().map_err(|e| format!("reading interfaces: {e}"))?;
                 println!("{}", serde_json::to_string(&me).expect("identity serialises"));

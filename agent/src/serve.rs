@@ -17,6 +17,22 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 /// An idle echo connection is closed after this long, so no server task lives forever.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// While this file exists, /healthz answers 503 and the pod's readiness probe
+/// fails (`netconform-agent set-ready false`); fixture pods mount an emptyDir here.
+pub const UNREADY_MARKER: &str = "/tmp/netconform-unready";
+
+/// Marks this pod ready or not ready for its readiness probe.
+pub fn set_ready(ready: bool) -> io::Result<()> {
+    if ready {
+        match std::fs::remove_file(UNREADY_MARKER) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    } else {
+        std::fs::write(UNREADY_MARKER, b"unready\n")
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Ports {
     pub tcp: Vec<u16>,
@@ -123,6 +139,7 @@ fn answer<B>(req: &Request<B>, hostname: &str, peer: SocketAddr) -> Response<Ful
     let (status, body) = match req.uri().path() {
         "/clientip" => (StatusCode::OK, client_ip.clone()),
         "/hostname" => (StatusCode::OK, hostname.to_string()),
+        "/healthz" if std::path::Path::new(UNREADY_MARKER).exists() => (StatusCode::SERVICE_UNAVAILABLE, "unready".to_string()),
         "/healthz" => (StatusCode::OK, "ok".to_string()),
         _ => (StatusCode::NOT_FOUND, "not found".to_string()),
     };

@@ -433,6 +433,25 @@ pub fn evaluate(check: &Check, world: &World, probes: &[(PlannedProbe, ProbeResu
             failures.push(format!("{} {origin} -> {}\n    {}", check.protocol.as_str(), p.target, problems.join("\n    ")));
         }
     }
+    if !check.assert.not_served_by.is_empty() {
+        let forbidden: BTreeSet<String> = check
+            .assert
+            .not_served_by
+            .iter()
+            .flat_map(|p| world.groups.get(p).into_iter().flatten().map(|e| e.hostname.clone()))
+            .collect();
+        let hits: BTreeMap<&str, usize> = probes.iter().flat_map(|(_, r)| &r.attempts).filter_map(|a| a.server.as_deref()).filter(|s| forbidden.contains(*s)).fold(BTreeMap::new(), |mut m, s| {
+            *m.entry(s).or_default() += 1;
+            m
+        });
+        if !hits.is_empty() {
+            failures.push(format!(
+                "expected no answer from {}, got {}",
+                set_text(&forbidden),
+                hits.iter().map(|(s, n)| format!("{n} from {s}")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
     if let Some(want) = check.assert.distinct_servers_at_least {
         let servers: BTreeSet<&str> = probes.iter().flat_map(|(_, r)| &r.attempts).filter_map(|a| a.server.as_deref()).collect();
         if (servers.len() as u32) < want {
@@ -489,6 +508,7 @@ mod tests {
             latency: LatencyThresholds::default(),
             except: vec![],
             converge_ms: None,
+            before: vec![],
         }
     }
 

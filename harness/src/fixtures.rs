@@ -64,7 +64,9 @@ fn agent_container(name: &str, ports: &AgentPorts, image: &AgentImage, port_pref
             "readOnlyRootFilesystem": true,
             "capabilities": {"drop": ["ALL"]}
         },
-        "resources": {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"memory": "64Mi"}}
+        "resources": {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"memory": "64Mi"}},
+        // The root filesystem is read-only; /tmp holds the readiness marker.
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]
     })
 }
 
@@ -117,7 +119,8 @@ pub fn agent_pod(
             "seccompProfile": {"type": "RuntimeDefault"},
             "sysctls": sysctls
         },
-        "containers": containers
+        "containers": containers,
+        "volumes": [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}]
     });
     if fixture.host_network {
         spec["hostNetwork"] = json!(true);

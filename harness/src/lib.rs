@@ -9,12 +9,14 @@
 //! - [`placement`]: which node each fixture pod runs on
 //! - [`fixtures`]: agent pods and Services, server-side apply, readiness waits on watches
 //! - [`world`]: a scenario's fixtures as they exist in the cluster
+//! - [`actions`]: changes checks make to fixtures (replace pods, make unready, delete policies)
 //! - [`exec`]: one agent exec per probe batch
 //! - [`checks`]: checks to probes, results to verdicts
 //! - [`stats`]: latency percentiles
 //! - [`runner`]: one scenario from namespaces to verdicts to cleanup
 //! - [`report`]: JUnit and JSON
 
+pub mod actions;
 pub mod checks;
 pub mod cluster;
 pub mod exec;

@@ -2,6 +2,7 @@
 //! check's probes, run one batch per source container (all at once), judge,
 //! and delete the scenario's namespaces by label whatever happened.
 
+use crate::actions;
 use crate::checks::{self, PlannedProbe, Status};
 use crate::exec;
 use crate::fixtures::{AgentImage, AGENT_CONTAINER};
@@ -38,9 +39,36 @@ pub async fn run_scenario(ctx: &RunContext, scenario: &Scenario, selected: &BTre
     let checks: Vec<&Check> = scenario.checks.iter().filter(|c| selected.contains(&c.name)).collect();
     let started = Instant::now();
     match world::setup(&ctx.client, &ctx.run, &ctx.image, &ctx.nodes, scenario).await {
-        Ok(world) => {
-            for r in probe_all(ctx, scenario, &world, &checks).await {
+        Ok(mut world) => {
+            // Checks that change the fixtures run after the others, one at a time.
+            let (plain, acting): (Vec<&Check>, Vec<&Check>) = checks.iter().partition(|c| c.before.is_empty());
+            for r in probe_all(ctx, scenario, &world, &plain, None).await {
                 report(r);
+            }
+            for c in acting {
+                let started = Instant::now();
+                let mut failure = None;
+                for a in &c.before {
+                    if let Err(e) = actions::run(&ctx.client, &mut world, a, &scenario.name).await {
+                        failure = Some(format!("action {a:?} failed: {e}"));
+                        break;
+                    }
+                }
+                if let Some(f) = failure {
+                    report(record(scenario, c, Status::Failed(f), started.elapsed(), None, vec![]));
+                    continue;
+                }
+                let changed_ips = actions::cluster_ips_unchanged(&ctx.client, &world).await;
+                for mut r in probe_all(ctx, scenario, &world, &[c], Some(Instant::now())).await {
+                    if !changed_ips.is_empty() {
+                        let previous = match r.status {
+                            Status::Failed(m) => format!("\n{m}"),
+                            _ => String::new(),
+                        };
+                        r.status = Status::Failed(format!("{}{previous}", changed_ips.join("\n")));
+                    }
+                    report(r);
+                }
             }
         }
         Err(reason) => {
@@ -87,7 +115,7 @@ pub fn record(
 
 /// Plans every check, runs them together, then re-runs (bounded) the checks
 /// that wait for convergence until they pass.
-async fn probe_all(ctx: &RunContext, scenario: &Scenario, world: &World, checks: &[&Check]) -> Vec<CheckRecord> {
+async fn probe_all(ctx: &RunContext, scenario: &Scenario, world: &World, checks: &[&Check], since: Option<Instant>) -> Vec<CheckRecord> {
     let mut records = Vec::new();
     let mut planned: Vec<(&Check, Vec<PlannedProbe>)> = Vec::new();
     for c in checks {
@@ -96,7 +124,8 @@ async fn probe_all(ctx: &RunContext, scenario: &Scenario, world: &World, checks:
             Err(e) => records.push(record(scenario, c, Status::Failed(format!("cannot plan the check: {e}")), Duration::ZERO, None, vec![])),
         }
     }
-    let since = world.policies_applied.unwrap_or_else(Instant::now);
+    // Convergence counts from the last change: this check's actions, or the policies.
+    let since = since.or(world.policies_applied).unwrap_or_else(Instant::now);
     let started = Instant::now();
     let first = run_round(ctx, world, &planned).await;
     for ((c, probes), (status, latency, probe_records)) in planned.iter().zip(first) {
@@ -113,7 +142,7 @@ async fn probe_all(ctx: &RunContext, scenario: &Scenario, world: &World, checks:
             }
             if status == Status::Passed {
                 converged = Some(since.elapsed());
-                progress(&scenario.name, format!("{} converged {:.1}s after its fixtures were applied ({rounds} rounds)", c.name, since.elapsed().as_secs_f64()));
+                progress(&scenario.name, format!("{} converged {:.1}s after the last change to its fixtures ({rounds} rounds)", c.name, since.elapsed().as_secs_f64()));
             } else if let Status::Failed(text) = &status {
                 status = Status::Failed(format!("did not converge within {limit} ms ({rounds} rounds); last round:\n{text}"));
             }

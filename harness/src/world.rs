@@ -60,6 +60,28 @@ pub struct World {
     /// When the scenario's NetworkPolicies were created (enforcement latency
     /// is measured from here).
     pub policies_applied: Option<Instant>,
+    /// The Pod objects applied at setup, by pod name (to create them again).
+    pub pod_specs: BTreeMap<String, k8s_openapi::api::core::v1::Pod>,
+    /// fixture policy -> its real namespace
+    pub policy_namespaces: BTreeMap<String, String>,
+}
+
+impl World {
+    /// A replaced pod's new IP, everywhere the world mentions the pod.
+    pub fn set_pod_ip(&mut self, pod: &str, ip: &str) {
+        for e in self.groups.values_mut().flatten().chain(self.services.values_mut().flat_map(|s| s.backends.iter_mut())) {
+            if e.pod == pod {
+                e.ip = ip.to_string();
+            }
+        }
+    }
+
+    /// A pod that is no longer Ready stops being any Service's backend.
+    pub fn remove_backend(&mut self, pod: &str) {
+        for s in self.services.values_mut() {
+            s.backends.retain(|b| b.pod != pod);
+        }
+    }
 }
 
 fn progress(scenario: &str, message: impl std::fmt::Display) {
@@ -114,8 +136,11 @@ pub async fn setup(
             members.push((f, f.name.clone(), ns, assigned[&f.name].clone()));
         }
     }
-    let applies = members.iter().map(|(f, name, ns, node)| {
-        let pod = fixtures::agent_pod(f, name, ns, node, &labels, image);
+    for (f, name, ns, node) in &members {
+        world.pod_specs.insert(name.clone(), fixtures::agent_pod(f, name, ns, node, &labels, image));
+    }
+    let applies = members.iter().map(|(_, name, ns, _)| {
+        let pod = world.pod_specs[name].clone();
         async move {
             fixtures::apply_pod(client, &pod).await.map_err(|e| format!("applying pod {ns}/{name}: {e}"))?;
             fixtures::wait_ready(client, ns, name, READY_TIMEOUT).await
@@ -184,6 +209,7 @@ pub async fn setup(
         let ns = world.namespaces[p.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
         let mut p = p.clone();
         p.spec = expand_pod_ips(&p.spec, &world)?;
+        world.policy_namespaces.insert(p.name.clone(), ns.clone());
         fixtures::apply_policy(client, &fixtures::network_policy(&p, &ns, &labels)?)
             .await
             .map_err(|e| format!("applying NetworkPolicy {ns}/{}: {e}", p.name))?;

@@ -425,6 +425,34 @@ fn validate_target(
             }
         }
     }
+    for (j, a) in check.before.iter().enumerate() {
+        let field = format!("{at}.before[{j}]");
+        let given = [&a.replace_pods, &a.make_unready, &a.delete_policy].iter().filter(|o| o.is_some()).count();
+        if given != 1 {
+            problems.push((field.clone(), "before", String::new(), "an action is one of replace_pods, make_unready, delete_policy".into()));
+        }
+        for pod in [&a.replace_pods, &a.make_unready].into_iter().flatten() {
+            if !pods.contains(pod.as_str()) {
+                problems.push((field.clone(), "before", pod.clone(), format!("unknown pod `{pod}` (pods: {})", join(pods))));
+            }
+        }
+        if let Some(pod) = &a.make_unready {
+            let http = s.fixtures.pods.iter().find(|p| &p.name == pod).is_some_and(|p| crate::fixtures::main_ports(p).http.first().is_some());
+            if !http {
+                problems.push((field.clone(), "make_unready", pod.clone(), "only a pod serving HTTP (its readiness probe) can be made unready".into()));
+            }
+        }
+        if let Some(policy) = &a.delete_policy {
+            if !s.fixtures.policies.iter().any(|p| &p.name == policy) {
+                problems.push((field.clone(), "delete_policy", policy.clone(), format!("unknown policy `{policy}`")));
+            }
+        }
+    }
+    for pod in &check.assert.not_served_by {
+        if !pods.contains(pod.as_str()) {
+            problems.push((format!("{at}.assert.not_served_by"), "not_served_by", pod.clone(), format!("unknown pod `{pod}`")));
+        }
+    }
     if !check.except.is_empty() && to.pod.is_none() {
         problems.push((format!("{at}.except"), "except", String::new(), "`except` applies to checks whose target is a pod".into()));
     }

@@ -253,6 +253,27 @@ pub struct Check {
     /// asynchronously); the time it took is reported.
     #[serde(default)]
     pub converge_ms: Option<u64>,
+    /// Changes made to the fixtures before this check's probes. Checks with
+    /// actions run after the scenario's other checks, one at a time, in file
+    /// order; what they change stays changed. `converge_ms` then counts from
+    /// the end of the actions.
+    #[serde(default)]
+    pub before: Vec<Action>,
+}
+
+/// One change to a scenario's fixtures. Exactly one field.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// Delete this fixture's pods and create them again (new pods, new IPs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace_pods: Option<String>,
+    /// Make this fixture's pods fail their readiness probe (they keep running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub make_unready: Option<String>,
+    /// Delete this fixture NetworkPolicy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_policy: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -396,6 +417,9 @@ pub struct Assertions {
     /// What a DNS lookup must return, exactly (as a set).
     #[serde(default)]
     pub answers: Option<DnsAnswers>,
+    /// None of these fixture pods may answer (e.g. pods that are not Ready).
+    #[serde(default)]
+    pub not_served_by: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
