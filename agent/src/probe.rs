@@ -31,8 +31,8 @@ async fn run_probe(spec: ProbeSpec) -> ProbeResult {
     for _ in 0..samples {
         let started = Instant::now();
         let attempt = match &spec.kind {
-            ProbeKind::Tcp { host, port } => tcp(host, *port, per_attempt).await,
-            ProbeKind::Udp { host, port } => udp(host, *port, per_attempt).await,
+            ProbeKind::Tcp { host, port } => tcp(host, *port, per_attempt, spec.payload_bytes).await,
+            ProbeKind::Udp { host, port } => udp(host, *port, per_attempt, spec.payload_bytes).await,
             ProbeKind::Http { host, port, path } => http(host, *port, path, per_attempt).await,
             ProbeKind::Dns { name, record } => match resolver.as_ref().expect("built for dns") {
                 Ok(r) => dns(r, name, *record, per_attempt).await,
@@ -119,7 +119,7 @@ async fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
 
 /// TCP: the latency is the connect (one handshake); then the echo server's
 /// greeting tells who answered and which source address it saw.
-async fn tcp(host: &str, port: u16, limit: Duration) -> Attempt {
+async fn tcp(host: &str, port: u16, limit: Duration, payload_bytes: u64) -> Attempt {
     let addr = match timeout(limit, resolve(host, port)).await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => return failed(Outcome::DnsError, e.to_string()),
@@ -144,12 +144,58 @@ async fn tcp(host: &str, port: u16, limit: Duration) -> Attempt {
         },
         _ => attempt.detail = Some("connected; the server sent no greeting".into()),
     }
+    if payload_bytes > 0 && attempt.server.is_some() {
+        let remaining = limit.saturating_sub(started.elapsed());
+        match timeout(remaining, echo_payload(reader.into_inner(), payload_bytes as usize)).await {
+            Ok(Ok(None)) => attempt.detail = Some(format!("{payload_bytes} bytes echoed intact")),
+            Ok(Ok(Some(mismatch))) => {
+                attempt.outcome = Outcome::BadReply;
+                attempt.detail = Some(format!("TCP payload: {mismatch}"));
+            }
+            Ok(Err(e)) => {
+                attempt.outcome = Outcome::BadReply;
+                attempt.detail = Some(format!("TCP payload transfer failed: {e}"));
+            }
+            Err(_) => {
+                attempt.outcome = Outcome::TimedOut;
+                attempt.detail = Some(format!("TCP payload of {payload_bytes} bytes not echoed within {} ms", limit.as_millis()));
+            }
+        }
+        attempt.latency_us = elapsed_us(started);
+    }
     attempt
+}
+
+/// Sends the payload through the echo server and reads it back; Some(what
+/// differs) when it did not come back intact.
+async fn echo_payload(stream: TcpStream, len: usize) -> io::Result<Option<String>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut rd, mut wr) = stream.into_split();
+    let data = payload(len);
+    let writer = async move {
+        wr.write_all(&data).await?;
+        wr.shutdown().await
+    };
+    let reader = async move {
+        let mut got = Vec::with_capacity(len);
+        let mut buf = vec![0u8; 64 * 1024];
+        while got.len() < len {
+            let n = rd.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        Ok::<_, io::Error>(got)
+    };
+    let (w, got) = tokio::join!(writer, reader);
+    w?;
+    Ok(payload_mismatch(&got?, len))
 }
 
 /// UDP: one datagram out, the echo server's greeting back. ICMP port
 /// unreachable surfaces as a refused receive on a connected socket.
-async fn udp(host: &str, port: u16, limit: Duration) -> Attempt {
+async fn udp(host: &str, port: u16, limit: Duration, payload_bytes: u64) -> Attempt {
     let addr = match timeout(limit, resolve(host, port)).await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => return failed(Outcome::DnsError, e.to_string()),
@@ -164,10 +210,11 @@ async fn udp(host: &str, port: u16, limit: Duration) -> Attempt {
         return io_failure(&e);
     }
     let started = Instant::now();
-    if let Err(e) = socket.send(b"netconform-probe").await {
+    let datagram = if payload_bytes > 0 { payload(payload_bytes as usize) } else { b"netconform-probe".to_vec() };
+    if let Err(e) = socket.send(&datagram).await {
         return io_failure(&e);
     }
-    let mut buf = vec![0u8; 2048];
+    let mut buf = vec![0u8; 65536];
     match timeout(limit, socket.recv(&mut buf)).await {
         Err(_) => timed_out(limit),
         Ok(Err(e)) => io_failure(&e),
@@ -178,6 +225,17 @@ async fn udp(host: &str, port: u16, limit: Duration) -> Attempt {
                 Some((server, seen)) => {
                     attempt.server = Some(server);
                     attempt.seen_client_ip = Some(seen);
+                    if payload_bytes > 0 {
+                        // The reply is `<greeting> <payload>`: the payload starts after the third space.
+                        let start = buf[..n].iter().enumerate().filter(|(_, b)| **b == b' ').nth(2).map(|(i, _)| i + 1).unwrap_or(n);
+                        match payload_mismatch(&buf[start..n], payload_bytes as usize) {
+                            None => attempt.detail = Some(format!("{payload_bytes}-byte datagram echoed intact")),
+                            Some(m) => {
+                                attempt.outcome = Outcome::BadReply;
+                                attempt.detail = Some(format!("UDP payload: {m}"));
+                            }
+                        }
+                    }
                 }
                 None => {
                     attempt.outcome = Outcome::BadReply;

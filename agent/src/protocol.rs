@@ -37,6 +37,23 @@ pub struct ProbeSpec {
     /// Pause between attempts.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub interval_ms: u64,
+    /// TCP: bytes sent through the echo server and checked on return; UDP: the
+    /// datagram's payload size, checked in the reply. 0: a plain probe.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub payload_bytes: u64,
+}
+
+/// The bytes a payload probe sends: a pattern whose every position is checkable.
+pub fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// Where `got` first differs from the payload of `want_len` bytes, if it does.
+pub fn payload_mismatch(got: &[u8], want_len: usize) -> Option<String> {
+    if got.len() != want_len {
+        return Some(format!("{} of {want_len} bytes came back", got.len()));
+    }
+    got.iter().enumerate().find(|(i, b)| **b != (*i % 251) as u8).map(|(i, _)| format!("byte {i} of {want_len} differs"))
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -157,6 +174,16 @@ mod tests {
         assert_eq!(batch.probes[1].kind, ProbeKind::Dns { name: "kubernetes.default".into(), record: DnsRecord::Srv });
         let again: ProbeBatch = serde_json::from_str(&serde_json::to_string(&batch).unwrap()).unwrap();
         assert_eq!(again, batch);
+    }
+
+    #[test]
+    fn payload_mismatches_are_located() {
+        let p = payload(1000);
+        assert_eq!(payload_mismatch(&p, 1000), None);
+        assert_eq!(payload_mismatch(&p[..10], 1000).unwrap(), "10 of 1000 bytes came back");
+        let mut bad = p.clone();
+        bad[600] ^= 1;
+        assert_eq!(payload_mismatch(&bad, 1000).unwrap(), "byte 600 of 1000 differs");
     }
 
     #[test]

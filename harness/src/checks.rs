@@ -100,6 +100,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
                     samples: check.samples,
                     until_connected: false,
                     interval_ms: 0,
+                    payload_bytes: check.payload_bytes.unwrap_or(0),
                 },
                 expected_answers,
                 expect,
@@ -509,6 +510,7 @@ mod tests {
             except: vec![],
             converge_ms: None,
             before: vec![],
+            payload_bytes: None,
         }
     }
 

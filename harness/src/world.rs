@@ -295,6 +295,7 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
                 samples: 60,
                 until_connected: true,
                 interval_ms: 200,
+                payload_bytes: 0,
             });
         }
     }

@@ -65,6 +65,12 @@ fn cases() -> Vec<FaultCase> {
                 "cluster-ip::spreads-over-backends", "cluster-ip::external-name-resolves-to-its-target",
             ],
         },
+        // TCP adapts to the smaller path MTU; near-MTU datagrams are lost.
+        FaultCase {
+            fault: "mtu",
+            scenarios: &["large-packets", "pod-to-pod"],
+            must_fail: &["large-packets::udp-near-mtu"],
+        },
         FaultCase {
             fault: "netpol-off",
             scenarios: &[

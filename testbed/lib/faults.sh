@@ -5,7 +5,7 @@
 # $NC_STATE/faults/ so `heal` knows what to undo.
 
 FAULTS_DIR="$NC_STATE/faults"
-FAULT_NAMES="snat no-route dns-down service-rules-off netpol-off"
+FAULT_NAMES="snat no-route dns-down service-rules-off netpol-off mtu"
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
@@ -63,6 +63,11 @@ heal_netpol_off() {
   local n
   for n in "${NODES[@]}"; do start_netpol "$n"; done
 }
+
+fault_mtu() { # one worker's uplink MTU drops below the pods' 1500 (an overlay's mistake)
+  in_ns "$FAULT_NODE" ip link set eth0 mtu 1300
+}
+heal_mtu() { in_ns "$FAULT_NODE" ip link set eth0 mtu 1500; }
 
 cmd_fault() {
   local name=${1:-}

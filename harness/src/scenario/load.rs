@@ -354,6 +354,13 @@ fn validate(s: &Scenario) -> Vec<Problem> {
         if check.path.is_some() && check.protocol != Protocol::Http {
             problems.push((format!("{at}.path"), "path", String::new(), "`path` applies to protocol http only".into()));
         }
+        match (check.payload_bytes, check.protocol) {
+            (None, _) => {}
+            (Some(n), Protocol::Tcp) if (1..=16 << 20).contains(&n) => {}
+            (Some(n), Protocol::Udp) if (1..=65_000).contains(&n) => {}
+            (Some(n), _) => problems.push((format!("{at}.payload_bytes"), "payload_bytes", n.to_string(),
+                "payload_bytes is 1..=16777216 for tcp, 1..=65000 for udp, and nothing else".into())),
+        }
         if check.record.is_some() && check.protocol != Protocol::Dns {
             problems.push((format!("{at}.record"), "record", String::new(), "`record` applies to protocol dns only".into()));
         }

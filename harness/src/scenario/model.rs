@@ -259,6 +259,10 @@ pub struct Check {
     /// the end of the actions.
     #[serde(default)]
     pub before: Vec<Action>,
+    /// tcp: bytes sent through the echo server and checked on return (at most
+    /// 16 MiB); udp: the datagram payload, checked in the reply (at most 65000).
+    #[serde(default)]
+    pub payload_bytes: Option<u64>,
 }
 
 /// One change to a scenario's fixtures. Exactly one field.
