@@ -50,7 +50,7 @@ async fn replace_pods(client: &Client, world: &mut World, fixture: &str) -> Resu
             .map_err(|_| format!("pod {}/{} was not gone within {}s", member.namespace, member.pod, LIMIT.as_secs()))?
             .map_err(|e| e.to_string())?;
         let spec = world.pod_specs.get(&member.pod).cloned().ok_or_else(|| format!("no spec kept for {}", member.pod))?;
-        fixtures::apply_pod(client, &spec).await.map_err(|e| format!("re-creating pod {}/{}: {e}", member.namespace, member.pod))?;
+        fixtures::apply(client, &spec).await.map_err(|e| format!("re-creating pod {}/{}: {e}", member.namespace, member.pod))?;
         let ready = fixtures::wait_ready(client, &member.namespace, &member.pod, LIMIT).await?;
         let ip = ready.status.and_then(|s| s.pod_ip).ok_or("the new pod has no IP")?;
         world.set_pod_ip(&member.pod, &ip);

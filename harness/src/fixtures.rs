@@ -198,27 +198,20 @@ pub fn network_policy(fixture: &PolicyFixture, namespace: &str, labels: &BTreeMa
     .map_err(|e| format!("NetworkPolicy {}: {e}", fixture.name))
 }
 
-pub async fn apply_policy(client: &Client, policy: &NetworkPolicy) -> kube::Result<NetworkPolicy> {
-    let ns = policy.metadata.namespace.as_deref().expect("fixture policies are namespaced");
-    let name = policy.metadata.name.as_deref().expect("fixture policies are named");
-    Api::<NetworkPolicy>::namespaced(client.clone(), ns)
-        .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(policy))
-        .await
-}
-
-pub async fn apply_service(client: &Client, svc: &Service) -> kube::Result<Service> {
-    let ns = svc.metadata.namespace.as_deref().expect("fixture services are namespaced");
-    let name = svc.metadata.name.as_deref().expect("fixture services are named");
-    Api::<Service>::namespaced(client.clone(), ns)
-        .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(svc))
-        .await
-}
-
-pub async fn apply_pod(client: &Client, pod: &Pod) -> kube::Result<Pod> {
-    let ns = pod.metadata.namespace.as_deref().expect("fixture pods are namespaced");
-    let name = pod.metadata.name.as_deref().expect("fixture pods are named");
-    Api::<Pod>::namespaced(client.clone(), ns)
-        .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(pod))
+/// Server-side apply of a namespaced fixture object (Pod, Service, NetworkPolicy).
+pub async fn apply<K>(client: &Client, object: &K) -> kube::Result<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let meta = object.meta();
+    let ns = meta.namespace.as_deref().expect("fixture objects are namespaced");
+    let name = meta.name.as_deref().expect("fixture objects are named");
+    Api::<K>::namespaced(client.clone(), ns)
+        .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(object))
         .await
 }
 

@@ -142,7 +142,7 @@ pub async fn setup(
     let applies = members.iter().map(|(_, name, ns, _)| {
         let pod = world.pod_specs[name].clone();
         async move {
-            fixtures::apply_pod(client, &pod).await.map_err(|e| format!("applying pod {ns}/{name}: {e}"))?;
+            fixtures::apply(client, &pod).await.map_err(|e| format!("applying pod {ns}/{name}: {e}"))?;
             fixtures::wait_ready(client, ns, name, READY_TIMEOUT).await
         }
     });
@@ -191,7 +191,7 @@ pub async fn setup(
             f.external_name = Some(crate::checks::expand_name(target, &world)?);
         }
         let f = &f;
-        let svc = fixtures::apply_service(client, &fixtures::service(f, &ns, &labels))
+        let svc = fixtures::apply(client, &fixtures::service(f, &ns, &labels))
             .await
             .map_err(|e| format!("applying service {ns}/{}: {e}", f.name))?;
         let backends = world
@@ -210,7 +210,7 @@ pub async fn setup(
         let mut p = p.clone();
         p.spec = expand_pod_ips(&p.spec, &world)?;
         world.policy_namespaces.insert(p.name.clone(), ns.clone());
-        fixtures::apply_policy(client, &fixtures::network_policy(&p, &ns, &labels)?)
+        fixtures::apply(client, &fixtures::network_policy(&p, &ns, &labels)?)
             .await
             .map_err(|e| format!("applying NetworkPolicy {ns}/{}: {e}", p.name))?;
     }
