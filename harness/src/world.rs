@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
 use netconform_agent::protocol::{Outcome, ProbeBatch, ProbeKind, ProbeSpec};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// How long fixture pods may take to become Ready.
@@ -43,6 +43,8 @@ pub struct ServiceInfo {
     pub ports: Vec<ServicePortInfo>,
     /// Fixture pods the selector matches (all Ready at setup).
     pub backends: Vec<Endpoint>,
+    /// externalTrafficPolicy Local: only nodes with a backend answer the node port.
+    pub local: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -201,7 +203,9 @@ pub async fn setup(
             .filter(|e| e.namespace == ns && !f.selector.is_empty() && f.selector.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
             .cloned()
             .collect();
-        world.services.insert(f.name.clone(), service_info(&svc, f.kind, backends));
+        let mut info = service_info(&svc, f.kind, backends);
+        info.local = f.external_traffic_policy_local;
+        world.services.insert(f.name.clone(), info);
     }
     wait_endpoints(client, &world, &scenario.name).await?;
 
@@ -240,6 +244,7 @@ fn service_info(svc: &Service, kind: ServiceKind, backends: Vec<Endpoint>) -> Se
             })
             .collect(),
         backends,
+        local: false,
     }
 }
 
@@ -283,20 +288,23 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
     let mut probes = Vec::new();
     for svc in world.services.values().filter(|s| !s.backends.is_empty()) {
         let Some(ip) = &svc.cluster_ip else { continue };
+        // The cluster IP, and each node port on every node that should answer
+        // it (kube-proxy on each node programs a Service on its own schedule).
+        let backend_nodes: BTreeSet<&str> = svc.backends.iter().map(|b| b.node.as_str()).collect();
         for p in &svc.ports {
-            let kind = match p.protocol.as_str() {
-                "UDP" => ProbeKind::Udp { host: ip.clone(), port: p.port },
-                _ => ProbeKind::Tcp { host: ip.clone(), port: p.port },
-            };
-            probes.push(ProbeSpec {
-                id: format!("{}:{}", svc.name, p.port),
-                kind,
-                timeout_ms: 500,
-                samples: 60,
-                until_connected: true,
-                interval_ms: 200,
-                payload_bytes: 0,
-            });
+            let mut targets = vec![(format!("{}:{}", svc.name, p.port), ip.clone(), p.port)];
+            if let Some(np) = p.node_port {
+                for n in world.nodes.iter().filter(|n| !svc.local || backend_nodes.contains(n.name.as_str())) {
+                    targets.push((format!("{}:{} on node {}", svc.name, np, n.name), n.internal_ip.clone(), np));
+                }
+            }
+            for (id, host, port) in targets {
+                let kind = match p.protocol.as_str() {
+                    "UDP" => ProbeKind::Udp { host, port },
+                    _ => ProbeKind::Tcp { host, port },
+                };
+                probes.push(ProbeSpec { id, kind, timeout_ms: 500, samples: 60, until_connected: true, interval_ms: 200, payload_bytes: 0 });
+            }
         }
     }
     if probes.is_empty() {
@@ -308,9 +316,9 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
     for r in results {
         match r.attempts.last().map(|a| a.outcome) {
             Some(Outcome::Connected) => progress(scenario, format!(
-                "service port {} answers on its cluster IP from {} (attempt {})", r.id, client_pod.node, r.attempts.len())),
+                "service {} answers from {} (attempt {})", r.id, client_pod.node, r.attempts.len())),
             _ => progress(scenario, format!(
-                "warning: service port {} did not answer on its cluster IP from {} after {} tries", r.id, client_pod.node, r.attempts.len())),
+                "warning: service {} did not answer from {} after {} tries", r.id, client_pod.node, r.attempts.len())),
         }
     }
     Ok(())

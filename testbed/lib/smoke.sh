@@ -44,7 +44,7 @@ smoke_resolve() {
   { kubectl_admin -n "$SMOKE_NS" exec client -- nslookup "$1" 2>&1 || true; } | awk '/^Name:/{found=1} found && /^Address/{print $NF; exit}'
 }
 
-smoke_step() { printf '  %-70s' "$1"; }
+smoke_step() { printf '  %-74s' "$1"; }
 smoke_ok() { echo "ok${1:+  ($1)}"; }
 smoke_fail() { echo "FAILED: $1"; kubectl_admin delete namespace "$SMOKE_NS" --wait=false >/dev/null 2>&1; exit 1; }
 
@@ -88,11 +88,18 @@ EOF
   [[ $out == "$client_ip" ]] || smoke_fail "$name ($svc_ip:80) answered '$out'"
   smoke_ok "$name -> $svc_ip, server saw $out"
 
-  local n
+  local n i
   for n in "${NODES[@]}"; do
     smoke_step "NodePort on $n (${NODE_IP[$n]}:$nodeport) from the host"
-    out=$(curl -sS --max-time 5 "http://${NODE_IP[$n]}:$nodeport/cgi-bin/ip" | unmap_v4) || smoke_fail "no answer"
-    smoke_ok "server saw $out"
+    # kube-proxy on each node programs a new Service on its own schedule: allow
+    # it a bounded moment (20 tries, 0.5 s apart) before calling it a failure.
+    out=""
+    for ((i = 0; i < 20; i++)); do
+      out=$(curl -sS --max-time 5 "http://${NODE_IP[$n]}:$nodeport/cgi-bin/ip" 2>/dev/null | unmap_v4) && [[ -n $out ]] && break
+      sleep 0.5
+    done
+    [[ -n $out ]] || smoke_fail "no answer after 20 tries"
+    smoke_ok "server saw $out$( ((i > 0)) && echo ", after $((i + 1)) tries")"
   done
 
   kubectl_admin apply -f - >/dev/null <<EOF
