@@ -184,9 +184,15 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
     Ok(probes)
 }
 
-/// The pods a check names: a fixture's pods, or `*` for every pod off the host
-/// network (sorted by namespace and name).
+/// `from: harness`: probes that start on the machine running netconform.
+pub const HARNESS: &str = "harness";
+
+/// The pods a check names: a fixture's pods, `*` for every pod off the host
+/// network (sorted by namespace and name), or the harness itself.
 fn pods_named(world: &World, name: &str) -> Result<Vec<Endpoint>, String> {
+    if name == HARNESS {
+        return Ok(vec![Endpoint { pod: HARNESS.into(), hostname: HARNESS.into(), host_network: true, ..Default::default() }]);
+    }
     if name == "*" {
         let mut all: Vec<Endpoint> = world.groups.values().flatten().filter(|e| !e.host_network).cloned().collect();
         all.sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
@@ -426,7 +432,9 @@ pub fn evaluate(check: &Check, world: &World, probes: &[(PlannedProbe, ProbeResu
     for (p, r) in probes {
         let problems = judge_probe(check, p, r);
         if !problems.is_empty() {
-            let origin = if p.from.host_network {
+            let origin = if p.from.pod == HARNESS {
+                "the harness host".to_string()
+            } else if p.from.host_network {
                 format!("{}/{} (host network of {}, {})", p.from.namespace, p.from.pod, p.from.node, p.from.ip)
             } else {
                 format!("{}/{} ({}, node {})", p.from.namespace, p.from.pod, p.from.ip, p.from.node)

@@ -20,6 +20,7 @@ pub const FEATURES: &[Feature] = &[
     Feature { name: "core", description: "the Kubernetes network model: pod-to-pod without NAT, node-to-pod, pod IPs, Services, localhost in a pod" },
     Feature { name: "dns", description: "cluster DNS: Service and pod records, headless Services, SRV, search paths" },
     Feature { name: "nodeport", description: "NodePort Services on every node" },
+    Feature { name: "nodeport-from-harness", description: "NodePort Services reached from the machine running netconform (needs routable node IPs: kind on Linux, the testbed)" },
     Feature { name: "host-network", description: "hostNetwork pods (needs a namespace that allows privileged pods)" },
     Feature { name: "network-policy", description: "NetworkPolicy ingress isolation" },
     Feature { name: "network-policy-egress", description: "NetworkPolicy egress isolation" },
@@ -39,7 +40,7 @@ pub const PROFILES: &[Profile] = &[
     // scenario yet, so no profile requires them.
     Profile {
         name: "full",
-        features: &["core", "dns", "nodeport", "host-network", "network-policy", "network-policy-egress"],
+        features: &["core", "dns", "nodeport", "nodeport-from-harness", "host-network", "network-policy", "network-policy-egress"],
     },
 ];
 

@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn declared_unsupported_features_do_not_block_the_profile() {
         let p = plan(&Declaration { profile: Some("full".into()), unsupported: vec!["network-policy".into()] }, None, &Detected::default());
-        let checks: Vec<CheckRecord> = ["core", "dns", "nodeport", "host-network", "network-policy-egress"]
+        let checks: Vec<CheckRecord> = ["core", "dns", "nodeport", "nodeport-from-harness", "host-network", "network-policy-egress"]
             .iter()
             .map(|f| check(f, f, Status::Passed))
             .chain([check("np", "network-policy", Status::Skipped("declared unsupported in the declaration".into()))])

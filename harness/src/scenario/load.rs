@@ -196,6 +196,9 @@ fn validate(s: &Scenario) -> Vec<Problem> {
             problems.push((format!("{at}.name"), "name", pod.name.clone(),
                 "must be lower-case letters, digits and '-', at most 40 characters".into()));
         }
+        if pod.name == crate::checks::HARNESS || pod.name == "*" {
+            problems.push((format!("{at}.name"), "name", pod.name.clone(), format!("`{}` is reserved", pod.name)));
+        }
         if !pods.insert(&pod.name) {
             problems.push((format!("{at}.name"), "name", pod.name.clone(), format!("pod `{}` is defined twice", pod.name)));
         }
@@ -325,7 +328,14 @@ fn validate(s: &Scenario) -> Vec<Problem> {
         if !checks.insert(&check.name) {
             problems.push((format!("{at}.name"), "name", check.name.clone(), format!("check `{}` is defined twice", check.name)));
         }
-        if check.from != "*" && !pods.contains(check.from.as_str()) {
+        if check.from == crate::checks::HARNESS {
+            if check.to.node_port.is_none() {
+                problems.push((format!("{at}.from"), "from", check.from.clone(), "probes from the harness host go to node ports only (`to.node_port`)".into()));
+            }
+            if check.assert.source_ip.is_some() {
+                problems.push((format!("{at}.assert.source_ip"), "source_ip", String::new(), "the harness host has no pod IP to assert".into()));
+            }
+        } else if check.from != "*" && !pods.contains(check.from.as_str()) {
             problems.push((format!("{at}.from"), "from", check.from.clone(),
                 format!("unknown pod `{}` (pods: {})", check.from, join(&pods))));
         }
