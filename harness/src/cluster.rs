@@ -92,18 +92,20 @@ pub async fn schedulable_nodes(client: &Client) -> kube::Result<Vec<Node>> {
     Ok(nodes)
 }
 
+pub fn is_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 pub fn is_schedulable(node: &Node) -> bool {
     let spec = node.spec.as_ref();
     let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
     let tainted = spec
         .and_then(|s| s.taints.as_ref())
         .is_some_and(|t| t.iter().any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute"));
-    let ready = node
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-    !cordoned && !tainted && ready
+    !cordoned && !tainted && is_ready(node)
 }
 
 /// "IPv4" and/or "IPv6", from the nodes' pod CIDRs.

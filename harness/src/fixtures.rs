@@ -125,6 +125,10 @@ pub fn agent_pod(
     if fixture.host_network {
         spec["hostNetwork"] = json!(true);
         spec["dnsPolicy"] = json!("ClusterFirstWithHostNet");
+        if fixture.per_node {
+            // A node agent runs on every node, the tainted control plane included.
+            spec["tolerations"] = json!([{"operator": "Exists"}]);
+        }
     }
     if let Some(h) = &fixture.hostname {
         spec["hostname"] = json!(h);

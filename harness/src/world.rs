@@ -55,7 +55,7 @@ pub struct World {
     /// fixture pod -> its pods (one, or one per node)
     pub groups: BTreeMap<String, Vec<Endpoint>>,
     pub services: BTreeMap<String, ServiceInfo>,
-    /// Every node of the cluster (NodePort answers on all of them).
+    /// Every Ready node of the cluster (NodePort answers on all of them).
     pub nodes: Vec<NodeInfo>,
     /// The cluster domain, from a fixture pod's resolv.conf search path.
     pub domain: Option<String>,
@@ -125,13 +125,34 @@ pub async fn setup(
     }
     progress(&scenario.name, format!("namespaces {}", world.namespaces.values().cloned().collect::<Vec<_>>().join(", ")));
 
+    world.nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("listing nodes: {e}"))?
+        .items
+        .into_iter()
+        .filter(crate::cluster::is_ready)
+        .filter_map(|n| {
+            let ip = n.status.as_ref()?.addresses.as_ref()?.iter().find(|a| a.type_ == "InternalIP")?.address.clone();
+            Some(NodeInfo { name: n.metadata.name?, internal_ip: ip })
+        })
+        .collect();
+    world.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+
     // Pods: every member of every fixture, applied together, waited for together.
     let started = Instant::now();
     let mut members = Vec::new();
     for f in &scenario.fixtures.pods {
         let ns = world.namespaces[f.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
         if f.per_node {
-            for (i, node) in schedulable.iter().enumerate() {
+            // A hostNetwork per_node pod is a node agent: like a DaemonSet, it runs
+            // on every Ready node, tainted ones included (it tolerates any taint).
+            let nodes: Vec<String> = if f.host_network {
+                world.nodes.iter().map(|n| n.name.clone()).collect()
+            } else {
+                schedulable.to_vec()
+            };
+            for (i, node) in nodes.iter().enumerate() {
                 members.push((f, format!("{}-{}", f.name, i + 1), ns.clone(), node.clone()));
             }
         } else {
@@ -168,18 +189,6 @@ pub async fn setup(
         world.groups.values().flatten().map(|e| format!("{} {} on {}", e.pod, e.ip, e.node)).collect::<Vec<_>>().join(", ")
     ));
 
-    world.nodes = Api::<Node>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| format!("listing nodes: {e}"))?
-        .items
-        .into_iter()
-        .filter_map(|n| {
-            let ip = n.status.as_ref()?.addresses.as_ref()?.iter().find(|a| a.type_ == "InternalIP")?.address.clone();
-            Some(NodeInfo { name: n.metadata.name?, internal_ip: ip })
-        })
-        .collect();
-    world.nodes.sort_by(|a, b| a.name.cmp(&b.name));
 
     // The cluster domain, as a pod sees it (never assumed); ExternalName targets may use it.
     if let Some(pod) = world.groups.values().flatten().find(|e| !e.host_network) {
