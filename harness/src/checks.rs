@@ -302,8 +302,15 @@ fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>,
         return Ok(Some(ExpectedAnswers::Exactly(service(s)?.backends.iter().map(|b| b.ip.clone()).collect())));
     }
     if let Some(p) = &a.pod_ip_of {
-        let group = world.groups.get(p).ok_or_else(|| format!("no pods for `{p}`"))?;
-        return Ok(Some(ExpectedAnswers::Exactly(group.iter().map(|e| e.ip.clone()).collect())));
+        // A fixture's pods, or one pod by name (e.g. a StatefulSet's `web-0`).
+        let ips: BTreeSet<String> = match world.groups.get(p) {
+            Some(group) => group.iter().map(|e| e.ip.clone()).collect(),
+            None => world.groups.values().flatten().filter(|e| &e.pod == p).map(|e| e.ip.clone()).collect(),
+        };
+        if ips.is_empty() {
+            return Err(format!("no pods for `{p}`"));
+        }
+        return Ok(Some(ExpectedAnswers::Exactly(ips)));
     }
     if let Some(sp) = &a.srv_port_of {
         let (s, port_name) = sp.split_once('/').ok_or("srv_port_of is `<service>/<port name>`")?;

@@ -2,7 +2,8 @@
 //! server-side apply, and waited for on a watch. A wait that times out says
 //! why: the pod's phase, its containers' states and its recent events.
 
-use crate::scenario::{AgentPorts, PodFixture, PolicyFixture, PortRef, ServiceFixture, ServiceKind, SIDECAR_CONTAINER};
+use crate::scenario::{AgentPorts, PodFixture, PolicyFixture, PortRef, ServiceFixture, ServiceKind, StatefulSetFixture, SIDECAR_CONTAINER};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -143,6 +144,30 @@ pub fn agent_pod(
         "spec": spec
     }))
     .expect("the agent pod template is a valid Pod")
+}
+
+/// The StatefulSet for a fixture: its pods are agent pods like any fixture's,
+/// left to the scheduler.
+pub fn statefulset(fixture: &StatefulSetFixture, namespace: &str, labels: &BTreeMap<String, String>, image: &AgentImage) -> StatefulSet {
+    let pod_fixture = PodFixture { name: fixture.name.clone(), labels: fixture.labels.clone(), ports: fixture.ports.clone(), ..Default::default() };
+    let template = agent_pod(&pod_fixture, &fixture.name, namespace, "", labels, image);
+    let mut template = serde_json::to_value(template).expect("a pod serialises");
+    template["spec"].as_object_mut().expect("pod spec").remove("affinity");
+    let mut selector = fixture.labels.clone();
+    selector.insert(LABEL_FIXTURE.to_string(), fixture.name.clone());
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": fixture.name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": fixture.replicas,
+            "serviceName": fixture.service,
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": selector},
+            "template": {"metadata": {"labels": template["metadata"]["labels"]}, "spec": template["spec"]}
+        }
+    }))
+    .expect("the statefulset template is a valid StatefulSet")
 }
 
 /// The Service for a fixture.

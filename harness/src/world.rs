@@ -169,6 +169,31 @@ pub async fn setup(
             fixtures::wait_ready(client, ns, name, READY_TIMEOUT).await
         }
     });
+    // StatefulSets: applied, then each of their pods waited for by its name.
+    let mut set_members = Vec::new();
+    for f in &scenario.fixtures.statefulsets {
+        let ns = world.namespaces[f.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
+        fixtures::apply(client, &fixtures::statefulset(f, &ns, &labels, image))
+            .await
+            .map_err(|e| format!("applying statefulset {ns}/{}: {e}", f.name))?;
+        for i in 0..f.replicas {
+            set_members.push((f.name.clone(), format!("{}-{i}", f.name), ns.clone()));
+        }
+    }
+    let set_waits = set_members.iter().map(|(_, name, ns)| fixtures::wait_ready(client, ns, name, READY_TIMEOUT));
+    for ((set, name, _), ready) in set_members.iter().zip(join_all(set_waits).await) {
+        let pod = ready?;
+        let status = pod.status.unwrap_or_default();
+        world.groups.entry(set.clone()).or_default().push(Endpoint {
+            pod: name.clone(),
+            namespace: pod.metadata.namespace.unwrap_or_default(),
+            ip: status.pod_ip.ok_or_else(|| format!("pod {name} is Ready but has no IP"))?,
+            node: pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default(),
+            hostname: name.clone(),
+            labels: pod.metadata.labels.unwrap_or_default(),
+            host_network: false,
+        });
+    }
     for ((f, name, _, _), ready) in members.iter().zip(join_all(applies).await) {
         let pod = ready?;
         let status = pod.status.unwrap_or_default();
@@ -184,7 +209,7 @@ pub async fn setup(
     }
     progress(&scenario.name, format!(
         "{} pods Ready in {:.1}s: {}",
-        members.len(),
+        members.len() + set_members.len(),
         started.elapsed().as_secs_f64(),
         world.groups.values().flatten().map(|e| format!("{} {} on {}", e.pod, e.ip, e.node)).collect::<Vec<_>>().join(", ")
     ));

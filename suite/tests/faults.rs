@@ -49,7 +49,7 @@ fn cases() -> Vec<FaultCase> {
                 "dns-records::service-a-record-is-cluster-ip", "dns-records::short-name-through-search-path",
                 "dns-records::headless-returns-ready-pod-ips", "dns-records::per-pod-record",
                 "dns-records::srv-for-named-port", "dns-records::srv-headless", "dns-records::unknown-name-is-nxdomain",
-                "dns-records::headless-drops-an-unready-pod",
+                "dns-records::headless-drops-an-unready-pod", "dns-records::statefulset-pod-record",
                 "cluster-ip::by-short-name", "cluster-ip::by-name-and-namespace", "cluster-ip::by-fqdn",
                 "cluster-ip::external-name-resolves-to-its-target",
             ],

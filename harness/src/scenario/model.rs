@@ -44,6 +44,25 @@ pub struct Fixtures {
     /// NetworkPolicies applied once the pods are Ready.
     #[serde(default)]
     pub policies: Vec<PolicyFixture>,
+    /// StatefulSets of agent pods (`<name>-0`, `<name>-1`, ...), placed by the scheduler.
+    #[serde(default)]
+    pub statefulsets: Vec<StatefulSetFixture>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatefulSetFixture {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub replicas: u16,
+    /// The headless fixture Service that governs the set (gives each pod its
+    /// DNS record `<pod>.<service>.<namespace>.svc.<domain>`).
+    pub service: String,
+    #[serde(default)]
+    pub ports: Option<AgentPorts>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

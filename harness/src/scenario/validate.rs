@@ -107,6 +107,25 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
         }
     }
 
+    let mut set_members: BTreeSet<String> = BTreeSet::new();
+    for (i, set) in s.fixtures.statefulsets.iter().enumerate() {
+        let at = format!("fixtures.statefulsets[{i}]");
+        if !is_dns_label(&set.name, 40) || !pods.insert(&set.name) {
+            problems.push((format!("{at}.name"), "name", set.name.clone(), "must be a unique lower-case name, at most 40 characters, not used by a pod".into()));
+        }
+        if set.replicas == 0 || set.replicas > 10 {
+            problems.push((format!("{at}.replicas"), "replicas", set.replicas.to_string(), "must be between 1 and 10".into()));
+        }
+        if !s.fixtures.services.iter().any(|sv| sv.name == set.service && sv.kind == ServiceKind::Headless) {
+            problems.push((format!("{at}.service"), "service", set.service.clone(), "must name a headless fixture Service".into()));
+        }
+        if let Some(ns) = &set.namespace {
+            if !namespaces.contains(ns.as_str()) {
+                problems.push((format!("{at}.namespace"), "namespace", ns.clone(), format!("unknown namespace `{ns}`")));
+            }
+        }
+        set_members.extend((0..set.replicas).map(|r| format!("{}-{r}", set.name)));
+    }
     let mut services: BTreeMap<&str, &ServiceFixture> = BTreeMap::new();
     for (i, svc) in s.fixtures.services.iter().enumerate() {
         let at = format!("fixtures.services[{i}]");
@@ -187,7 +206,7 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
             problems.push((format!("{at}.from"), "from", check.from.clone(),
                 format!("unknown pod `{}` (pods: {})", check.from, join(&pods))));
         }
-        validate_target(s, check, &at, &pods, &services, &mut problems);
+        validate_target(s, check, &at, &pods, &set_members, &services, &mut problems);
         for f in &check.features {
             if !features::is_known(f) {
                 problems.push((format!("{at}.features"), "features", f.clone(), format!("unknown feature `{f}` (known: {})", features::known())));
@@ -241,6 +260,7 @@ fn validate_target(
     check: &Check,
     at: &str,
     pods: &BTreeSet<&str>,
+    set_members: &BTreeSet<String>,
     services: &BTreeMap<&str, &ServiceFixture>,
     problems: &mut Vec<Problem>,
 ) {
@@ -356,7 +376,7 @@ fn validate_target(
             }
         }
         if let Some(p) = &a.pod_ip_of {
-            if !pods.contains(p.as_str()) {
+            if !pods.contains(p.as_str()) && !set_members.contains(p) {
                 problems.push((format!("{at}.assert.answers.pod_ip_of"), "pod_ip_of", p.clone(), format!("unknown pod `{p}`")));
             }
         }
