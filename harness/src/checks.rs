@@ -436,9 +436,11 @@ pub fn evaluate(check: &Check, world: &World, probes: &[(PlannedProbe, ProbeResu
             .map(|a| a.latency_us),
     );
     let mut failures = Vec::new();
+    let mut failed_probes = 0;
     for (p, r) in probes {
         let problems = judge_probe(check, p, r);
         if !problems.is_empty() {
+            failed_probes += 1;
             let origin = if p.from.pod == HARNESS {
                 "the harness host".to_string()
             } else if p.from.host_network {
@@ -489,7 +491,6 @@ pub fn evaluate(check: &Check, world: &World, probes: &[(PlannedProbe, ProbeResu
     if failures.is_empty() {
         (Status::Passed, latency)
     } else {
-        let failed_probes = probes.iter().filter(|(p, r)| !judge_probe(check, p, r).is_empty()).count();
         let mut text = format!("{failed_probes} of {} probes failed\n", probes.len());
         if is_matrix(check) {
             text.push_str(&matrix_tables(world, probes));
