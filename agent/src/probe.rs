@@ -3,16 +3,16 @@
 //! bounded by its timeout, every loop bounded by [`MAX_SAMPLES`].
 
 use crate::protocol::*;
+use crate::resolver::{self, ClientConf, ResolveError};
 use futures::future::join_all;
-use hickory_resolver::proto::rr::RData;
-use hickory_resolver::TokioResolver;
+use hickory_proto::rr::RData;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use std::io;
-use std::time::{Duration, Instant};
-use tokio::io::AsyncBufReadExt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncBufReadExt;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
 
@@ -23,26 +23,22 @@ pub async fn run_batch(batch: ProbeBatch) -> Vec<ProbeResult> {
 async fn run_probe(spec: ProbeSpec) -> ProbeResult {
     let per_attempt = Duration::from_millis(spec.timeout_ms.clamp(1, MAX_TIMEOUT_MS));
     let samples = spec.samples.clamp(1, MAX_SAMPLES);
-    let resolver = match &spec.kind {
-        ProbeKind::Dns { .. } => Some(dns_resolver(per_attempt)),
-        _ => None,
-    };
+    // The bound the harness waits for; past it no new sample starts.
+    let deadline = Instant::now() + spec.time_bound();
     let mut attempts = Vec::with_capacity(samples as usize);
-    for _ in 0..samples {
+    for done in 0..samples {
+        if Instant::now() >= deadline {
+            attempts.push(failed(
+                Outcome::Error,
+                format!("the probe's time bound ({} ms) ran out after {done} of {samples} samples", spec.time_bound().as_millis()),
+            ));
+            break;
+        }
         let started = Instant::now();
-        let attempt = match &spec.kind {
-            ProbeKind::Tcp { host, port } => tcp(host, *port, per_attempt, spec.payload_bytes).await,
-            ProbeKind::Udp { host, port } => udp(host, *port, per_attempt, spec.payload_bytes).await,
-            ProbeKind::Http { host, port, path } => http(host, *port, path, per_attempt).await,
-            ProbeKind::Dns { name, record } => match resolver.as_ref().expect("built for dns") {
-                Ok(r) => dns(r, name, *record, per_attempt).await,
-                Err(e) => failed(Outcome::DnsError, e.to_string()),
-            },
-            ProbeKind::Identity => identity(),
-        };
-        let done = spec.until_connected && attempt.outcome == Outcome::Connected;
+        let attempt = attempt_once(&spec, per_attempt).await;
+        let stop = (spec.until_connected && attempt.outcome == Outcome::Connected) || spent_dns_budget(&attempt);
         attempts.push(Attempt { latency_us: attempt.latency_us.max(1).min(elapsed_us(started)), ..attempt });
-        if done {
+        if stop {
             break;
         }
         if spec.interval_ms > 0 {
@@ -50,6 +46,35 @@ async fn run_probe(spec: ProbeSpec) -> ProbeResult {
         }
     }
     ProbeResult { id: spec.id, attempts }
+}
+
+async fn attempt_once(spec: &ProbeSpec, limit: Duration) -> Attempt {
+    match &spec.kind {
+        ProbeKind::Tcp { host, port } => match address(host, *port).await {
+            Ok((addr, queries)) => with_queries(tcp(addr, limit, spec.payload_bytes).await, queries),
+            Err(failure) => failure,
+        },
+        ProbeKind::Udp { host, port } => match address(host, *port).await {
+            Ok((addr, queries)) => with_queries(udp(addr, limit, spec.payload_bytes).await, queries),
+            Err(failure) => failure,
+        },
+        ProbeKind::Http { host, port, path } => match address(host, *port).await {
+            Ok((addr, queries)) => with_queries(http(addr, host, path, limit).await, queries),
+            Err(failure) => failure,
+        },
+        ProbeKind::Dns { name, record } => dns(name, *record).await,
+        ProbeKind::Identity => identity(),
+    }
+}
+
+fn with_queries(attempt: Attempt, dns_queries: Vec<DnsQuery>) -> Attempt {
+    Attempt { dns_queries, ..attempt }
+}
+
+/// A name lookup that waited out every try: more samples would only wait the
+/// same way, and the verdict is already known.
+fn spent_dns_budget(attempt: &Attempt) -> bool {
+    attempt.outcome == Outcome::DnsError && attempt.dns_queries.last().is_some_and(|q| q.result.is_lost())
 }
 
 fn elapsed_us(since: Instant) -> u64 {
@@ -69,6 +94,7 @@ fn connected(latency_us: u64) -> Attempt {
         detail: None,
         answers: vec![],
         search: vec![],
+        dns_queries: vec![],
     }
 }
 
@@ -98,33 +124,49 @@ fn timed_out(after: Duration) -> Attempt {
     failed(Outcome::TimedOut, format!("no answer within {} ms", after.as_millis()))
 }
 
-/// A target's address. Names go through hickory and the pod's resolv.conf, not
-/// getaddrinfo: the agent is a static binary, and static glibc cannot load NSS.
-async fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
+/// The pod's resolv.conf, read once per agent run.
+fn client_conf() -> Result<&'static ClientConf, String> {
+    static CONF: OnceLock<Result<ClientConf, String>> = OnceLock::new();
+    CONF.get_or_init(ClientConf::system).as_ref().map_err(Clone::clone)
+}
+
+/// A target's address: an IP as it is, a name through the stub resolver (its
+/// A records, or its AAAA records when it has no A record), like getaddrinfo.
+/// The agent is a static binary, and static glibc cannot load NSS.
+async fn address(host: &str, port: u16) -> Result<(SocketAddr, Vec<DnsQuery>), Attempt> {
     if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
+        return Ok((SocketAddr::new(ip, port), vec![]));
     }
-    static RESOLVER: OnceLock<Result<TokioResolver, String>> = OnceLock::new();
-    let resolver = RESOLVER
-        .get_or_init(|| dns_resolver(Duration::from_secs(5)))
-        .as_ref()
-        .map_err(|e| io::Error::other(e.clone()))?;
-    let lookup = resolver.lookup_ip(host).await.map_err(|e| io::Error::new(io::ErrorKind::NotFound, format!("{host}: {e}")))?;
-    lookup
-        .iter()
-        .next()
-        .map(|ip| SocketAddr::new(ip, port))
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address")))
+    let conf = client_conf().map_err(|e| failed(Outcome::DnsError, e))?;
+    let started = Instant::now();
+    let mut resolution = resolver::resolve(conf, host, DnsRecord::A).await;
+    if resolution.result == Err(ResolveError::NotFound) {
+        let v6 = resolver::resolve(conf, host, DnsRecord::Aaaa).await;
+        resolution.queries.extend(v6.queries);
+        resolution.result = v6.result;
+    }
+    let ip = match &resolution.result {
+        Ok(records) => records.iter().find_map(|r| match r {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        }),
+        Err(_) => None,
+    };
+    match ip {
+        Some(ip) => Ok((SocketAddr::new(ip, port), resolution.queries)),
+        None => {
+            let why = resolution.result.err().map(|e| e.to_string()).unwrap_or_else(|| "no address record".into());
+            let mut attempt = failed(Outcome::DnsError, format!("resolving {host}: {why}"));
+            attempt.latency_us = elapsed_us(started);
+            Err(with_queries(attempt, resolution.queries))
+        }
+    }
 }
 
 /// TCP: the latency is the connect (one handshake); then the echo server's
 /// greeting tells who answered and which source address it saw.
-async fn tcp(host: &str, port: u16, limit: Duration, payload_bytes: u64) -> Attempt {
-    let addr = match timeout(limit, resolve(host, port)).await {
-        Ok(Ok(a)) => a,
-        Ok(Err(e)) => return failed(Outcome::DnsError, e.to_string()),
-        Err(_) => return failed(Outcome::DnsError, format!("resolving {host}: no answer within {} ms", limit.as_millis())),
-    };
+async fn tcp(addr: SocketAddr, limit: Duration, payload_bytes: u64) -> Attempt {
     let started = Instant::now();
     let stream = match timeout(limit, TcpStream::connect(addr)).await {
         Err(_) => return timed_out(limit),
@@ -195,12 +237,7 @@ async fn echo_payload(stream: TcpStream, len: usize) -> io::Result<Option<String
 
 /// UDP: one datagram out, the echo server's greeting back. ICMP port
 /// unreachable surfaces as a refused receive on a connected socket.
-async fn udp(host: &str, port: u16, limit: Duration, payload_bytes: u64) -> Attempt {
-    let addr = match timeout(limit, resolve(host, port)).await {
-        Ok(Ok(a)) => a,
-        Ok(Err(e)) => return failed(Outcome::DnsError, e.to_string()),
-        Err(_) => return failed(Outcome::DnsError, format!("resolving {host}: no answer within {} ms", limit.as_millis())),
-    };
+async fn udp(addr: SocketAddr, limit: Duration, payload_bytes: u64) -> Attempt {
     let local = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
     let socket = match UdpSocket::bind(local).await {
         Ok(s) => s,
@@ -248,12 +285,8 @@ async fn udp(host: &str, port: u16, limit: Duration, payload_bytes: u64) -> Atte
 }
 
 /// HTTP GET over a fresh connection; latency covers connect, request and response.
-async fn http(host: &str, port: u16, path: &str, limit: Duration) -> Attempt {
-    let addr = match timeout(limit, resolve(host, port)).await {
-        Ok(Ok(a)) => a,
-        Ok(Err(e)) => return failed(Outcome::DnsError, e.to_string()),
-        Err(_) => return failed(Outcome::DnsError, format!("resolving {host}: no answer within {} ms", limit.as_millis())),
-    };
+async fn http(addr: SocketAddr, host: &str, path: &str, limit: Duration) -> Attempt {
+    let port = addr.port();
     let started = Instant::now();
     let exchange = async {
         let stream = TcpStream::connect(addr).await?;
@@ -290,59 +323,33 @@ async fn http(host: &str, port: u16, path: &str, limit: Duration) -> Attempt {
     }
 }
 
-/// A resolver from the pod's own resolv.conf (search path and ndots included),
-/// with caching off so every sample is a real query.
-fn dns_resolver(limit: Duration) -> Result<TokioResolver, String> {
-    let mut builder = TokioResolver::builder_tokio().map_err(|e| format!("reading resolv.conf: {e}"))?;
-    let opts = builder.options_mut();
-    opts.cache_size = 0;
-    opts.timeout = limit;
-    opts.attempts = 1;
-    builder.build().map_err(|e| e.to_string())
-}
-
-async fn dns(resolver: &TokioResolver, name: &str, record: DnsRecord, limit: Duration) -> Attempt {
-    let started = Instant::now();
-    let answers: Result<Vec<String>, String> = match timeout(limit, async {
-        match record {
-            DnsRecord::A => resolver
-                .ipv4_lookup(name)
-                .await
-                .map(|l| l.answers().iter().filter_map(|r| match &r.data { RData::A(a) => Some(a.to_string()), _ => None }).collect()),
-            DnsRecord::Aaaa => resolver
-                .ipv6_lookup(name)
-                .await
-                .map(|l| l.answers().iter().filter_map(|r| match &r.data { RData::AAAA(a) => Some(a.to_string()), _ => None }).collect()),
-            DnsRecord::Srv => resolver.srv_lookup(name).await.map(|l| {
-                l.answers()
-                    .iter()
-                    .filter_map(|r| match &r.data { RData::SRV(s) => Some(s), _ => None })
-                    .map(|s| format!("{} {} {} {}", s.priority, s.weight, s.port, s.target))
-                    .collect()
-            }),
-        }
-        .map_err(|e| e.to_string())
-    })
-    .await
-    {
-        Err(_) => return timed_out(limit),
-        Ok(r) => r,
+/// A DNS lookup as the pod's libc would make it; the latency is the whole
+/// resolution (search walk and retries included), every query is recorded.
+async fn dns(name: &str, record: DnsRecord) -> Attempt {
+    let conf = match client_conf() {
+        Ok(c) => c,
+        Err(e) => return failed(Outcome::DnsError, e),
     };
-    match answers {
-        Ok(mut answers) => {
+    let started = Instant::now();
+    let resolution = resolver::resolve(conf, name, record).await;
+    let mut attempt = match resolution.result {
+        Ok(records) => {
+            let mut answers: Vec<String> = records
+                .iter()
+                .filter_map(|r| match r {
+                    RData::A(a) => Some(a.to_string()),
+                    RData::AAAA(a) => Some(a.to_string()),
+                    RData::SRV(s) => Some(format!("{} {} {} {}", s.priority, s.weight, s.port, s.target)),
+                    _ => None,
+                })
+                .collect();
             answers.sort();
-            let mut attempt = connected(elapsed_us(started));
-            attempt.answers = answers;
-            attempt
+            Attempt { answers, ..connected(0) }
         }
-        Err(e) => {
-            // "No records" (NXDOMAIN or an empty answer) is an answer; anything
-            // else (timeouts, SERVFAIL) is a failure to get one.
-            let lower = e.to_lowercase();
-            let outcome = if lower.contains("no record") || lower.contains("nxdomain") { Outcome::NotFound } else { Outcome::DnsError };
-            let mut attempt = failed(outcome, e);
-            attempt.latency_us = elapsed_us(started);
-            attempt
-        }
-    }
+        // "No such record" is an answer; anything else is a failure to get one.
+        Err(ResolveError::NotFound) => failed(Outcome::NotFound, format!("{name}: {}", ResolveError::NotFound)),
+        Err(e) => failed(Outcome::DnsError, format!("resolving {name}: {e}")),
+    };
+    attempt.latency_us = elapsed_us(started);
+    with_queries(attempt, resolution.queries)
 }

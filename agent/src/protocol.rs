@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 /// Upper bounds that keep every probe loop finite, whatever a scenario asks.
 pub const MAX_SAMPLES: u32 = 1000;
 pub const MAX_TIMEOUT_MS: u64 = 30_000;
+/// Upper bound of one name resolution (search walk, tries and timeouts
+/// included), whatever resolv.conf asks for.
+pub const MAX_RESOLVE_MS: u64 = 30_000;
 
 /// What the TCP and UDP echo servers send first: `NETCONFORM <hostname> <peer-ip>`,
 /// so a client learns which pod answered and which source address it saw.
@@ -41,6 +44,23 @@ pub struct ProbeSpec {
     /// datagram's payload size, checked in the reply. 0: a plain probe.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub payload_bytes: u64,
+}
+
+impl ProbeSpec {
+    /// How long this probe may take in all: every sample's timeout, plus one
+    /// name resolution's budget when the target is a name (a resolution that
+    /// waits out its tries ends the probe). The agent starts no sample past it;
+    /// the harness waits for it (plus the exec's own overhead).
+    pub fn time_bound(&self) -> std::time::Duration {
+        let samples = u64::from(self.samples.clamp(1, MAX_SAMPLES));
+        let per_sample = self.timeout_ms.clamp(1, MAX_TIMEOUT_MS) + self.interval_ms.min(MAX_TIMEOUT_MS);
+        let names = match &self.kind {
+            ProbeKind::Tcp { host, .. } | ProbeKind::Udp { host, .. } | ProbeKind::Http { host, .. } => host.parse::<std::net::IpAddr>().is_err(),
+            ProbeKind::Dns { .. } => true,
+            ProbeKind::Identity => false,
+        };
+        std::time::Duration::from_millis(samples * per_sample + if names { MAX_RESOLVE_MS } else { 0 })
+    }
 }
 
 /// The bytes a payload probe sends: a pattern whose every position is checkable.
@@ -112,6 +132,62 @@ pub struct Attempt {
     /// Identity: the resolv.conf search domains.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub search: Vec<String>,
+    /// Every DNS query this attempt sent (name lookups of TCP/UDP/HTTP targets
+    /// and DNS probes), in order, as a pod's libc would have sent them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_queries: Vec<DnsQuery>,
+}
+
+/// One DNS query of the agent's stub resolver and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct DnsQuery {
+    /// The fully qualified name asked (a search-path candidate, trailing dot).
+    pub name: String,
+    pub record: DnsRecord,
+    /// `ip:port` of the nameserver.
+    pub server: String,
+    pub transport: DnsTransport,
+    /// 1-based try of this name on this server (resolv.conf `attempts`).
+    pub attempt: u32,
+    pub result: DnsQueryResult,
+    /// Send to answer (or to giving up on this query).
+    pub latency_us: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsTransport {
+    Udp,
+    Tcp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsQueryResult {
+    /// Records of the asked type came back.
+    Answer,
+    /// The name exists but has no record of this type.
+    NoData,
+    NxDomain,
+    ServFail,
+    /// The server answered with another error code (REFUSED, FORMERR, ...).
+    OtherRcode,
+    /// The UDP answer had the TC bit: the query is repeated over TCP.
+    Truncated,
+    /// No answer within resolv.conf's `timeout`: a lost query or a lost answer.
+    Timeout,
+    /// ICMP port unreachable or a TCP reset: nothing listens there.
+    Refused,
+    /// A local socket error, or an answer that could not be decoded.
+    Error,
+}
+
+impl DnsQueryResult {
+    /// The query got no answer at all (what the resolver retries).
+    pub fn is_lost(self) -> bool {
+        self == DnsQueryResult::Timeout
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

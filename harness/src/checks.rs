@@ -552,6 +552,7 @@ mod tests {
             detail: None,
             answers: vec![],
             search: vec![],
+            dns_queries: vec![],
         }
     }
 

@@ -168,7 +168,7 @@ async fn run_round(ctx: &RunContext, world: &World, planned: &[(&Check, Vec<Plan
     }
     let runs = batches.into_iter().map(|((ns, pod, container), probes)| async move {
         // Samples run one after another: a batch takes at most its slowest probe's total.
-        let limit = probes.iter().map(|p| Duration::from_millis(p.spec.timeout_ms * p.spec.samples as u64)).max().unwrap_or_default()
+        let limit = probes.iter().map(|p| p.spec.time_bound()).max().unwrap_or_default()
             + Duration::from_secs(30);
         let batch = ProbeBatch { probes: probes.iter().map(|p| p.spec.clone()).collect() };
         let result = if pod == checks::HARNESS {
