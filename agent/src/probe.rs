@@ -17,7 +17,14 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
 
 pub async fn run_batch(batch: ProbeBatch) -> Vec<ProbeResult> {
-    join_all(batch.probes.into_iter().map(run_probe)).await
+    if !batch.sequential {
+        return join_all(batch.probes.into_iter().map(run_probe)).await;
+    }
+    let mut results = Vec::with_capacity(batch.probes.len());
+    for spec in batch.probes {
+        results.push(run_probe(spec).await);
+    }
+    results
 }
 
 async fn run_probe(spec: ProbeSpec) -> ProbeResult {

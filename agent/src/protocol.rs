@@ -19,6 +19,10 @@ pub const GREETING_PREFIX: &str = "NETCONFORM";
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct ProbeBatch {
     pub probes: Vec<ProbeSpec>,
+    /// Run the probes one after another instead of all at once (latency
+    /// measured without the batch's own contention).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sequential: bool,
 }
 
 // No deny_unknown_fields here: serde does not support it together with flatten.

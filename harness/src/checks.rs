@@ -3,9 +3,9 @@
 //! is given, nothing here talks to the cluster.
 
 use crate::scenario::*;
-use crate::stats::{summarise, LatencySummary};
+use crate::stats::{baseline_p50_us, pair_latency, pair_outliers, summarise, LatencySummary, PairLatency};
 use crate::world::World;
-use netconform_agent::protocol::{Attempt, DnsRecord, Outcome, ProbeKind, ProbeResult, ProbeSpec};
+use netconform_agent::protocol::{Attempt, DnsQuery, DnsRecord, DnsTransport, Outcome, ProbeKind, ProbeResult, ProbeSpec};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -97,7 +97,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
                     id: String::new(),
                     kind,
                     timeout_ms: check.timeout_ms,
-                    samples: check.samples,
+                    samples: check.samples + check.warmup,
                     until_connected: false,
                     interval_ms: 0,
                     payload_bytes: check.payload_bytes.unwrap_or(0),
@@ -351,6 +351,22 @@ fn tally(attempts: &[Attempt]) -> String {
     counts.iter().map(|(o, n)| format!("{n} {o}")).collect::<Vec<_>>().join(", ")
 }
 
+/// `name. A udp try 1: nxdomain 0.4 ms; ...`: what the resolver asked and got.
+fn query_trace(queries: &[DnsQuery]) -> String {
+    queries
+        .iter()
+        .map(|q| {
+            let transport = match q.transport {
+                DnsTransport::Udp => "udp",
+                DnsTransport::Tcp => "tcp",
+            };
+            let result = serde_json::to_value(q.result).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            format!("{} {:?} {transport} try {} to {}: {result} {:.1} ms", q.name, q.record, q.attempt, q.server, q.latency_us as f64 / 1000.0)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn set_text(s: &BTreeSet<String>) -> String {
     if s.is_empty() { "{}".into() } else { format!("{{{}}}", s.iter().cloned().collect::<Vec<_>>().join(", ")) }
 }
@@ -372,6 +388,9 @@ pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) ->
             first.outcome,
             first.detail.as_deref().unwrap_or("no detail")
         ));
+        if !first.dns_queries.is_empty() && first.outcome != Outcome::Connected {
+            problems.push(format!("DNS queries of that sample: {}", query_trace(&first.dns_queries)));
+        }
     }
     let connected = || attempts.iter().filter(|a| a.outcome == Outcome::Connected);
 
@@ -426,15 +445,23 @@ pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) ->
     problems
 }
 
+/// The samples that count for latency: past the warm-up, and as expected.
+fn measured<'a>(check: &Check, p: &'a PlannedProbe, r: &'a ProbeResult) -> impl Iterator<Item = &'a Attempt> {
+    r.attempts.iter().skip(check.warmup as usize).filter(move |a| matches(p.expect, a.outcome))
+}
+
+/// Latency per (client node, server node), over the measured samples of the
+/// probes that target a pod.
+pub fn node_pairs(check: &Check, probes: &[(PlannedProbe, ProbeResult)]) -> Vec<PairLatency> {
+    pair_latency(probes.iter().filter_map(|(p, r)| Some((p, r, p.target_pod.as_ref()?))).flat_map(|(p, r, to)| {
+        measured(check, p, r).map(move |a| (p.from.node.as_str(), to.node.as_str(), a.latency_us))
+    }))
+}
+
 /// Judges a whole check: every probe, then what only the set of probes can
 /// show (distinct backends); latency over the samples that met expectations.
 pub fn evaluate(check: &Check, world: &World, probes: &[(PlannedProbe, ProbeResult)]) -> (Status, Option<LatencySummary>) {
-    let latency = summarise(
-        probes
-            .iter()
-            .flat_map(|(p, r)| r.attempts.iter().filter(move |a| matches(p.expect, a.outcome)))
-            .map(|a| a.latency_us),
-    );
+    let latency = summarise(probes.iter().flat_map(|(p, r)| measured(check, p, r)).map(|a| a.latency_us));
     let mut failures = Vec::new();
     let mut failed_probes = 0;
     for (p, r) in probes {
@@ -485,6 +512,22 @@ pub fn evaluate(check: &Check, world: &World, probes: &[(PlannedProbe, ProbeResu
             }
         }
     }
+    if let Some(o) = &check.latency.pair_outliers {
+        let pairs = node_pairs(check, probes);
+        let base = baseline_p50_us(&pairs).unwrap_or(0);
+        for p in pair_outliers(&pairs, o.ratio, o.floor_ms * 1000.0) {
+            failures.push(format!(
+                "node pair {} -> {}: p50 {:.3} ms is {:.1}x the cluster's baseline p50 {:.3} ms (an outlier is over {}x and over {} ms above it)",
+                p.from,
+                p.to,
+                p.latency.p50_us as f64 / 1000.0,
+                p.latency.p50_us as f64 / base.max(1) as f64,
+                base as f64 / 1000.0,
+                o.ratio,
+                o.floor_ms
+            ));
+        }
+    }
     if probes.is_empty() {
         failures.push("the check planned no probe".into());
     }
@@ -521,6 +564,7 @@ mod tests {
             expect,
             assert: Assertions { source_ip: source_ip.then_some(SourceIp::ClientPodIp), ..Default::default() },
             samples: 3,
+            warmup: 0,
             timeout_ms: 1000,
             latency: LatencyThresholds::default(),
             except: vec![],

@@ -24,6 +24,7 @@ pub const FEATURES: &[Feature] = &[
     Feature { name: "host-network", description: "hostNetwork pods (needs a namespace that allows privileged pods)" },
     Feature { name: "network-policy", description: "NetworkPolicy ingress isolation" },
     Feature { name: "network-policy-egress", description: "NetworkPolicy egress isolation" },
+    Feature { name: "latency", description: "node-pair latency on an idle cluster: no node pair far slower than the cluster's own baseline" },
     Feature { name: "ipv6", description: "IPv6 pod and Service addresses" },
     Feature { name: "sctp", description: "SCTP pods and Services" },
 ];
@@ -40,7 +41,7 @@ pub const PROFILES: &[Profile] = &[
     // scenario yet, so no profile requires them.
     Profile {
         name: "full",
-        features: &["core", "dns", "nodeport", "nodeport-from-harness", "host-network", "network-policy", "network-policy-egress"],
+        features: &["core", "dns", "nodeport", "nodeport-from-harness", "host-network", "network-policy", "network-policy-egress", "latency"],
     },
 ];
 

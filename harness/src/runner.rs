@@ -10,7 +10,7 @@ use crate::namespaces;
 use crate::report::{CheckRecord, ProbeRecord};
 use crate::run::RunId;
 use crate::scenario::{Check, Scenario};
-use crate::stats::LatencySummary;
+use crate::stats::{LatencySummary, PairLatency};
 use crate::world::{self, World};
 use futures::future::join_all;
 use kube::Client;
@@ -108,6 +108,8 @@ pub fn record(
         status,
         duration_ms: took.as_millis() as u64,
         latency,
+        dns: crate::stats::dns_summary(probes.iter().flat_map(|p| &p.result.attempts)),
+        node_pairs: vec![],
         converged_after_ms: None,
         probes,
     }
@@ -127,9 +129,9 @@ async fn probe_all(ctx: &RunContext, scenario: &Scenario, world: &World, checks:
     // Convergence counts from the last change: this check's actions, or the policies.
     let since = since.or(world.policies_applied).unwrap_or_else(Instant::now);
     let started = Instant::now();
-    let first = run_round(ctx, world, &planned).await;
-    for ((c, probes), (status, latency, probe_records)) in planned.iter().zip(first) {
-        let (mut status, mut latency, mut probe_records) = (status, latency, probe_records);
+    let first = run_round(ctx, world, &planned, scenario.quiet).await;
+    for ((c, probes), (status, latency, probe_records, pairs)) in planned.iter().zip(first) {
+        let (mut status, mut latency, mut probe_records, mut pairs) = (status, latency, probe_records, pairs);
         let mut converged = None;
         if let Some(limit) = c.converge_ms {
             let deadline = since + Duration::from_millis(limit);
@@ -137,8 +139,8 @@ async fn probe_all(ctx: &RunContext, scenario: &Scenario, world: &World, checks:
             while status != Status::Passed && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 rounds += 1;
-                let again = run_round(ctx, world, &[(*c, probes.clone())]).await;
-                (status, latency, probe_records) = again.into_iter().next().expect("one check, one verdict");
+                let again = run_round(ctx, world, &[(*c, probes.clone())], scenario.quiet).await;
+                (status, latency, probe_records, pairs) = again.into_iter().next().expect("one check, one verdict");
             }
             if status == Status::Passed {
                 converged = Some(since.elapsed());
@@ -149,16 +151,25 @@ async fn probe_all(ctx: &RunContext, scenario: &Scenario, world: &World, checks:
         }
         let mut r = record(scenario, c, status, started.elapsed(), latency, probe_records);
         r.converged_after_ms = converged.map(|d| d.as_millis() as u64);
+        r.node_pairs = pairs;
+        if let Some(d) = r.dns.filter(|d| d.lost > 0) {
+            progress(&scenario.name, format!(
+                "{}: {} of {} DNS queries went unanswered ({} samples still resolved through the resolver's retry)",
+                c.name, d.lost, d.queries, d.resolved_after_loss
+            ));
+        }
         records.push(r);
     }
     records
 }
 
-type Verdict = (Status, Option<LatencySummary>, Vec<ProbeRecord>);
+type Verdict = (Status, Option<LatencySummary>, Vec<ProbeRecord>, Vec<PairLatency>);
 
 /// Runs the planned probes of several checks, one agent batch per (pod,
-/// container), all batches at once, and judges each check.
-async fn run_round(ctx: &RunContext, world: &World, planned: &[(&Check, Vec<PlannedProbe>)]) -> Vec<Verdict> {
+/// container), and judges each check. Normally all batches run at once and a
+/// batch's probes run concurrently; `quiet`, one probe at a time in the whole
+/// cluster, so that latency is the network's and not the suite's.
+async fn run_round(ctx: &RunContext, world: &World, planned: &[(&Check, Vec<PlannedProbe>)], quiet: bool) -> Vec<Verdict> {
     let mut batches: BTreeMap<(String, String, String), Vec<&PlannedProbe>> = BTreeMap::new();
     for (c, probes) in planned {
         let container = c.container.clone().unwrap_or_else(|| AGENT_CONTAINER.to_string());
@@ -167,10 +178,11 @@ async fn run_round(ctx: &RunContext, world: &World, planned: &[(&Check, Vec<Plan
         }
     }
     let runs = batches.into_iter().map(|((ns, pod, container), probes)| async move {
-        // Samples run one after another: a batch takes at most its slowest probe's total.
-        let limit = probes.iter().map(|p| p.spec.time_bound()).max().unwrap_or_default()
-            + Duration::from_secs(30);
-        let batch = ProbeBatch { probes: probes.iter().map(|p| p.spec.clone()).collect() };
+        // Samples run one after another: a batch takes at most its slowest
+        // probe's bound, or (quiet) the sum of its probes' bounds.
+        let bounds = probes.iter().map(|p| p.spec.time_bound());
+        let limit = if quiet { bounds.sum() } else { bounds.max().unwrap_or_default() } + Duration::from_secs(30);
+        let batch = ProbeBatch { probes: probes.iter().map(|p| p.spec.clone()).collect(), sequential: quiet };
         let result = if pod == checks::HARNESS {
             // Probes from the harness host run here, with the agent's own code.
             tokio::time::timeout(limit, netconform_agent::probe::run_batch(batch))
@@ -181,8 +193,17 @@ async fn run_round(ctx: &RunContext, world: &World, planned: &[(&Check, Vec<Plan
         };
         (probes, result)
     });
+    let finished = if quiet {
+        let mut done = Vec::new();
+        for run in runs {
+            done.push(run.await);
+        }
+        done
+    } else {
+        join_all(runs).await
+    };
     let mut results: BTreeMap<String, Result<ProbeResult, String>> = BTreeMap::new();
-    for (probes, result) in join_all(runs).await {
+    for (probes, result) in finished {
         for p in probes {
             let r = match &result {
                 Ok(rs) => rs.iter().find(|r| r.id == p.spec.id).cloned().ok_or_else(|| "the agent returned no result for this probe".to_string()),
@@ -207,8 +228,9 @@ async fn run_round(ctx: &RunContext, world: &World, planned: &[(&Check, Vec<Plan
             } else {
                 (Status::Failed(format!("probes could not run:\n  {}", errors.join("\n  "))), None)
             };
+            let pairs = if quiet { checks::node_pairs(c, &judged) } else { vec![] };
             let probes = judged.into_iter().map(|(p, r)| ProbeRecord { from: p.from, to: p.target, spec: p.spec, result: r }).collect();
-            (status, latency, probes)
+            (status, latency, probes, pairs)
         })
         .collect()
 }

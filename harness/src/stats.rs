@@ -1,6 +1,7 @@
 //! Latency statistics over probe samples (HdrHistogram, microsecond resolution).
 
 use hdrhistogram::Histogram;
+use netconform_agent::protocol::Attempt;
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -28,10 +29,103 @@ pub fn summarise(latencies_us: impl IntoIterator<Item = u64>) -> Option<LatencyS
     })
 }
 
+/// Latency between two nodes: the samples whose client ran on `from` and
+/// whose server ran on `to`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PairLatency {
+    pub from: String,
+    pub to: String,
+    #[serde(flatten)]
+    pub latency: LatencySummary,
+}
+
+/// Groups `(from node, to node, latency µs)` samples into a node-pair matrix,
+/// sorted by pair.
+pub fn pair_latency<'a>(samples: impl IntoIterator<Item = (&'a str, &'a str, u64)>) -> Vec<PairLatency> {
+    let mut by_pair: std::collections::BTreeMap<(&str, &str), Vec<u64>> = Default::default();
+    for (from, to, us) in samples {
+        by_pair.entry((from, to)).or_default().push(us);
+    }
+    by_pair
+        .into_iter()
+        .filter_map(|((from, to), v)| Some(PairLatency { from: from.into(), to: to.into(), latency: summarise(v)? }))
+        .collect()
+}
+
+/// The cluster's own baseline: the median over node pairs of their p50.
+pub fn baseline_p50_us(pairs: &[PairLatency]) -> Option<u64> {
+    let mut p50s: Vec<u64> = pairs.iter().map(|p| p.latency.p50_us).collect();
+    p50s.sort_unstable();
+    match p50s.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(p50s[n / 2]),
+        n => Some((p50s[n / 2 - 1] + p50s[n / 2]) / 2),
+    }
+}
+
+/// The pairs whose p50 is over `ratio` x baseline and over baseline + floor.
+pub fn pair_outliers(pairs: &[PairLatency], ratio: f64, floor_us: f64) -> Vec<&PairLatency> {
+    let Some(base) = baseline_p50_us(pairs) else { return vec![] };
+    pairs
+        .iter()
+        .filter(|p| {
+            let p50 = p.latency.p50_us as f64;
+            p50 > ratio * base as f64 && p50 - base as f64 > floor_us
+        })
+        .collect()
+}
+
+/// The DNS queries behind a check's samples: how many went unanswered, and
+/// how many samples still resolved because the client's own retry got the
+/// answer. Loss is reported beside the verdict, not folded into it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DnsSummary {
+    pub queries: u64,
+    /// Queries that got no answer within resolv.conf's timeout.
+    pub lost: u64,
+    /// Samples that resolved although one of their queries was lost.
+    pub resolved_after_loss: u64,
+    /// The slowest single answered query.
+    pub max_query_us: u64,
+}
+
+pub fn dns_summary<'a>(attempts: impl IntoIterator<Item = &'a Attempt>) -> Option<DnsSummary> {
+    let mut s = DnsSummary::default();
+    for a in attempts {
+        let lost = a.dns_queries.iter().filter(|q| q.result.is_lost()).count() as u64;
+        s.queries += a.dns_queries.len() as u64;
+        s.lost += lost;
+        if lost > 0 && a.outcome != netconform_agent::protocol::Outcome::DnsError {
+            s.resolved_after_loss += 1;
+        }
+        s.max_query_us = a.dns_queries.iter().filter(|q| !q.result.is_lost()).map(|q| q.latency_us).fold(s.max_query_us, u64::max);
+    }
+    (s.queries > 0).then_some(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    fn pairs(p50s: &[(&'static str, &'static str, u64)]) -> Vec<PairLatency> {
+        pair_latency(p50s.iter().flat_map(|(f, t, us)| std::iter::repeat_n((*f, *t, *us), 5)))
+    }
+
+    #[test]
+    fn a_slow_pair_is_an_outlier_and_jitter_is_not() {
+        let healthy = [("a", "b", 300), ("b", "a", 310), ("a", "c", 290), ("c", "a", 305), ("b", "c", 900), ("c", "b", 280)];
+        let m = pairs(&healthy);
+        assert_eq!(baseline_p50_us(&m), Some(302));
+        // 900 µs is 3x the baseline but within the 2 ms floor: not an outlier.
+        assert!(pair_outliers(&m, 3.0, 2000.0).is_empty());
+        let mut slow = healthy.to_vec();
+        slow[4].2 = 40_000;
+        slow[5].2 = 41_000;
+        let m = pairs(&slow);
+        let out: Vec<(&str, &str)> = pair_outliers(&m, 3.0, 2000.0).iter().map(|p| (p.from.as_str(), p.to.as_str())).collect();
+        assert_eq!(out, [("b", "c"), ("c", "b")]);
+    }
 
     #[test]
     fn no_samples_no_summary() {

@@ -346,7 +346,7 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
     }
     // Not fatal: a Service that never answers is what the checks are there to
     // report, each in its own words.
-    let results = exec::probe(client, &client_pod.namespace, &client_pod.pod, &ProbeBatch { probes }, Duration::from_secs(90)).await?;
+    let results = exec::probe(client, &client_pod.namespace, &client_pod.pod, &ProbeBatch { probes, sequential: false }, Duration::from_secs(90)).await?;
     for r in results {
         match r.attempts.last().map(|a| a.outcome) {
             Some(Outcome::Connected) => progress(scenario, format!(

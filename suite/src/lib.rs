@@ -200,6 +200,8 @@ fn run_on_cluster(
 }
 
 /// Starts every scenario that has selected checks; each publishes its verdicts.
+/// Quiet scenarios run first, one at a time, on the otherwise idle cluster;
+/// the others start together once they are done.
 fn start_scenarios(
     runtime: &tokio::runtime::Runtime,
     ctx: &Arc<RunContext>,
@@ -207,15 +209,29 @@ fn start_scenarios(
     selected: &BTreeMap<String, BTreeSet<String>>,
     results: &Arc<Results>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = Vec::new();
+    let mut quiet = Vec::new();
+    let mut busy = Vec::new();
     for s in scenarios {
         let Some(checks) = selected.get(&s.scenario.name) else { continue };
-        let (ctx, results, scenario, checks) = (ctx.clone(), results.clone(), s.scenario.clone(), checks.clone());
-        tasks.push(runtime.spawn(async move {
-            runner::run_scenario(&ctx, &scenario, &checks, &|record| results.publish(record)).await;
-        }));
+        let job = (s.scenario.clone(), checks.clone());
+        if s.scenario.quiet { quiet.push(job) } else { busy.push(job) }
     }
-    tasks
+    let (ctx, results) = (ctx.clone(), results.clone());
+    vec![runtime.spawn(async move {
+        for (scenario, checks) in quiet {
+            runner::run_scenario(&ctx, &scenario, &checks, &|record| results.publish(record)).await;
+        }
+        let tasks: Vec<_> = busy
+            .into_iter()
+            .map(|(scenario, checks)| {
+                let (ctx, results) = (ctx.clone(), results.clone());
+                tokio::spawn(async move { runner::run_scenario(&ctx, &scenario, &checks, &|record| results.publish(record)).await })
+            })
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    })]
 }
 
 /// Deletes whatever still carries the run's label and waits (bounded) until it is gone.
@@ -296,6 +312,8 @@ async fn finish(
                     status: Status::Skipped(reason.clone()),
                     duration_ms: 0,
                     latency: None,
+                    dns: None,
+            node_pairs: vec![],
                     converged_after_ms: None,
                     probes: vec![],
                 });

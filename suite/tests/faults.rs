@@ -19,6 +19,8 @@ struct FaultCase {
     scenarios: &'static [&'static str],
     /// Checks that must fail; every other check of those scenarios must pass.
     must_fail: &'static [&'static str],
+    /// Words each failed check's message must contain (e.g. the nodes it blames).
+    must_name: &'static [&'static str],
 }
 
 const PER_PAIR: [&str; 4] = ["tcp-80", "tcp-81", "udp-80", "udp-81"];
@@ -33,6 +35,7 @@ fn cases() -> Vec<FaultCase> {
                 "all-nodes::tcp", "all-nodes::udp", "all-nodes::http",
                 "pod-ip::peers-see-the-same-address",
             ],
+            must_name: &[],
         },
         FaultCase {
             fault: "no-route",
@@ -41,6 +44,7 @@ fn cases() -> Vec<FaultCase> {
                 "pod-to-pod::tcp-other-node", "pod-to-pod::udp-other-node", "pod-to-pod::http-other-node",
                 "all-nodes::tcp", "all-nodes::udp", "all-nodes::http",
             ],
+            must_name: &[],
         },
         FaultCase {
             fault: "dns-down",
@@ -53,6 +57,7 @@ fn cases() -> Vec<FaultCase> {
                 "cluster-ip::by-short-name", "cluster-ip::by-name-and-namespace", "cluster-ip::by-fqdn",
                 "cluster-ip::external-name-resolves-to-its-target",
             ],
+            must_name: &[],
         },
         // The testbed breaks kube-proxy on netconform-worker, where the
         // cluster-ip scenario's client runs (placement is deterministic);
@@ -65,12 +70,22 @@ fn cases() -> Vec<FaultCase> {
                 "cluster-ip::by-fqdn", "cluster-ip::named-target-port", "cluster-ip::udp-port",
                 "cluster-ip::spreads-over-backends", "cluster-ip::external-name-resolves-to-its-target",
             ],
+            must_name: &[],
         },
         // TCP adapts to the smaller path MTU; near-MTU datagrams are lost.
         FaultCase {
             fault: "mtu",
             scenarios: &["large-packets", "pod-to-pod"],
             must_fail: &["large-packets::udp-near-mtu"],
+            must_name: &[],
+        },
+        // One node pair 40 ms slower: only the quiet latency matrix may notice
+        // (the functional checks' timeouts are far larger), and it must name the pair.
+        FaultCase {
+            fault: "slow-pair",
+            scenarios: &["latency", "pod-to-pod"],
+            must_fail: &["latency::tcp-connect-pairs", "latency::udp-round-trip-pairs"],
+            must_name: &["netconform-worker -> netconform-worker2", "netconform-worker2 -> netconform-worker"],
         },
         FaultCase {
             fault: "netpol-off",
@@ -79,6 +94,7 @@ fn cases() -> Vec<FaultCase> {
                 "np-deny-egress", "np-egress-to-pod", "np-ip-block", "np-union",
             ],
             must_fail: &[], // filled in below: every matrix check but np-no-policy's
+            must_name: &[],
         },
     ]
 }
@@ -121,6 +137,17 @@ fn run_case(case: &FaultCase) -> Result<(), Failed> {
             _ => None,
         });
         println!("  failed: {f}: {}", reason.unwrap_or_default());
+    }
+    let unnamed: Vec<String> = records
+        .iter()
+        .filter_map(|r| match &r.status {
+            Status::Failed(m) => Some((r, m)),
+            _ => None,
+        })
+        .flat_map(|(r, m)| case.must_name.iter().filter(|w| !m.contains(**w)).map(move |w| format!("{} does not name `{w}`", r.trial)))
+        .collect();
+    if !unnamed.is_empty() {
+        return Err(format!("fault {}: {}", case.fault, unnamed.join("; ")).into());
     }
     let missed: Vec<&String> = want.difference(&failed).collect();
     let extra: Vec<&String> = failed.difference(&want).collect();

@@ -5,7 +5,7 @@
 # $NC_STATE/faults/ so `heal` knows what to undo.
 
 FAULTS_DIR="$NC_STATE/faults"
-FAULT_NAMES="snat no-route dns-down service-rules-off netpol-off mtu"
+FAULT_NAMES="snat no-route dns-down service-rules-off netpol-off mtu slow-pair"
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
@@ -68,6 +68,30 @@ fault_mtu() { # one worker's uplink MTU drops below the pods' 1500 (an overlay's
   in_ns "$FAULT_NODE" ip link set eth0 mtu 1300
 }
 heal_mtu() { in_ns "$FAULT_NODE" ip link set eth0 mtu 1500; }
+
+# slow-pair: every packet from netconform-worker to netconform-worker2's pods is
+# held 40 ms by netconform-delay (NFQUEUE; this kernel has no netem), so each
+# round trip between the two workers' pods, in either direction, takes 40 ms
+# more. Nothing else is slowed; nothing is dropped.
+SLOW_PAIR_DELAY_MS=40
+SLOW_PAIR_QUEUE=42
+fault_slow_pair() {
+  local a=${NODES[1]} b=${NODES[2]}
+  [[ -x $DELAY_BIN ]] || build_netpol
+  start_proc "$a-delay" ip netns exec "$a" "$DELAY_BIN" --queue "$SLOW_PAIR_QUEUE" --delay-ms "$SLOW_PAIR_DELAY_MS" --max-seconds 1800
+  in_ns "$a" iptables -t mangle -I POSTROUTING 1 -o eth0 -d "$(node_pod_cidr "$b")" \
+    -m comment --comment netconform-fault-slow-pair -j NFQUEUE --queue-num "$SLOW_PAIR_QUEUE" --queue-bypass
+}
+heal_slow_pair() {
+  local a=${NODES[1]} b=${NODES[2]} pid
+  while in_ns "$a" iptables -t mangle -D POSTROUTING -o eth0 -d "$(node_pod_cidr "$b")" \
+    -m comment --comment netconform-fault-slow-pair -j NFQUEUE --queue-num "$SLOW_PAIR_QUEUE" --queue-bypass 2>/dev/null; do :; done
+  if pid=$(recorded_pid "$a-delay"); then
+    kill -TERM "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$PIDS/$a-delay.pid"
+}
 
 cmd_fault() {
   local name=${1:-}

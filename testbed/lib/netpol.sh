@@ -3,10 +3,12 @@
 # node, in the node's network namespace, programming iptables for that node's pods.
 
 NETPOL_BIN="$TESTBED_DIR/../target/release/netconform-netpol"
+# The slow-pair fault's packet delayer (testbed/delay), built alongside.
+DELAY_BIN="$TESTBED_DIR/../target/release/netconform-delay"
 
 build_netpol() {
-  log "netpol enforcer: cargo build --release -p netconform-netpol"
-  (cd "$TESTBED_DIR/.." && cargo build --quiet --release -p netconform-netpol) || die "building the enforcer failed"
+  log "netpol enforcer and delay fault: cargo build --release -p netconform-netpol -p netconform-delay"
+  (cd "$TESTBED_DIR/.." && cargo build --quiet --release -p netconform-netpol -p netconform-delay) || die "building the enforcer failed"
 }
 
 start_netpol() {

@@ -110,6 +110,8 @@ mod tests {
             status,
             duration_ms: 0,
             latency: None,
+            dns: None,
+            node_pairs: vec![],
             converged_after_ms: None,
             probes: vec![],
         }
@@ -151,7 +153,7 @@ mod tests {
     #[test]
     fn declared_unsupported_features_do_not_block_the_profile() {
         let p = plan(&Declaration { profile: Some("full".into()), unsupported: vec!["network-policy".into()] }, None, &Detected::default());
-        let checks: Vec<CheckRecord> = ["core", "dns", "nodeport", "nodeport-from-harness", "host-network", "network-policy-egress"]
+        let checks: Vec<CheckRecord> = ["core", "dns", "nodeport", "nodeport-from-harness", "host-network", "network-policy-egress", "latency"]
             .iter()
             .map(|f| check(f, f, Status::Passed))
             .chain([check("np", "network-policy", Status::Skipped("declared unsupported in the declaration".into()))])

@@ -65,6 +65,16 @@ fn test_case(c: &CheckRecord) -> TestCase {
             tc.add_property(Property::new(name, value.to_string()));
         }
     }
+    for p in &c.node_pairs {
+        for (stat, value) in [("p50_us", p.latency.p50_us), ("p99_us", p.latency.p99_us)] {
+            tc.add_property(Property::new(format!("pair:{}->{}:{stat}", p.from, p.to), value.to_string()));
+        }
+    }
+    if let Some(d) = &c.dns {
+        for (name, value) in [("dns_queries", d.queries), ("dns_queries_lost", d.lost), ("dns_samples_resolved_after_loss", d.resolved_after_loss)] {
+            tc.add_property(Property::new(name, value.to_string()));
+        }
+    }
     tc
 }
 
@@ -83,6 +93,8 @@ mod tests {
             status,
             duration_ms: 1500,
             latency: Some(LatencySummary { samples: 20, p50_us: 110, p90_us: 180, p99_us: 250, max_us: 260 }),
+            dns: None,
+            node_pairs: vec![],
             converged_after_ms: None,
             probes: vec![],
         }

@@ -6,7 +6,7 @@ pub mod junit;
 
 use crate::checks::{Endpoint, Status};
 use crate::features::FeaturePlan;
-use crate::stats::LatencySummary;
+use crate::stats::{DnsSummary, LatencySummary, PairLatency};
 use netconform_agent::protocol::{ProbeResult, ProbeSpec};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,12 @@ pub struct CheckRecord {
     pub status: Status,
     pub duration_ms: u64,
     pub latency: Option<LatencySummary>,
+    /// The DNS queries behind the samples (loss the client's retries covered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsSummary>,
+    /// Quiet scenarios: latency per (client node, server node).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub node_pairs: Vec<PairLatency>,
     /// For checks that wait for convergence (NetworkPolicy): how long after
     /// the fixtures were applied the check first passed.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -27,6 +27,12 @@ pub struct Scenario {
     pub features: Vec<String>,
     #[serde(default)]
     pub fixtures: Fixtures,
+    /// Measure on an idle cluster: this scenario runs alone, before any other
+    /// scenario starts, its probes one at a time. Latency thresholds are
+    /// judged only in quiet scenarios (elsewhere the suite's own load is in
+    /// every figure).
+    #[serde(default)]
+    pub quiet: bool,
     pub checks: Vec<Check>,
 }
 
@@ -259,6 +265,10 @@ pub struct Check {
     pub assert: Assertions,
     #[serde(default = "default_samples")]
     pub samples: u32,
+    /// Samples taken before `samples` and left out of the latency figures
+    /// (first packets pay for ARP, conntrack and cold caches); still judged.
+    #[serde(default)]
+    pub warmup: u32,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     #[serde(default)]
@@ -480,6 +490,26 @@ pub struct LatencyThresholds {
     pub p90_ms: Option<f64>,
     #[serde(default)]
     pub p99_ms: Option<f64>,
+    /// Fail the node pairs whose median is far off the cluster's own baseline
+    /// (the median over all node pairs of their medians).
+    #[serde(default)]
+    pub pair_outliers: Option<PairOutliers>,
+}
+
+impl LatencyThresholds {
+    pub fn any(&self) -> bool {
+        self.p50_ms.is_some() || self.p90_ms.is_some() || self.p99_ms.is_some() || self.pair_outliers.is_some()
+    }
+}
+
+/// A node pair is an outlier when its p50 is more than `ratio` times the
+/// baseline *and* more than `floor_ms` above it (so a fast cluster's
+/// microsecond jitter is never a failure).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PairOutliers {
+    pub ratio: f64,
+    pub floor_ms: f64,
 }
 
 /// The JSON Schema of a scenario file (scenarios/schema.json), for editors.

@@ -220,6 +220,23 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
         {
             problems.push((format!("{at}.container"), "container", SIDECAR_CONTAINER.into(), format!("pod `{}` has no sidecar", check.from)));
         }
+        if check.latency.any() && !s.quiet {
+            problems.push((format!("{at}.latency"), "latency", String::new(),
+                "latency thresholds are judged only in a `quiet: true` scenario (elsewhere the suite's own load is in every figure)".into()));
+        }
+        if let Some(o) = &check.latency.pair_outliers {
+            if !(o.ratio > 1.0 && o.floor_ms >= 0.0) {
+                problems.push((format!("{at}.latency.pair_outliers"), "pair_outliers", format!("ratio {} floor_ms {}", o.ratio, o.floor_ms),
+                    "ratio must be over 1 and floor_ms at least 0".into()));
+            }
+            if check.to.pod.is_none() {
+                problems.push((format!("{at}.latency.pair_outliers"), "pair_outliers", String::new(), "node pairs need a pod target (`to.pod`)".into()));
+            }
+        }
+        if check.warmup > netconform_agent::protocol::MAX_SAMPLES.saturating_sub(check.samples) {
+            problems.push((format!("{at}.warmup"), "warmup", check.warmup.to_string(),
+                format!("samples + warmup must be at most {}", netconform_agent::protocol::MAX_SAMPLES)));
+        }
         if check.samples == 0 || check.samples > netconform_agent::protocol::MAX_SAMPLES {
             problems.push((format!("{at}.samples"), "samples", check.samples.to_string(),
                 format!("must be between 1 and {}", netconform_agent::protocol::MAX_SAMPLES)));

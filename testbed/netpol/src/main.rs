@@ -66,7 +66,11 @@ async fn main() -> Result<()> {
     let mut last = None;
     loop {
         let started = Instant::now();
-        let ruleset = rules::compute(&args.node, &pods.state(), &namespaces.state(), &policies.state());
+        let pod_list = pods.state();
+        for shared in rules::shared_addresses(&pod_list) {
+            tracing::info!(%shared, "an address shown by several pods: the live one owns it");
+        }
+        let ruleset = rules::compute(&args.node, &pod_list, &namespaces.state(), &policies.state());
         if last.as_ref() != Some(&ruleset) {
             iptables_restore(&rules::restore_script(&ruleset, &installed))?;
             installed = ruleset.chains.keys().cloned().collect();

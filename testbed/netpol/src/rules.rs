@@ -35,7 +35,56 @@ struct PodRef<'a> {
     namespace: &'a str,
 }
 
+/// The pods that hold an address now. An address belongs to one pod: when
+/// a terminating pod still shows an IP that the CNI has already released and
+/// given to a new pod (host-local hands addresses out again once its range
+/// wraps), the live pod owns it, so the old pod's isolation (or its place in
+/// a peer list) never lands on the new pod.
 fn pod_refs(pods: &[impl AsRef<Pod>]) -> Vec<PodRef<'_>> {
+    let mut by_ip: BTreeMap<String, PodRef<'_>> = BTreeMap::new();
+    for candidate in candidate_refs(pods) {
+        let replace = match by_ip.get(&candidate.ip) {
+            None => true,
+            Some(held) => owns_address_over(candidate.pod, held.pod),
+        };
+        if replace {
+            by_ip.insert(candidate.ip.clone(), candidate);
+        }
+    }
+    by_ip.into_values().collect()
+}
+
+/// Of two pods showing the same IP, does `a` own it rather than `b`? A pod
+/// that is not being deleted over one that is; else the one created later.
+fn owns_address_over(a: &Pod, b: &Pod) -> bool {
+    let terminating = |p: &Pod| p.metadata.deletion_timestamp.is_some();
+    match (terminating(a), terminating(b)) {
+        (false, true) => true,
+        (true, false) => false,
+        _ => a.metadata.creation_timestamp.as_ref().map(|t| t.0) > b.metadata.creation_timestamp.as_ref().map(|t| t.0),
+    }
+}
+
+/// Addresses shown by more than one pod, as `ip: owner (over the others)`,
+/// for the log: each one is an address the CNI reused before the API let go.
+pub fn shared_addresses(pods: &[impl AsRef<Pod>]) -> Vec<String> {
+    let mut by_ip: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for r in candidate_refs(pods) {
+        let name = format!("{}/{}", r.namespace, r.pod.metadata.name.as_deref().unwrap_or("?"));
+        by_ip.entry(r.pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).unwrap_or("")).or_default().push(name);
+    }
+    let owners: BTreeMap<String, String> = pod_refs(pods)
+        .iter()
+        .map(|r| (r.ip.clone(), format!("{}/{}", r.namespace, r.pod.metadata.name.as_deref().unwrap_or("?"))))
+        .collect();
+    by_ip
+        .into_iter()
+        .filter(|(_, names)| names.len() > 1)
+        .map(|(ip, names)| format!("{ip}: {} (over {})", owners.get(ip).cloned().unwrap_or_default(), names.join(", ")))
+        .collect()
+}
+
+fn candidate_refs(pods: &[impl AsRef<Pod>]) -> Vec<PodRef<'_>> {
     pods.iter()
         .map(AsRef::as_ref)
         .filter_map(|pod| {
@@ -318,6 +367,21 @@ mod tests {
         let rs = compute("n1", &arcs(pods), &arcs(nss), &arcs(Vec::<NetworkPolicy>::new()));
         assert_eq!(rs.chains.len(), 1);
         assert_eq!(rs.chains[MAIN_CHAIN].len(), 1, "only the established rule");
+    }
+
+    #[test]
+    fn a_reused_ip_belongs_to_the_live_pod_not_the_terminating_one() {
+        // `old` was isolated by a deny-all policy in namespace a and is being
+        // deleted; the CNI already gave its IP to `new` in namespace b.
+        let mut old = pod("a", "old", "n1", "10.0.1.9", json!({}));
+        old.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()));
+        let new = pod("b", "new", "n1", "10.0.1.9", json!({}));
+        let (_, nss) = fixture();
+        let pols = vec![policy("a", json!({"podSelector": {}, "policyTypes": ["Ingress"]}))];
+        for pods in [vec![old.clone(), new.clone()], vec![new, old]] {
+            let rs = compute("n1", &arcs(pods), &arcs(nss.clone()), &arcs(pols.clone()));
+            assert_eq!(rs.chains.len(), 1, "the new pod is not isolated: {rs:?}");
+        }
     }
 
     #[test]

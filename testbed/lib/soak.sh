@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# testbed/bench --soak N: N consecutive catalogue runs on the healthy testbed.
+# On a healthy cluster every failed check is a false failure; each run's line
+# in testbed/soak-results.tsv names them, with the wall time, the DNS queries
+# that went unanswered (covered by the resolver's retry) and the quiet-phase
+# node-pair p50s. Failed runs keep their output under /var/tmp/netconform-soak/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$here/.." && pwd)
+runs=$1
+out="$here/soak-results.tsv"
+keep=/var/tmp/netconform-soak
+mkdir -p "$keep"
+[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\n' >"$out"
+
+bash "$here/testbed" up >&2
+eval "$(bash "$here/testbed" env)"
+(cd "$root" && cargo test --quiet -p netconform-suite --test conformance --no-run) >&2
+commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- . ':!testbed/*.tsv' || echo +dirty)
+
+summarise() { # results.json -> checks, failed, dns_lost, tcp pairs, udp pairs, failed names (tab-separated)
+  python3 - "$1" <<'PY'
+import json, sys
+try:
+    run = json.load(open(sys.argv[1]))
+except Exception as e:
+    print(f"0\t1\t0\t-\t-\tno results.json ({e})")
+    sys.exit()
+checks = run["checks"]
+failed = [c["trial"] for c in checks if c["status"] == "failed"]
+lost = sum((c.get("dns") or {}).get("lost", 0) for c in checks)
+def pairs(trial):
+    c = next((c for c in checks if c["trial"] == trial), None)
+    if not c or not c.get("node_pairs"):
+        return "-"
+    short = lambda n: n.replace("netconform-", "")
+    return " ".join(f"{short(p['from'])}>{short(p['to'])}:{p['p50_us']}" for p in c["node_pairs"])
+print("\t".join([str(len(checks)), str(len(failed)), str(lost),
+                 pairs("latency::tcp-connect-pairs"), pairs("latency::udp-round-trip-pairs"),
+                 ",".join(failed) or "-"]))
+PY
+}
+
+walls=() false_failures=0 failed_runs=0
+for ((i = 1; i <= runs; i++)); do
+  dir=$(mktemp -d /var/tmp/netconform-soak-run.XXXX)
+  start=$SECONDS
+  (cd "$root" && NETCONFORM_REQUIRE_CLUSTER=1 NETCONFORM_REPORT_DIR=$dir \
+    cargo test --quiet -p netconform-suite --test conformance >"$dir/output.log" 2>&1) || true
+  wall=$((SECONDS - start))
+  walls+=("$wall")
+  IFS=$'\t' read -r checks failed lost tcp udp names < <(summarise "$dir/results.json")
+  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
+    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names")
+  echo "$line" >>"$out"
+  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed${names:+ ($names)}, $lost DNS queries lost" >&2
+  if ((failed > 0)); then
+    false_failures=$((false_failures + failed)) failed_runs=$((failed_runs + 1))
+    cp "$dir/output.log" "$keep/run-$(date -u +%Y%m%dT%H%M%S)-$i.log"
+    cp "$dir/results.json" "$keep/run-$(date -u +%Y%m%dT%H%M%S)-$i.json" 2>/dev/null || true
+  fi
+  rm -rf "$dir"
+done
+sorted=$(printf '%s\n' "${walls[@]}" | sort -n)
+min=$(head -1 <<<"$sorted") max=$(tail -1 <<<"$sorted") median=$(sed -n "$(((runs + 1) / 2))p" <<<"$sorted")
+echo "soak: $runs runs, $failed_runs with a failure, $false_failures false failures; wall min ${min}s median ${median}s max ${max}s" >&2
+printf '%s\t%s\tsoak-%s-runs\tfalse_failures=%s failed_runs=%s\twall min=%ss median=%ss max=%ss\t%s\n' \
+  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$runs" "$false_failures" "$failed_runs" "$min" "$median" "$max" \
+  "$([[ $false_failures == 0 ]] && echo within || echo OVER)" >>"$out"
+((false_failures == 0))
