@@ -52,15 +52,13 @@ pub fn pair_latency<'a>(samples: impl IntoIterator<Item = (&'a str, &'a str, u64
         .collect()
 }
 
-/// The cluster's own baseline: the median over node pairs of their p50.
+/// The cluster's own baseline: the lower median over node pairs of their
+/// p50. Lower, so that one slow link between two nodes (2 of the 4 pairs of a
+/// two-node cluster, both directions) cannot drag the baseline up to itself.
 pub fn baseline_p50_us(pairs: &[PairLatency]) -> Option<u64> {
     let mut p50s: Vec<u64> = pairs.iter().map(|p| p.latency.p50_us).collect();
     p50s.sort_unstable();
-    match p50s.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(p50s[n / 2]),
-        n => Some((p50s[n / 2 - 1] + p50s[n / 2]) / 2),
-    }
+    p50s.get(p50s.len().checked_sub(1)? / 2).copied()
 }
 
 /// The pairs whose p50 is over `ratio` x baseline and over baseline + floor.
@@ -116,7 +114,7 @@ mod tests {
     fn a_slow_pair_is_an_outlier_and_jitter_is_not() {
         let healthy = [("a", "b", 300), ("b", "a", 310), ("a", "c", 290), ("c", "a", 305), ("b", "c", 900), ("c", "b", 280)];
         let m = pairs(&healthy);
-        assert_eq!(baseline_p50_us(&m), Some(302));
+        assert_eq!(baseline_p50_us(&m), Some(300));
         // 900 µs is 3x the baseline but within the 2 ms floor: not an outlier.
         assert!(pair_outliers(&m, 3.0, 2000.0).is_empty());
         let mut slow = healthy.to_vec();
@@ -125,6 +123,10 @@ mod tests {
         let m = pairs(&slow);
         let out: Vec<(&str, &str)> = pair_outliers(&m, 3.0, 2000.0).iter().map(|p| (p.from.as_str(), p.to.as_str())).collect();
         assert_eq!(out, [("b", "c"), ("c", "b")]);
+        // Two nodes, one slow link: half the pairs are slow, the baseline is not.
+        let m = pairs(&[("a", "a", 35), ("a", "b", 40_000), ("b", "a", 40_050), ("b", "b", 37)]);
+        assert_eq!(baseline_p50_us(&m), Some(37));
+        assert_eq!(pair_outliers(&m, 5.0, 5000.0).len(), 2);
     }
 
     #[test]

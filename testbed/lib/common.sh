@@ -88,6 +88,31 @@ start_proc() {
   echo "$! $(start_time $!)" >"$PIDS/$name.pid"
 }
 
+# The CPU cgroup of a node's own processes (control plane, containerd, kubelet,
+# kube-proxy, enforcer): beside the node's pods (kubelet's kubepods, under the
+# same node cgroup), as on a real node with system-reserved or in a kind node
+# container. Left in the root cgroup, each of their busy threads weighs as
+# much as a whole node's pods, and the pods (CoreDNS, the agents) starve
+# whenever the cluster is busy (docs/verdicts.md).
+node_system_cgroup() { echo "$(node_cgroup "$1")/system"; }
+
+# start_node_proc NODE NAME CMD...: start_proc, with CMD in NODE's system cgroup
+# (it joins before it execs, so every thread and child is in it).
+start_node_proc() {
+  local group; group=$(node_system_cgroup "$1"); shift
+  local name=$1; shift
+  start_proc "$name" bash -c '
+    group=$1; shift
+    for hierarchy in /sys/fs/cgroup/cpu /sys/fs/cgroup/cpuacct; do
+      [[ -d $hierarchy ]] || continue
+      mkdir -p "$hierarchy/$group" && echo $$ >"$hierarchy/$group/cgroup.procs"
+    done
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then   # cgroup v2
+      mkdir -p "/sys/fs/cgroup/$group" && echo $$ >"/sys/fs/cgroup/$group/cgroup.procs"
+    fi
+    exec "$@"' _ "$group" "$@"
+}
+
 # wait_for DESCRIPTION SECONDS CMD...: polls CMD once a second until it succeeds,
 # failing with DESCRIPTION after SECONDS.
 wait_for() {

@@ -5,13 +5,13 @@
 start_control_plane() {
   local cp=$CONTROL_PLANE cp_ip=${NODE_IP[$CONTROL_PLANE]}
   mkdir -p "$NC_STATE/etcd"
-  start_proc etcd ip netns exec "$cp" etcd --name testbed --data-dir "$NC_STATE/etcd" \
+  start_node_proc "$cp" etcd ip netns exec "$cp" etcd --name testbed --data-dir "$NC_STATE/etcd" \
     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster testbed=http://127.0.0.1:2380
   wait_for etcd 30 in_ns "$cp" bash -c 'exec 3<>/dev/tcp/127.0.0.1/2379'
 
-  start_proc kube-apiserver ip netns exec "$cp" "$BIN/kube-apiserver" \
+  start_node_proc "$cp" kube-apiserver ip netns exec "$cp" "$BIN/kube-apiserver" \
     --etcd-servers http://127.0.0.1:2379 \
     --advertise-address "$cp_ip" --bind-address 0.0.0.0 --secure-port 6443 \
     --service-cluster-ip-range "$SERVICE_CIDR" \
@@ -26,7 +26,7 @@ start_control_plane() {
     --allow-privileged=true --profiling=false --v=1
   wait_for kube-apiserver 90 kubectl_admin get --raw /readyz
 
-  start_proc kube-controller-manager ip netns exec "$cp" "$BIN/kube-controller-manager" \
+  start_node_proc "$cp" kube-controller-manager ip netns exec "$cp" "$BIN/kube-controller-manager" \
     --kubeconfig "$PKI/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$PKI/controller-manager.kubeconfig" \
     --authorization-kubeconfig "$PKI/controller-manager.kubeconfig" \
@@ -36,7 +36,7 @@ start_control_plane() {
     --root-ca-file "$PKI/ca.crt" --service-account-private-key-file "$PKI/sa.key" \
     --use-service-account-credentials --leader-elect=false --bind-address 127.0.0.1 --v=1
 
-  start_proc kube-scheduler ip netns exec "$cp" "$BIN/kube-scheduler" \
+  start_node_proc "$cp" kube-scheduler ip netns exec "$cp" "$BIN/kube-scheduler" \
     --kubeconfig "$PKI/scheduler.kubeconfig" \
     --authentication-kubeconfig "$PKI/scheduler.kubeconfig" \
     --authorization-kubeconfig "$PKI/scheduler.kubeconfig" \

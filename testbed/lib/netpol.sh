@@ -13,5 +13,5 @@ build_netpol() {
 
 start_netpol() {
   local n=$1
-  start_proc "$n-netpol" ip netns exec "$n" "$NETPOL_BIN" --kubeconfig "$PKI/netpol.kubeconfig" --node "$n"
+  start_node_proc "$n" "$n-netpol" ip netns exec "$n" "$NETPOL_BIN" --kubeconfig "$PKI/netpol.kubeconfig" --node "$n"
 }

@@ -89,14 +89,14 @@ start_node_runtime() {
     wait_for "$n mount namespace" 20 test -f "$d/holder-ready"
   fi
   write_containerd_config "$n"
-  start_proc "$n-containerd" nsenter -t "$(holder_pid "$n")" -m -n -- containerd --config "$d/containerd.toml"
+  start_node_proc "$n" "$n-containerd" nsenter -t "$(holder_pid "$n")" -m -n -- containerd --config "$d/containerd.toml"
   wait_for "$n containerd" 30 node_ctr "$n" version
   local archive
   for archive in "${IMAGE_ARCHIVES[@]}"; do
     node_ctr "$n" images import --digests "$archive" >/dev/null || die "importing $archive into $n failed"
   done
   write_kubelet_config "$n"
-  start_proc "$n-kubelet" nsenter -t "$(holder_pid "$n")" -m -n -- "$BIN/kubelet" \
+  start_node_proc "$n" "$n-kubelet" nsenter -t "$(holder_pid "$n")" -m -n -- "$BIN/kubelet" \
     --config "$d/kubelet.yaml" --kubeconfig "$PKI/node-$n.kubeconfig" \
     --root-dir "$d/kubelet" --hostname-override "$n" --node-ip "${NODE_IP[$n]}" --v=1
 }
@@ -145,5 +145,5 @@ oomScoreAdj: 0
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 metricsBindAddress: 127.0.0.1:10249
 EOF
-  start_proc "$n-kube-proxy" ip netns exec "$n" "$BIN/kube-proxy" --config "$d/kube-proxy.yaml" --v=1
+  start_node_proc "$n" "$n-kube-proxy" ip netns exec "$n" "$BIN/kube-proxy" --config "$d/kube-proxy.yaml" --v=1
 }

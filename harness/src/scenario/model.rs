@@ -491,7 +491,7 @@ pub struct LatencyThresholds {
     #[serde(default)]
     pub p99_ms: Option<f64>,
     /// Fail the node pairs whose median is far off the cluster's own baseline
-    /// (the median over all node pairs of their medians).
+    /// (the lower median over all node pairs of their medians).
     #[serde(default)]
     pub pair_outliers: Option<PairOutliers>,
 }
