@@ -153,10 +153,11 @@ async fn probe_all(ctx: &RunContext, scenario: &Scenario, world: &World, checks:
         r.converged_after_ms = converged.map(|d| d.as_millis() as u64);
         r.node_pairs = pairs;
         if let Some(d) = r.dns.filter(|d| d.lost > 0) {
-            progress(&scenario.name, format!(
-                "{}: {} of {} DNS queries went unanswered ({} samples still resolved through the resolver's retry)",
-                c.name, d.lost, d.queries, d.resolved_after_loss
-            ));
+            let covered = match d.resolved_after_loss {
+                0 => String::new(),
+                n => format!("; {n} sample(s) resolved all the same through the resolver's own retry"),
+            };
+            progress(&scenario.name, format!("{}: {} of {} DNS queries went unanswered{covered}", c.name, d.lost, d.queries));
         }
         records.push(r);
     }
