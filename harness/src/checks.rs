@@ -534,7 +534,11 @@ pub fn evaluate(check: &Check, world: &World, probes: &[(PlannedProbe, ProbeResu
     if failures.is_empty() {
         (Status::Passed, latency)
     } else {
-        let mut text = format!("{failed_probes} of {} probes failed\n", probes.len());
+        let mut text = if failed_probes > 0 {
+            format!("{failed_probes} of {} probes failed\n", probes.len())
+        } else {
+            format!("every one of the {} probes met its expectation, but the check as a whole did not:\n", probes.len())
+        };
         if is_matrix(check) {
             text.push_str(&matrix_tables(world, probes));
         }

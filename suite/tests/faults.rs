@@ -164,7 +164,7 @@ fn run_case(case: &FaultCase) -> Result<(), Failed> {
 
 /// The line of a failure message that says what was observed.
 fn failure_summary(message: &str) -> String {
-    const SAYS: [&str; 9] = ["expected ", "source address", "answers:", "SRV:", "hostname:", "status.podIP", "scenario setup failed", "cannot plan", "probes could not run"];
+    const SAYS: [&str; 10] = ["expected ", "source address", "answers:", "SRV:", "hostname:", "status.podIP", "scenario setup failed", "cannot plan", "probes could not run", "node pair"];
     let lines: Vec<&str> = message.lines().map(str::trim).collect();
     let pick = lines
         .iter()
