@@ -391,6 +391,13 @@ pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) ->
         if !first.dns_queries.is_empty() && first.outcome != Outcome::Connected {
             problems.push(format!("DNS queries of that sample: {}", query_trace(&first.dns_queries)));
         }
+        if unexpected.iter().any(|a| a.detail.as_deref().is_some_and(|d| d.contains("No route to host"))) {
+            problems.push(
+                "\"No route to host\" is a neighbour (ARP/NDP) resolution that failed on the way: on a bridge CNI, typically a node \
+                 that still remembers the MAC of an earlier pod with the same IP (docs/verdicts.md)"
+                    .into(),
+            );
+        }
     }
     let connected = || attempts.iter().filter(|a| a.outcome == Outcome::Connected);
 

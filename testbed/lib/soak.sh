@@ -53,7 +53,7 @@ for ((i = 1; i <= runs; i++)); do
   line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
     "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names")
   echo "$line" >>"$out"
-  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed${names:+ ($names)}, $lost DNS queries lost" >&2
+  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed$([[ $names != - ]] && echo " ($names)"), $lost DNS queries lost" >&2
   if ((failed > 0)); then
     false_failures=$((false_failures + failed)) failed_runs=$((failed_runs + 1))
     cp "$dir/output.log" "$keep/run-$(date -u +%Y%m%dT%H%M%S)-$i.log"
