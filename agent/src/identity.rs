@@ -52,8 +52,14 @@ pub fn identity() -> std::io::Result<Identity> {
     }
     addresses.sort();
     addresses.dedup();
-    let search = std::fs::read_to_string("/etc/resolv.conf").map(|t| search_domains(&t)).unwrap_or_default();
-    Ok(Identity { hostname: hostname(), addresses, search })
+    let search = std::fs::read_to_string("/etc/resolv.conf")
+        .map(|t| search_domains(&t))
+        .unwrap_or_default();
+    Ok(Identity {
+        hostname: hostname(),
+        addresses,
+        search,
+    })
 }
 
 #[cfg(test)]
@@ -63,7 +69,10 @@ mod tests {
     #[test]
     fn search_domains_come_from_the_last_search_line() {
         let conf = "nameserver 10.0.0.10\nsearch a.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n";
-        assert_eq!(search_domains(conf), ["a.svc.cluster.local", "svc.cluster.local", "cluster.local"]);
+        assert_eq!(
+            search_domains(conf),
+            ["a.svc.cluster.local", "svc.cluster.local", "cluster.local"]
+        );
         assert!(search_domains("nameserver 1.2.3.4\nsearchx y\n").is_empty());
     }
 }

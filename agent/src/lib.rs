@@ -7,10 +7,10 @@
 pub mod protocol;
 
 #[cfg(feature = "runtime")]
+pub mod identity;
+#[cfg(feature = "runtime")]
 pub mod probe;
 #[cfg(feature = "runtime")]
 pub mod resolver;
 #[cfg(feature = "runtime")]
 pub mod serve;
-#[cfg(feature = "runtime")]
-pub mod identity;

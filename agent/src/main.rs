@@ -57,17 +57,27 @@ fn main() -> ExitCode {
             }
             Command::Probe => {
                 let mut input = String::new();
-                std::io::stdin().read_to_string(&mut input).map_err(|e| format!("reading stdin: {e}"))?;
-                let batch: ProbeBatch =
-                    serde_json::from_str(&input).map_err(|e| format!("probe batch on stdin is not valid: {e}"))?;
+                std::io::stdin()
+                    .read_to_string(&mut input)
+                    .map_err(|e| format!("reading stdin: {e}"))?;
+                let batch: ProbeBatch = serde_json::from_str(&input)
+                    .map_err(|e| format!("probe batch on stdin is not valid: {e}"))?;
                 let results = probe::run_batch(batch).await;
-                println!("{}", serde_json::to_string(&results).expect("results serialise"));
+                println!(
+                    "{}",
+                    serde_json::to_string(&results).expect("results serialise")
+                );
                 Ok(())
             }
-            Command::SetReady { ready } => serve::set_ready(ready).map_err(|e| format!("set-ready: {e}")),
+            Command::SetReady { ready } => {
+                serve::set_ready(ready).map_err(|e| format!("set-ready: {e}"))
+            }
             Command::Info => {
                 let me = identity::identity().map_err(|e| format!("reading interfaces: {e}"))?;
-                println!("{}", serde_json::to_string(&me).expect("identity serialises"));
+                println!(
+                    "{}",
+                    serde_json::to_string(&me).expect("identity serialises")
+                );
                 Ok(())
             }
         }

@@ -10,10 +10,11 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::time::timeout;
 
 pub async fn run_batch(batch: ProbeBatch) -> Vec<ProbeResult> {
@@ -37,14 +38,21 @@ async fn run_probe(spec: ProbeSpec) -> ProbeResult {
         if Instant::now() >= deadline {
             attempts.push(failed(
                 Outcome::Error,
-                format!("the probe's time bound ({} ms) ran out after {done} of {samples} samples", spec.time_bound().as_millis()),
+                format!(
+                    "the probe's time bound ({} ms) ran out after {done} of {samples} samples",
+                    spec.time_bound().as_millis()
+                ),
             ));
             break;
         }
         let started = Instant::now();
         let attempt = attempt_once(&spec, per_attempt).await;
-        let stop = (spec.until_connected && attempt.outcome == Outcome::Connected) || spent_dns_budget(&attempt);
-        attempts.push(Attempt { latency_us: attempt.latency_us.max(1).min(elapsed_us(started)), ..attempt });
+        let stop = (spec.until_connected && attempt.outcome == Outcome::Connected)
+            || spent_dns_budget(&attempt);
+        attempts.push(Attempt {
+            latency_us: attempt.latency_us.max(1).min(elapsed_us(started)),
+            ..attempt
+        });
         if stop {
             break;
         }
@@ -52,17 +60,24 @@ async fn run_probe(spec: ProbeSpec) -> ProbeResult {
             tokio::time::sleep(Duration::from_millis(spec.interval_ms.min(MAX_TIMEOUT_MS))).await;
         }
     }
-    ProbeResult { id: spec.id, attempts }
+    ProbeResult {
+        id: spec.id,
+        attempts,
+    }
 }
 
 async fn attempt_once(spec: &ProbeSpec, limit: Duration) -> Attempt {
     match &spec.kind {
         ProbeKind::Tcp { host, port } => match address(host, *port).await {
-            Ok((addr, queries)) => with_queries(tcp(addr, limit, spec.payload_bytes).await, queries),
+            Ok((addr, queries)) => {
+                with_queries(tcp(addr, limit, spec.payload_bytes).await, queries)
+            }
             Err(failure) => failure,
         },
         ProbeKind::Udp { host, port } => match address(host, *port).await {
-            Ok((addr, queries)) => with_queries(udp(addr, limit, spec.payload_bytes).await, queries),
+            Ok((addr, queries)) => {
+                with_queries(udp(addr, limit, spec.payload_bytes).await, queries)
+            }
             Err(failure) => failure,
         },
         ProbeKind::Http { host, port, path } => match address(host, *port).await {
@@ -75,13 +90,20 @@ async fn attempt_once(spec: &ProbeSpec, limit: Duration) -> Attempt {
 }
 
 fn with_queries(attempt: Attempt, dns_queries: Vec<DnsQuery>) -> Attempt {
-    Attempt { dns_queries, ..attempt }
+    Attempt {
+        dns_queries,
+        ..attempt
+    }
 }
 
 /// A name lookup that waited out every try: more samples would only wait the
 /// same way, and the verdict is already known.
 fn spent_dns_budget(attempt: &Attempt) -> bool {
-    attempt.outcome == Outcome::DnsError && attempt.dns_queries.last().is_some_and(|q| q.result.is_lost())
+    attempt.outcome == Outcome::DnsError
+        && attempt
+            .dns_queries
+            .last()
+            .is_some_and(|q| q.result.is_lost())
 }
 
 fn elapsed_us(since: Instant) -> u64 {
@@ -89,7 +111,11 @@ fn elapsed_us(since: Instant) -> u64 {
 }
 
 fn failed(outcome: Outcome, detail: String) -> Attempt {
-    Attempt { outcome, detail: Some(detail), ..connected(u64::MAX) }
+    Attempt {
+        outcome,
+        detail: Some(detail),
+        ..connected(u64::MAX)
+    }
 }
 
 fn connected(latency_us: u64) -> Attempt {
@@ -128,13 +154,18 @@ fn io_failure(e: &io::Error) -> Attempt {
 }
 
 fn timed_out(after: Duration) -> Attempt {
-    failed(Outcome::TimedOut, format!("no answer within {} ms", after.as_millis()))
+    failed(
+        Outcome::TimedOut,
+        format!("no answer within {} ms", after.as_millis()),
+    )
 }
 
 /// The pod's resolv.conf, read once per agent run.
 fn client_conf() -> Result<&'static ClientConf, String> {
     static CONF: OnceLock<Result<ClientConf, String>> = OnceLock::new();
-    CONF.get_or_init(ClientConf::system).as_ref().map_err(Clone::clone)
+    CONF.get_or_init(ClientConf::system)
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// A target's address: an IP as it is, a name through the stub resolver (its
@@ -163,7 +194,11 @@ async fn address(host: &str, port: u16) -> Result<(SocketAddr, Vec<DnsQuery>), A
     match ip {
         Some(ip) => Ok((SocketAddr::new(ip, port), resolution.queries)),
         None => {
-            let why = resolution.result.err().map(|e| e.to_string()).unwrap_or_else(|| "no address record".into());
+            let why = resolution
+                .result
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "no address record".into());
             let mut attempt = failed(Outcome::DnsError, format!("resolving {host}: {why}"));
             attempt.latency_us = elapsed_us(started);
             Err(with_queries(attempt, resolution.queries))
@@ -175,27 +210,61 @@ async fn address(host: &str, port: u16) -> Result<(SocketAddr, Vec<DnsQuery>), A
 /// greeting tells who answered and which source address it saw.
 async fn tcp(addr: SocketAddr, limit: Duration, payload_bytes: u64) -> Attempt {
     let started = Instant::now();
-    let stream = match timeout(limit, TcpStream::connect(addr)).await {
-        Err(_) => return timed_out(limit),
+    let socket = match if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    } {
+        Ok(s) => s,
+        Err(e) => return io_failure(&e),
+    };
+    let fd = socket.as_raw_fd();
+    let connect = socket.connect(addr);
+    tokio::pin!(connect);
+    let stream = match timeout(limit, &mut connect).await {
+        // The kernel picked the source port at connect(); naming it lets a
+        // timeout be matched with the nodes' conntrack entries for that flow.
+        Err(_) => {
+            let mut attempt = timed_out(limit);
+            if let Some(port) = local_port(fd) {
+                attempt.detail = Some(format!(
+                    "no answer within {} ms (from local port {port})",
+                    limit.as_millis()
+                ));
+            }
+            return attempt;
+        }
         Ok(Err(e)) => return io_failure(&e),
         Ok(Ok(s)) => s,
     };
     let mut attempt = connected(elapsed_us(started));
     let mut line = String::new();
     let mut reader = tokio::io::BufReader::new(stream);
-    match timeout(limit.saturating_sub(started.elapsed()), reader.read_line(&mut line)).await {
+    match timeout(
+        limit.saturating_sub(started.elapsed()),
+        reader.read_line(&mut line),
+    )
+    .await
+    {
         Ok(Ok(n)) if n > 0 => match parse_greeting(&line) {
             Some((server, seen)) => {
                 attempt.server = Some(server);
                 attempt.seen_client_ip = Some(seen);
             }
-            None => attempt.detail = Some(format!("not a netconform greeting: {:?}", line.trim_end())),
+            None => {
+                attempt.detail = Some(format!("not a netconform greeting: {:?}", line.trim_end()))
+            }
         },
         _ => attempt.detail = Some("connected; the server sent no greeting".into()),
     }
     if payload_bytes > 0 && attempt.server.is_some() {
         let remaining = limit.saturating_sub(started.elapsed());
-        match timeout(remaining, echo_payload(reader.into_inner(), payload_bytes as usize)).await {
+        match timeout(
+            remaining,
+            echo_payload(reader.into_inner(), payload_bytes as usize),
+        )
+        .await
+        {
             Ok(Ok(None)) => attempt.detail = Some(format!("{payload_bytes} bytes echoed intact")),
             Ok(Ok(Some(mismatch))) => {
                 attempt.outcome = Outcome::BadReply;
@@ -207,12 +276,27 @@ async fn tcp(addr: SocketAddr, limit: Duration, payload_bytes: u64) -> Attempt {
             }
             Err(_) => {
                 attempt.outcome = Outcome::TimedOut;
-                attempt.detail = Some(format!("TCP payload of {payload_bytes} bytes not echoed within {} ms", limit.as_millis()));
+                attempt.detail = Some(format!(
+                    "TCP payload of {payload_bytes} bytes not echoed within {} ms",
+                    limit.as_millis()
+                ));
             }
         }
         attempt.latency_us = elapsed_us(started);
     }
     attempt
+}
+
+/// The local port of a socket whose connect is under way (`fd` is owned by a
+/// live connect future).
+fn local_port(fd: std::os::fd::RawFd) -> Option<u16> {
+    use nix::sys::socket::{getsockname, SockaddrStorage};
+    let addr: SockaddrStorage = getsockname(fd).ok()?;
+    let port = addr
+        .as_sockaddr_in()
+        .map(|a| a.port())
+        .or_else(|| addr.as_sockaddr_in6().map(|a| a.port()))?;
+    (port != 0).then_some(port)
 }
 
 /// Sends the payload through the echo server and reads it back; Some(what
@@ -245,7 +329,11 @@ async fn echo_payload(stream: TcpStream, len: usize) -> io::Result<Option<String
 /// UDP: one datagram out, the echo server's greeting back. ICMP port
 /// unreachable surfaces as a refused receive on a connected socket.
 async fn udp(addr: SocketAddr, limit: Duration, payload_bytes: u64) -> Attempt {
-    let local = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let local = if addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
     let socket = match UdpSocket::bind(local).await {
         Ok(s) => s,
         Err(e) => return io_failure(&e),
@@ -254,7 +342,11 @@ async fn udp(addr: SocketAddr, limit: Duration, payload_bytes: u64) -> Attempt {
         return io_failure(&e);
     }
     let started = Instant::now();
-    let datagram = if payload_bytes > 0 { payload(payload_bytes as usize) } else { b"netconform-probe".to_vec() };
+    let datagram = if payload_bytes > 0 {
+        payload(payload_bytes as usize)
+    } else {
+        b"netconform-probe".to_vec()
+    };
     if let Err(e) = socket.send(&datagram).await {
         return io_failure(&e);
     }
@@ -271,9 +363,18 @@ async fn udp(addr: SocketAddr, limit: Duration, payload_bytes: u64) -> Attempt {
                     attempt.seen_client_ip = Some(seen);
                     if payload_bytes > 0 {
                         // The reply is `<greeting> <payload>`: the payload starts after the third space.
-                        let start = buf[..n].iter().enumerate().filter(|(_, b)| **b == b' ').nth(2).map(|(i, _)| i + 1).unwrap_or(n);
+                        let start = buf[..n]
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, b)| **b == b' ')
+                            .nth(2)
+                            .map(|(i, _)| i + 1)
+                            .unwrap_or(n);
                         match payload_mismatch(&buf[start..n], payload_bytes as usize) {
-                            None => attempt.detail = Some(format!("{payload_bytes}-byte datagram echoed intact")),
+                            None => {
+                                attempt.detail =
+                                    Some(format!("{payload_bytes}-byte datagram echoed intact"))
+                            }
                             Some(m) => {
                                 attempt.outcome = Outcome::BadReply;
                                 attempt.detail = Some(format!("UDP payload: {m}"));
@@ -297,9 +398,10 @@ async fn http(addr: SocketAddr, host: &str, path: &str, limit: Duration) -> Atte
     let started = Instant::now();
     let exchange = async {
         let stream = TcpStream::connect(addr).await?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(io::Error::other)?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(io::Error::other)?;
         tokio::spawn(conn);
         let req = hyper::Request::get(path)
             .header("host", format!("{host}:{port}"))
@@ -308,9 +410,22 @@ async fn http(addr: SocketAddr, host: &str, path: &str, limit: Duration) -> Atte
             .map_err(io::Error::other)?;
         let resp = sender.send_request(req).await.map_err(io::Error::other)?;
         let status = resp.status();
-        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let (server, seen) = (header("x-netconform-server"), header("x-netconform-client-ip"));
-        let body = resp.into_body().collect().await.map_err(io::Error::other)?.to_bytes();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (server, seen) = (
+            header("x-netconform-server"),
+            header("x-netconform-client-ip"),
+        );
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(io::Error::other)?
+            .to_bytes();
         Ok::<_, io::Error>((status, server, seen, body))
     };
     match timeout(limit, exchange).await {
@@ -320,7 +435,9 @@ async fn http(addr: SocketAddr, host: &str, path: &str, limit: Duration) -> Atte
             let mut attempt = connected(elapsed_us(started));
             attempt.server = server;
             attempt.seen_client_ip = seen.map(|ip| normalise_ip(&ip));
-            let body = String::from_utf8_lossy(&body[..body.len().min(512)]).trim().to_string();
+            let body = String::from_utf8_lossy(&body[..body.len().min(512)])
+                .trim()
+                .to_string();
             attempt.detail = Some(format!("HTTP {} {body}", status.as_u16()));
             if !status.is_success() {
                 attempt.outcome = Outcome::BadReply;
@@ -346,15 +463,24 @@ async fn dns(name: &str, record: DnsRecord) -> Attempt {
                 .filter_map(|r| match r {
                     RData::A(a) => Some(a.to_string()),
                     RData::AAAA(a) => Some(a.to_string()),
-                    RData::SRV(s) => Some(format!("{} {} {} {}", s.priority, s.weight, s.port, s.target)),
+                    RData::SRV(s) => Some(format!(
+                        "{} {} {} {}",
+                        s.priority, s.weight, s.port, s.target
+                    )),
                     _ => None,
                 })
                 .collect();
             answers.sort();
-            Attempt { answers, ..connected(0) }
+            Attempt {
+                answers,
+                ..connected(0)
+            }
         }
         // "No such record" is an answer; anything else is a failure to get one.
-        Err(ResolveError::NotFound) => failed(Outcome::NotFound, format!("{name}: {}", ResolveError::NotFound)),
+        Err(ResolveError::NotFound) => failed(
+            Outcome::NotFound,
+            format!("{name}: {}", ResolveError::NotFound),
+        ),
         Err(e) => failed(Outcome::DnsError, format!("resolving {name}: {e}")),
     };
     attempt.latency_us = elapsed_us(started);

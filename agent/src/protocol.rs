@@ -57,13 +57,18 @@ impl ProbeSpec {
     /// the harness waits for it (plus the exec's own overhead).
     pub fn time_bound(&self) -> std::time::Duration {
         let samples = u64::from(self.samples.clamp(1, MAX_SAMPLES));
-        let per_sample = self.timeout_ms.clamp(1, MAX_TIMEOUT_MS) + self.interval_ms.min(MAX_TIMEOUT_MS);
+        let per_sample =
+            self.timeout_ms.clamp(1, MAX_TIMEOUT_MS) + self.interval_ms.min(MAX_TIMEOUT_MS);
         let names = match &self.kind {
-            ProbeKind::Tcp { host, .. } | ProbeKind::Udp { host, .. } | ProbeKind::Http { host, .. } => host.parse::<std::net::IpAddr>().is_err(),
+            ProbeKind::Tcp { host, .. }
+            | ProbeKind::Udp { host, .. }
+            | ProbeKind::Http { host, .. } => host.parse::<std::net::IpAddr>().is_err(),
             ProbeKind::Dns { .. } => true,
             ProbeKind::Identity => false,
         };
-        std::time::Duration::from_millis(samples * per_sample + if names { MAX_RESOLVE_MS } else { 0 })
+        std::time::Duration::from_millis(
+            samples * per_sample + if names { MAX_RESOLVE_MS } else { 0 },
+        )
     }
 }
 
@@ -77,7 +82,10 @@ pub fn payload_mismatch(got: &[u8], want_len: usize) -> Option<String> {
     if got.len() != want_len {
         return Some(format!("{} of {want_len} bytes came back", got.len()));
     }
-    got.iter().enumerate().find(|(i, b)| **b != (*i % 251) as u8).map(|(i, _)| format!("byte {i} of {want_len} differs"))
+    got.iter()
+        .enumerate()
+        .find(|(i, b)| **b != (*i % 251) as u8)
+        .map(|(i, _)| format!("byte {i} of {want_len} differs"))
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -92,7 +100,11 @@ pub enum ProbeKind {
     /// One datagram out, one reply back.
     Udp { host: String, port: u16 },
     /// HTTP GET; the agent's own server answers /clientip, /hostname, /healthz.
-    Http { host: String, port: u16, path: String },
+    Http {
+        host: String,
+        port: u16,
+        path: String,
+    },
     /// A DNS lookup through the pod's resolver (resolv.conf, search path included).
     Dns { name: String, record: DnsRecord },
     /// The pod's own hostname, interface addresses and DNS search path.
@@ -238,7 +250,10 @@ pub fn parse_greeting(line: &str) -> Option<(String, String)> {
 
 /// Writes `::ffff:a.b.c.d` (how a dual-stack socket reports IPv4 peers) as `a.b.c.d`.
 pub fn normalise_ip(ip: &str) -> String {
-    ip.strip_prefix("::ffff:").filter(|v4| v4.contains('.')).unwrap_or(ip).to_string()
+    ip.strip_prefix("::ffff:")
+        .filter(|v4| v4.contains('.'))
+        .unwrap_or(ip)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -250,9 +265,22 @@ mod tests {
         let json = r#"{"probes":[{"id":"a","kind":"tcp","host":"10.0.0.1","port":80,"timeout_ms":1000,"samples":3},
                        {"id":"b","kind":"dns","name":"kubernetes.default","record":"SRV","timeout_ms":1000,"samples":1}]}"#;
         let batch: ProbeBatch = serde_json::from_str(json).unwrap();
-        assert_eq!(batch.probes[0].kind, ProbeKind::Tcp { host: "10.0.0.1".into(), port: 80 });
-        assert_eq!(batch.probes[1].kind, ProbeKind::Dns { name: "kubernetes.default".into(), record: DnsRecord::Srv });
-        let again: ProbeBatch = serde_json::from_str(&serde_json::to_string(&batch).unwrap()).unwrap();
+        assert_eq!(
+            batch.probes[0].kind,
+            ProbeKind::Tcp {
+                host: "10.0.0.1".into(),
+                port: 80
+            }
+        );
+        assert_eq!(
+            batch.probes[1].kind,
+            ProbeKind::Dns {
+                name: "kubernetes.default".into(),
+                record: DnsRecord::Srv
+            }
+        );
+        let again: ProbeBatch =
+            serde_json::from_str(&serde_json::to_string(&batch).unwrap()).unwrap();
         assert_eq!(again, batch);
     }
 
@@ -260,16 +288,28 @@ mod tests {
     fn payload_mismatches_are_located() {
         let p = payload(1000);
         assert_eq!(payload_mismatch(&p, 1000), None);
-        assert_eq!(payload_mismatch(&p[..10], 1000).unwrap(), "10 of 1000 bytes came back");
+        assert_eq!(
+            payload_mismatch(&p[..10], 1000).unwrap(),
+            "10 of 1000 bytes came back"
+        );
         let mut bad = p.clone();
         bad[600] ^= 1;
-        assert_eq!(payload_mismatch(&bad, 1000).unwrap(), "byte 600 of 1000 differs");
+        assert_eq!(
+            payload_mismatch(&bad, 1000).unwrap(),
+            "byte 600 of 1000 differs"
+        );
     }
 
     #[test]
     fn greeting_is_parsed_and_mapped_addresses_unwrapped() {
-        assert_eq!(parse_greeting("NETCONFORM pod-a ::ffff:10.1.2.3\n"), Some(("pod-a".into(), "10.1.2.3".into())));
-        assert_eq!(parse_greeting("NETCONFORM pod-a fd00::1 payload"), Some(("pod-a".into(), "fd00::1".into())));
+        assert_eq!(
+            parse_greeting("NETCONFORM pod-a ::ffff:10.1.2.3\n"),
+            Some(("pod-a".into(), "10.1.2.3".into()))
+        );
+        assert_eq!(
+            parse_greeting("NETCONFORM pod-a fd00::1 payload"),
+            Some(("pod-a".into(), "fd00::1".into()))
+        );
         assert_eq!(parse_greeting("HELLO pod-a 10.1.2.3"), None);
         assert_eq!(parse_greeting("NETCONFORM pod-a"), None);
     }

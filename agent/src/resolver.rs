@@ -51,15 +51,31 @@ pub struct ClientConf {
 impl ClientConf {
     pub fn parse(text: &str) -> Result<ClientConf, String> {
         let conf = resolv_conf::Config::parse(text).map_err(|e| format!("resolv.conf: {e}"))?;
-        let nameservers: Vec<SocketAddr> =
-            conf.nameservers.iter().map(|ip| SocketAddr::new(IpAddr::from(ip), 53)).take(3).collect();
+        let nameservers: Vec<SocketAddr> = conf
+            .nameservers
+            .iter()
+            .map(|ip| SocketAddr::new(IpAddr::from(ip), 53))
+            .take(3)
+            .collect();
         if nameservers.is_empty() {
             return Err("resolv.conf names no nameserver".into());
         }
-        let search = conf.get_last_search_or_domain().map(|d| d.trim_end_matches('.').to_string()).filter(|d| !d.is_empty()).collect();
+        let search = conf
+            .get_last_search_or_domain()
+            .map(|d| d.trim_end_matches('.').to_string())
+            .filter(|d| !d.is_empty())
+            .collect();
         // resolv-conf reports glibc's defaults when an option is absent.
-        let timeout_s = if conf.timeout == 0 { DEFAULT_TIMEOUT_S } else { conf.timeout.min(MAX_TIMEOUT_S) };
-        let attempts = if conf.attempts == 0 { DEFAULT_ATTEMPTS } else { conf.attempts.min(MAX_ATTEMPTS) };
+        let timeout_s = if conf.timeout == 0 {
+            DEFAULT_TIMEOUT_S
+        } else {
+            conf.timeout.min(MAX_TIMEOUT_S)
+        };
+        let attempts = if conf.attempts == 0 {
+            DEFAULT_ATTEMPTS
+        } else {
+            conf.attempts.min(MAX_ATTEMPTS)
+        };
         Ok(ClientConf {
             nameservers,
             search,
@@ -72,7 +88,8 @@ impl ClientConf {
 
     /// The pod's own /etc/resolv.conf.
     pub fn system() -> Result<ClientConf, String> {
-        let text = std::fs::read_to_string("/etc/resolv.conf").map_err(|e| format!("reading /etc/resolv.conf: {e}"))?;
+        let text = std::fs::read_to_string("/etc/resolv.conf")
+            .map_err(|e| format!("reading /etc/resolv.conf: {e}"))?;
         ClientConf::parse(&text)
     }
 
@@ -84,8 +101,11 @@ impl ClientConf {
         let searched = self.search.iter().map(|d| format!("{name}.{d}."));
         let as_is = std::iter::once(format!("{name}."));
         let dots = name.matches('.').count() as u32;
-        let mut out: Vec<String> =
-            if dots >= self.ndots { as_is.chain(searched).collect() } else { searched.chain(as_is).collect() };
+        let mut out: Vec<String> = if dots >= self.ndots {
+            as_is.chain(searched).collect()
+        } else {
+            searched.chain(as_is).collect()
+        };
         out.dedup();
         out
     }
@@ -105,7 +125,9 @@ pub enum ResolveError {
     /// A server answered SERVFAIL (or another error code) and no candidate resolved.
     ServerFailure(ResponseCode),
     /// No server answered one of the queries within the client's tries.
-    NoAnswer { refused: bool },
+    NoAnswer {
+        refused: bool,
+    },
     /// The client's whole budget ([`MAX_RESOLVE_MS`]) ran out.
     OutOfTime,
     Local(String),
@@ -114,10 +136,16 @@ pub enum ResolveError {
 impl std::fmt::Display for ResolveError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ResolveError::NotFound => f.write_str("no such record (NXDOMAIN or no data for every search candidate)"),
+            ResolveError::NotFound => {
+                f.write_str("no such record (NXDOMAIN or no data for every search candidate)")
+            }
             ResolveError::ServerFailure(code) => write!(f, "the nameserver answered {code}"),
-            ResolveError::NoAnswer { refused: true } => f.write_str("no nameserver listens (port unreachable on every try)"),
-            ResolveError::NoAnswer { refused: false } => f.write_str("no answer from any nameserver within the resolver's tries"),
+            ResolveError::NoAnswer { refused: true } => {
+                f.write_str("no nameserver listens (port unreachable on every try)")
+            }
+            ResolveError::NoAnswer { refused: false } => {
+                f.write_str("no answer from any nameserver within the resolver's tries")
+            }
             ResolveError::OutOfTime => write!(f, "resolution took longer than {MAX_RESOLVE_MS} ms"),
             ResolveError::Local(e) => f.write_str(e),
         }
@@ -143,10 +171,16 @@ pub async fn resolve(conf: &ClientConf, name: &str, record: DnsRecord) -> Resolu
     Resolution { result, queries }
 }
 
-async fn search_walk(conf: &ClientConf, name: &str, record: DnsRecord, log: &mut Vec<DnsQuery>) -> Result<Vec<RData>, ResolveError> {
+async fn search_walk(
+    conf: &ClientConf,
+    name: &str,
+    record: DnsRecord,
+    log: &mut Vec<DnsQuery>,
+) -> Result<Vec<RData>, ResolveError> {
     let mut servfail = None;
     for candidate in conf.candidates(name) {
-        let fqdn = Name::from_ascii(&candidate).map_err(|e| ResolveError::Local(format!("`{name}` is not a valid name: {e}")))?;
+        let fqdn = Name::from_ascii(&candidate)
+            .map_err(|e| ResolveError::Local(format!("`{name}` is not a valid name: {e}")))?;
         match ask_servers(conf, &fqdn, record, log).await {
             Asked::Records(r) => return Ok(r),
             Asked::NxDomainOrNoData => {}
@@ -154,7 +188,9 @@ async fn search_walk(conf: &ClientConf, name: &str, record: DnsRecord, log: &mut
             Asked::Unanswered { refused } => return Err(ResolveError::NoAnswer { refused }),
         }
     }
-    Err(servfail.map(ResolveError::ServerFailure).unwrap_or(ResolveError::NotFound))
+    Err(servfail
+        .map(ResolveError::ServerFailure)
+        .unwrap_or(ResolveError::NotFound))
 }
 
 enum Asked {
@@ -165,16 +201,36 @@ enum Asked {
 }
 
 /// One candidate: `attempts` rounds over the nameservers until one answers.
-async fn ask_servers(conf: &ClientConf, name: &Name, record: DnsRecord, log: &mut Vec<DnsQuery>) -> Asked {
+async fn ask_servers(
+    conf: &ClientConf,
+    name: &Name,
+    record: DnsRecord,
+    log: &mut Vec<DnsQuery>,
+) -> Asked {
     let mut all_refused = true;
     for attempt in 1..=conf.attempts {
         for server in &conf.nameservers {
-            let transport = if conf.use_tcp { DnsTransport::Tcp } else { DnsTransport::Udp };
+            let transport = if conf.use_tcp {
+                DnsTransport::Tcp
+            } else {
+                DnsTransport::Udp
+            };
             let mut reply = exchange(*server, transport, name, record, conf.timeout).await;
-            log.push(query_record(name, record, *server, transport, attempt, &reply));
-            if matches!(&reply.answer, Answer::Message(m) if m.metadata.truncation) && transport == DnsTransport::Udp {
+            log.push(query_record(
+                name, record, *server, transport, attempt, &reply,
+            ));
+            if matches!(&reply.answer, Answer::Message(m) if m.metadata.truncation)
+                && transport == DnsTransport::Udp
+            {
                 reply = exchange(*server, DnsTransport::Tcp, name, record, conf.timeout).await;
-                log.push(query_record(name, record, *server, DnsTransport::Tcp, attempt, &reply));
+                log.push(query_record(
+                    name,
+                    record,
+                    *server,
+                    DnsTransport::Tcp,
+                    attempt,
+                    &reply,
+                ));
             }
             match reply.answer {
                 Answer::Message(m) => return classify(m, record),
@@ -183,15 +239,26 @@ async fn ask_servers(conf: &ClientConf, name: &Name, record: DnsRecord, log: &mu
             }
         }
     }
-    Asked::Unanswered { refused: all_refused }
+    Asked::Unanswered {
+        refused: all_refused,
+    }
 }
 
 fn classify(message: Message, record: DnsRecord) -> Asked {
     match message.metadata.response_code {
         ResponseCode::NoError => {
             let want = record_type(record);
-            let records: Vec<RData> = message.answers.into_iter().filter(|r| r.record_type() == want).map(|r| r.data).collect();
-            if records.is_empty() { Asked::NxDomainOrNoData } else { Asked::Records(records) }
+            let records: Vec<RData> = message
+                .answers
+                .into_iter()
+                .filter(|r| r.record_type() == want)
+                .map(|r| r.data)
+                .collect();
+            if records.is_empty() {
+                Asked::NxDomainOrNoData
+            } else {
+                Asked::Records(records)
+            }
         }
         ResponseCode::NXDomain => Asked::NxDomainOrNoData,
         code => Asked::Failure(code),
@@ -210,11 +277,26 @@ struct Reply {
     latency: Duration,
 }
 
-fn query_record(name: &Name, record: DnsRecord, server: SocketAddr, transport: DnsTransport, attempt: u32, reply: &Reply) -> DnsQuery {
+fn query_record(
+    name: &Name,
+    record: DnsRecord,
+    server: SocketAddr,
+    transport: DnsTransport,
+    attempt: u32,
+    reply: &Reply,
+) -> DnsQuery {
     let result = match &reply.answer {
-        Answer::Message(m) if m.metadata.truncation && transport == DnsTransport::Udp => DnsQueryResult::Truncated,
+        Answer::Message(m) if m.metadata.truncation && transport == DnsTransport::Udp => {
+            DnsQueryResult::Truncated
+        }
         Answer::Message(m) => match m.metadata.response_code {
-            ResponseCode::NoError if m.answers.iter().any(|r| r.record_type() == record_type(record)) => DnsQueryResult::Answer,
+            ResponseCode::NoError
+                if m.answers
+                    .iter()
+                    .any(|r| r.record_type() == record_type(record)) =>
+            {
+                DnsQueryResult::Answer
+            }
             ResponseCode::NoError => DnsQueryResult::NoData,
             ResponseCode::NXDomain => DnsQueryResult::NxDomain,
             ResponseCode::ServFail => DnsQueryResult::ServFail,
@@ -231,12 +313,23 @@ fn query_record(name: &Name, record: DnsRecord, server: SocketAddr, transport: D
         transport,
         attempt,
         result,
-        latency_us: reply.latency.as_micros().try_into().unwrap_or(u64::MAX).max(1),
+        latency_us: reply
+            .latency
+            .as_micros()
+            .try_into()
+            .unwrap_or(u64::MAX)
+            .max(1),
     }
 }
 
 /// One query, one answer (or none within `limit`).
-async fn exchange(server: SocketAddr, transport: DnsTransport, name: &Name, record: DnsRecord, limit: Duration) -> Reply {
+async fn exchange(
+    server: SocketAddr,
+    transport: DnsTransport,
+    name: &Name,
+    record: DnsRecord,
+    limit: Duration,
+) -> Reply {
     let mut query = Message::query();
     query.metadata.recursion_desired = true;
     query.add_query(Query::query(name.clone(), record_type(record)));
@@ -244,7 +337,12 @@ async fn exchange(server: SocketAddr, transport: DnsTransport, name: &Name, reco
     let started = Instant::now();
     let wire = match query.to_vec() {
         Ok(w) => w,
-        Err(_) => return Reply { answer: Answer::Error, latency: started.elapsed() },
+        Err(_) => {
+            return Reply {
+                answer: Answer::Error,
+                latency: started.elapsed(),
+            }
+        }
     };
     let answer = match timeout(limit, async {
         match transport {
@@ -259,14 +357,28 @@ async fn exchange(server: SocketAddr, transport: DnsTransport, name: &Name, reco
             Ok(m) => Answer::Message(m),
             Err(_) => Answer::Error,
         },
-        Ok(Err(e)) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset) => Answer::Refused,
+        Ok(Err(e))
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Answer::Refused
+        }
         Ok(Err(_)) => Answer::Error,
     };
-    Reply { answer, latency: started.elapsed() }
+    Reply {
+        answer,
+        latency: started.elapsed(),
+    }
 }
 
 async fn udp_exchange(server: SocketAddr, wire: &[u8], id: u16) -> io::Result<Vec<u8>> {
-    let local: SocketAddr = if server.is_ipv4() { "0.0.0.0:0".parse().expect("literal") } else { "[::]:0".parse().expect("literal") };
+    let local: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0".parse().expect("literal")
+    } else {
+        "[::]:0".parse().expect("literal")
+    };
     let socket = UdpSocket::bind(local).await?;
     socket.connect(server).await?;
     socket.send(wire).await?;
@@ -304,10 +416,19 @@ mod tests {
     fn kubelet_resolv_conf_gets_glibc_defaults() {
         let c = ClientConf::parse(K8S).unwrap();
         assert_eq!(c.nameservers, vec!["10.96.0.10:53".parse().unwrap()]);
-        assert_eq!((c.ndots, c.timeout, c.attempts, c.use_tcp), (5, Duration::from_secs(5), 2, false));
-        let c = ClientConf::parse("nameserver 10.0.0.1\noptions timeout:1 attempts:9 use-vc\n").unwrap();
-        assert_eq!((c.ndots, c.timeout, c.attempts, c.use_tcp), (1, Duration::from_secs(1), 5, true));
-        assert!(ClientConf::parse("search a\n").unwrap_err().contains("no nameserver"));
+        assert_eq!(
+            (c.ndots, c.timeout, c.attempts, c.use_tcp),
+            (5, Duration::from_secs(5), 2, false)
+        );
+        let c = ClientConf::parse("nameserver 10.0.0.1\noptions timeout:1 attempts:9 use-vc\n")
+            .unwrap();
+        assert_eq!(
+            (c.ndots, c.timeout, c.attempts, c.use_tcp),
+            (1, Duration::from_secs(1), 5, true)
+        );
+        assert!(ClientConf::parse("search a\n")
+            .unwrap_err()
+            .contains("no nameserver"));
     }
 
     #[test]
@@ -323,7 +444,10 @@ mod tests {
                 "web.ns1.svc.cluster.local.",
             ]
         );
-        assert_eq!(c.candidates("web.ns1.svc.cluster.local."), ["web.ns1.svc.cluster.local."]);
+        assert_eq!(
+            c.candidates("web.ns1.svc.cluster.local."),
+            ["web.ns1.svc.cluster.local."]
+        );
         let one = ClientConf { ndots: 1, ..c };
         assert_eq!(one.candidates("web.ns1")[0], "web.ns1.");
         assert_eq!(one.candidates("web")[0], "web.ns1.svc.cluster.local.");
@@ -337,7 +461,9 @@ mod tests {
         tokio::spawn(async move {
             let mut buf = vec![0u8; 512];
             for i in 0..16 {
-                let Ok((n, peer)) = socket.recv_from(&mut buf).await else { return };
+                let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                    return;
+                };
                 if i < drop {
                     continue;
                 }
@@ -353,7 +479,11 @@ mod tests {
         let mut m = Message::response(q.metadata.id, q.metadata.op_code);
         m.add_query(q.queries[0].clone());
         if q.queries[0].name().to_ascii() == "web.ns1." {
-            m.add_answer(Record::from_rdata(q.queries[0].name().clone(), 5, RData::A(A::new(10, 1, 2, 3))));
+            m.add_answer(Record::from_rdata(
+                q.queries[0].name().clone(),
+                5,
+                RData::A(A::new(10, 1, 2, 3)),
+            ));
         } else {
             m.metadata.response_code = ResponseCode::NXDomain;
         }
@@ -375,12 +505,24 @@ mod tests {
     async fn search_walk_is_logged_query_by_query() {
         let c = conf(server(0, a_record).await, 1000);
         let r = resolve(&c, "web", DnsRecord::A).await;
-        assert_eq!(r.result.unwrap(), vec![RData::A(hickory_proto::rr::rdata::A::new(10, 1, 2, 3))]);
-        let asked: Vec<(&str, DnsQueryResult)> = r.queries.iter().map(|q| (q.name.as_str(), q.result)).collect();
+        assert_eq!(
+            r.result.unwrap(),
+            vec![RData::A(hickory_proto::rr::rdata::A::new(10, 1, 2, 3))]
+        );
+        let asked: Vec<(&str, DnsQueryResult)> = r
+            .queries
+            .iter()
+            .map(|q| (q.name.as_str(), q.result))
+            .collect();
         assert_eq!(asked, [("web.ns1.", DnsQueryResult::Answer)]);
         let r = resolve(&c, "nope", DnsRecord::A).await;
         assert_eq!(r.result, Err(ResolveError::NotFound));
-        assert_eq!(r.queries.len(), 3, "ns1, svc, then the name itself: {:?}", r.queries);
+        assert_eq!(
+            r.queries.len(),
+            3,
+            "ns1, svc, then the name itself: {:?}",
+            r.queries
+        );
     }
 
     #[tokio::test]
@@ -398,9 +540,17 @@ mod tests {
         let c = conf(server(16, a_record).await, 100);
         let r = resolve(&c, "web", DnsRecord::A).await;
         assert_eq!(r.result, Err(ResolveError::NoAnswer { refused: false }));
-        assert_eq!(r.queries.len(), 2, "two tries of the first candidate, then stop");
+        assert_eq!(
+            r.queries.len(),
+            2,
+            "two tries of the first candidate, then stop"
+        );
         // Nothing listening: ICMP port unreachable, reported as refused.
-        let closed = UdpSocket::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let closed = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let r = resolve(&conf(closed, 1000), "web", DnsRecord::A).await;
         assert_eq!(r.result, Err(ResolveError::NoAnswer { refused: true }));
     }

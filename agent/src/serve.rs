@@ -57,7 +57,10 @@ pub async fn run(ports: Ports, hostname: String) -> io::Result<()> {
         let listener = bind_tcp(port).await?;
         tasks.spawn(http(listener, hostname.clone()));
     }
-    eprintln!("netconform-agent: serving as {hostname} ({} listeners)", tasks.len());
+    eprintln!(
+        "netconform-agent: serving as {hostname} ({} listeners)",
+        tasks.len()
+    );
     match tasks.join_next().await {
         Some(Ok(result)) => result,
         Some(Err(e)) => Err(io::Error::other(e)),
@@ -82,7 +85,10 @@ async fn bind_udp(port: u16) -> io::Result<UdpSocket> {
 }
 
 fn greeting(hostname: &str, peer: SocketAddr) -> String {
-    format!("{GREETING_PREFIX} {hostname} {}", normalise_ip(&peer.ip().to_string()))
+    format!(
+        "{GREETING_PREFIX} {hostname} {}",
+        normalise_ip(&peer.ip().to_string())
+    )
 }
 
 async fn tcp_echo(listener: TcpListener, hostname: Arc<str>) -> io::Result<()> {
@@ -90,13 +96,20 @@ async fn tcp_echo(listener: TcpListener, hostname: Arc<str>) -> io::Result<()> {
         let (stream, peer) = listener.accept().await?;
         let hostname = hostname.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(IDLE_TIMEOUT, echo_connection(stream, peer, &hostname)).await;
+            let _ =
+                tokio::time::timeout(IDLE_TIMEOUT, echo_connection(stream, peer, &hostname)).await;
         });
     }
 }
 
-async fn echo_connection(mut stream: TcpStream, peer: SocketAddr, hostname: &str) -> io::Result<()> {
-    stream.write_all(format!("{}\n", greeting(hostname, peer)).as_bytes()).await?;
+async fn echo_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    hostname: &str,
+) -> io::Result<()> {
+    stream
+        .write_all(format!("{}\n", greeting(hostname, peer)).as_bytes())
+        .await?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = stream.read(&mut buf).await?;
@@ -139,7 +152,9 @@ fn answer<B>(req: &Request<B>, hostname: &str, peer: SocketAddr) -> Response<Ful
     let (status, body) = match req.uri().path() {
         "/clientip" => (StatusCode::OK, client_ip.clone()),
         "/hostname" => (StatusCode::OK, hostname.to_string()),
-        "/healthz" if std::path::Path::new(UNREADY_MARKER).exists() => (StatusCode::SERVICE_UNAVAILABLE, "unready".to_string()),
+        "/healthz" if std::path::Path::new(UNREADY_MARKER).exists() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unready".to_string())
+        }
         "/healthz" => (StatusCode::OK, "ok".to_string()),
         _ => (StatusCode::NOT_FOUND, "not found".to_string()),
     };

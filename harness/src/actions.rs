@@ -16,7 +16,12 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(120);
 
 /// Carries out one action; progress goes to stderr.
-pub async fn run(client: &Client, world: &mut World, action: &Action, scenario: &str) -> Result<(), String> {
+pub async fn run(
+    client: &Client,
+    world: &mut World,
+    action: &Action,
+    scenario: &str,
+) -> Result<(), String> {
     if let Some(fixture) = &action.replace_pods {
         replace_pods(client, world, fixture).await?;
         eprintln!("netconform [{scenario}] replaced the pods of {fixture}");
@@ -26,7 +31,11 @@ pub async fn run(client: &Client, world: &mut World, action: &Action, scenario: 
         eprintln!("netconform [{scenario}] pods of {fixture} are not Ready");
     }
     if let Some(policy) = &action.delete_policy {
-        let ns = world.policy_namespaces.get(policy).cloned().ok_or_else(|| format!("no policy `{policy}`"))?;
+        let ns = world
+            .policy_namespaces
+            .get(policy)
+            .cloned()
+            .ok_or_else(|| format!("no policy `{policy}`"))?;
         Api::<NetworkPolicy>::namespaced(client.clone(), &ns)
             .delete(policy, &DeleteParams::default())
             .await
@@ -37,36 +46,87 @@ pub async fn run(client: &Client, world: &mut World, action: &Action, scenario: 
 }
 
 async fn replace_pods(client: &Client, world: &mut World, fixture: &str) -> Result<(), String> {
-    let members = world.groups.get(fixture).cloned().ok_or_else(|| format!("no pods for `{fixture}`"))?;
+    let members = world
+        .groups
+        .get(fixture)
+        .cloned()
+        .ok_or_else(|| format!("no pods for `{fixture}`"))?;
     for member in members {
         let api = Api::<Pod>::namespaced(client.clone(), &member.namespace);
-        let old = api.get(&member.pod).await.map_err(|e| format!("reading pod {}/{}: {e}", member.namespace, member.pod))?;
+        let old = api
+            .get(&member.pod)
+            .await
+            .map_err(|e| format!("reading pod {}/{}: {e}", member.namespace, member.pod))?;
         let uid = old.metadata.uid.clone().unwrap_or_default();
-        api.delete(&member.pod, &DeleteParams { grace_period_seconds: Some(0), ..Default::default() })
+        api.delete(
+            &member.pod,
+            &DeleteParams {
+                grace_period_seconds: Some(0),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| format!("deleting pod {}/{}: {e}", member.namespace, member.pod))?;
+        tokio::time::timeout(
+            LIMIT,
+            await_condition(api.clone(), &member.pod, conditions::is_deleted(&uid)),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "pod {}/{} was not gone within {}s",
+                member.namespace,
+                member.pod,
+                LIMIT.as_secs()
+            )
+        })?
+        .map_err(|e| e.to_string())?;
+        let spec = world
+            .pod_specs
+            .get(&member.pod)
+            .cloned()
+            .ok_or_else(|| format!("no spec kept for {}", member.pod))?;
+        fixtures::apply(client, &spec)
             .await
-            .map_err(|e| format!("deleting pod {}/{}: {e}", member.namespace, member.pod))?;
-        tokio::time::timeout(LIMIT, await_condition(api.clone(), &member.pod, conditions::is_deleted(&uid)))
-            .await
-            .map_err(|_| format!("pod {}/{} was not gone within {}s", member.namespace, member.pod, LIMIT.as_secs()))?
-            .map_err(|e| e.to_string())?;
-        let spec = world.pod_specs.get(&member.pod).cloned().ok_or_else(|| format!("no spec kept for {}", member.pod))?;
-        fixtures::apply(client, &spec).await.map_err(|e| format!("re-creating pod {}/{}: {e}", member.namespace, member.pod))?;
+            .map_err(|e| format!("re-creating pod {}/{}: {e}", member.namespace, member.pod))?;
         let ready = fixtures::wait_ready(client, &member.namespace, &member.pod, LIMIT).await?;
-        let ip = ready.status.and_then(|s| s.pod_ip).ok_or("the new pod has no IP")?;
+        let ip = ready
+            .status
+            .and_then(|s| s.pod_ip)
+            .ok_or("the new pod has no IP")?;
         world.set_pod_ip(&member.pod, &ip);
     }
     Ok(())
 }
 
 async fn make_unready(client: &Client, world: &mut World, fixture: &str) -> Result<(), String> {
-    let members = world.groups.get(fixture).cloned().ok_or_else(|| format!("no pods for `{fixture}`"))?;
+    let members = world
+        .groups
+        .get(fixture)
+        .cloned()
+        .ok_or_else(|| format!("no pods for `{fixture}`"))?;
     for member in members {
-        exec::exec(client, &member.namespace, &member.pod, AGENT_CONTAINER, &[fixtures::AGENT_BINARY, "set-ready", "false"], b"").await?;
+        exec::exec(
+            client,
+            &member.namespace,
+            &member.pod,
+            AGENT_CONTAINER,
+            &[fixtures::AGENT_BINARY, "set-ready", "false"],
+            b"",
+        )
+        .await?;
         let api = Api::<Pod>::namespaced(client.clone(), &member.namespace);
         let unready = |p: Option<&Pod>| p.is_some_and(|p| !fixtures::is_ready(p));
         tokio::time::timeout(LIMIT, await_condition(api, &member.pod, unready))
             .await
-            .map_err(|_| format!("pod {}/{} still Ready {}s after set-ready false", member.namespace, member.pod, LIMIT.as_secs()))?
+            .map_err(|_| {
+                format!(
+                    "pod {}/{} still Ready {}s after set-ready false",
+                    member.namespace,
+                    member.pod,
+                    LIMIT.as_secs()
+                )
+            })?
             .map_err(|e| e.to_string())?;
         world.remove_backend(&member.pod);
     }
@@ -77,12 +137,20 @@ async fn make_unready(client: &Client, world: &mut World, fixture: &str) -> Resu
 pub async fn cluster_ips_unchanged(client: &Client, world: &World) -> Vec<String> {
     let mut problems = Vec::new();
     for svc in world.services.values() {
-        let Some(before) = &svc.cluster_ip else { continue };
-        match Api::<Service>::namespaced(client.clone(), &svc.namespace).get(&svc.name).await {
+        let Some(before) = &svc.cluster_ip else {
+            continue;
+        };
+        match Api::<Service>::namespaced(client.clone(), &svc.namespace)
+            .get(&svc.name)
+            .await
+        {
             Ok(now) => {
                 let now = now.spec.and_then(|s| s.cluster_ip).unwrap_or_default();
                 if &now != before {
-                    problems.push(format!("the clusterIP of service {} changed from {before} to {now}", svc.name));
+                    problems.push(format!(
+                        "the clusterIP of service {} changed from {before} to {now}",
+                        svc.name
+                    ));
                 }
             }
             Err(e) => problems.push(format!("reading service {}: {e}", svc.name)),

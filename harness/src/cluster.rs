@@ -31,23 +31,41 @@ pub struct Cluster {
 fn kubeconfig_paths() -> Vec<PathBuf> {
     match std::env::var_os("KUBECONFIG") {
         Some(v) if !v.is_empty() => std::env::split_paths(&v).collect(),
-        _ => std::env::var_os("HOME").map(|h| vec![PathBuf::from(h).join(".kube/config")]).unwrap_or_default(),
+        _ => std::env::var_os("HOME")
+            .map(|h| vec![PathBuf::from(h).join(".kube/config")])
+            .unwrap_or_default(),
     }
 }
 
 /// Connects and asks the API server for its version, within [`CONNECT_TIMEOUT`].
 pub async fn connect() -> Result<Cluster, ConnectError> {
-    let context = std::env::var("NETCONFORM_CONTEXT").ok().filter(|c| !c.is_empty());
-    let paths: Vec<PathBuf> = kubeconfig_paths().into_iter().filter(|p| p.exists()).collect();
+    let context = std::env::var("NETCONFORM_CONTEXT")
+        .ok()
+        .filter(|c| !c.is_empty());
+    let paths: Vec<PathBuf> = kubeconfig_paths()
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect();
     let (config, source) = if paths.is_empty() {
         let tried = format!(
             "kubeconfig {} (not found), then in-cluster config",
-            kubeconfig_paths().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")
+            kubeconfig_paths()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":")
         );
-        let config = Config::incluster().map_err(|e| ConnectError { tried: tried.clone(), reason: e.to_string() })?;
+        let config = Config::incluster().map_err(|e| ConnectError {
+            tried: tried.clone(),
+            reason: e.to_string(),
+        })?;
         (config, "in-cluster config".to_string())
     } else {
-        let shown = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
+        let shown = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
         let mut merged: Option<Kubeconfig> = None;
         for p in &paths {
             let kc = Kubeconfig::read_from(p).map_err(|e| ConnectError {
@@ -56,26 +74,51 @@ pub async fn connect() -> Result<Cluster, ConnectError> {
             })?;
             merged = Some(match merged {
                 None => kc,
-                Some(m) => m.merge(kc).map_err(|e| ConnectError { tried: format!("kubeconfig {shown}"), reason: e.to_string() })?,
+                Some(m) => m.merge(kc).map_err(|e| ConnectError {
+                    tried: format!("kubeconfig {shown}"),
+                    reason: e.to_string(),
+                })?,
             });
         }
         let kubeconfig = merged.expect("at least one path");
-        let context_name = context.clone().or_else(|| kubeconfig.current_context.clone()).unwrap_or_else(|| "<none>".into());
+        let context_name = context
+            .clone()
+            .or_else(|| kubeconfig.current_context.clone())
+            .unwrap_or_else(|| "<none>".into());
         let tried = format!("kubeconfig {shown}, context {context_name}");
-        let options = KubeConfigOptions { context: context.clone(), ..Default::default() };
+        let options = KubeConfigOptions {
+            context: context.clone(),
+            ..Default::default()
+        };
         let config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
-            .map_err(|e| ConnectError { tried: tried.clone(), reason: e.to_string() })?;
+            .map_err(|e| ConnectError {
+                tried: tried.clone(),
+                reason: e.to_string(),
+            })?;
         (config, tried)
     };
     let mut config = config;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
-    let client = Client::try_from(config).map_err(|e| ConnectError { tried: source.clone(), reason: e.to_string() })?;
+    let client = Client::try_from(config).map_err(|e| ConnectError {
+        tried: source.clone(),
+        reason: e.to_string(),
+    })?;
     let version = tokio::time::timeout(CONNECT_TIMEOUT, client.apiserver_version())
         .await
-        .map_err(|_| ConnectError { tried: source.clone(), reason: format!("the API server did not answer within {CONNECT_TIMEOUT:?}") })?
-        .map_err(|e| ConnectError { tried: source.clone(), reason: e.to_string() })?;
-    Ok(Cluster { client, source, server_version: version.git_version })
+        .map_err(|_| ConnectError {
+            tried: source.clone(),
+            reason: format!("the API server did not answer within {CONNECT_TIMEOUT:?}"),
+        })?
+        .map_err(|e| ConnectError {
+            tried: source.clone(),
+            reason: e.to_string(),
+        })?;
+    Ok(Cluster {
+        client,
+        source,
+        server_version: version.git_version,
+    })
 }
 
 /// Nodes a fixture pod may be placed on: Ready, schedulable, and without a
@@ -102,9 +145,10 @@ pub fn is_ready(node: &Node) -> bool {
 pub fn is_schedulable(node: &Node) -> bool {
     let spec = node.spec.as_ref();
     let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
-    let tainted = spec
-        .and_then(|s| s.taints.as_ref())
-        .is_some_and(|t| t.iter().any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute"));
+    let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|t| {
+        t.iter()
+            .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+    });
     !cordoned && !tainted && is_ready(node)
 }
 
@@ -113,7 +157,19 @@ pub fn ip_families(nodes: &[Node]) -> std::collections::BTreeSet<String> {
     nodes
         .iter()
         .filter_map(|n| n.spec.as_ref())
-        .flat_map(|s| s.pod_cidrs.clone().unwrap_or_default().into_iter().chain(s.pod_cidr.clone()))
-        .map(|c| if c.contains(':') { "IPv6".to_string() } else { "IPv4".to_string() })
+        .flat_map(|s| {
+            s.pod_cidrs
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .chain(s.pod_cidr.clone())
+        })
+        .map(|c| {
+            if c.contains(':') {
+                "IPv6".to_string()
+            } else {
+                "IPv4".to_string()
+            }
+        })
         .collect()
 }

@@ -10,26 +10,61 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Runs `netconform-agent probe` in the pod's agent container with `batch`, bounded by `limit`.
-pub async fn probe(client: &Client, ns: &str, pod: &str, batch: &ProbeBatch, limit: Duration) -> Result<Vec<ProbeResult>, String> {
+pub async fn probe(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    batch: &ProbeBatch,
+    limit: Duration,
+) -> Result<Vec<ProbeResult>, String> {
     probe_in(client, ns, pod, AGENT_CONTAINER, batch, limit).await
 }
 
 /// Like [`probe`], in another container of the pod (a sidecar).
-pub async fn probe_in(client: &Client, ns: &str, pod: &str, container: &str, batch: &ProbeBatch, limit: Duration) -> Result<Vec<ProbeResult>, String> {
+pub async fn probe_in(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    batch: &ProbeBatch,
+    limit: Duration,
+) -> Result<Vec<ProbeResult>, String> {
     let input = serde_json::to_vec(batch).expect("a probe batch serialises");
-    let out = tokio::time::timeout(limit, exec(client, ns, pod, container, &[AGENT_BINARY, "probe"], &input))
-        .await
-        .map_err(|_| format!("agent probe in {ns}/{pod} did not finish within {}s", limit.as_secs()))??;
+    let out = tokio::time::timeout(
+        limit,
+        exec(client, ns, pod, container, &[AGENT_BINARY, "probe"], &input),
+    )
+    .await
+    .map_err(|_| {
+        format!(
+            "agent probe in {ns}/{pod} did not finish within {}s",
+            limit.as_secs()
+        )
+    })??;
     serde_json::from_slice(&out).map_err(|e| {
-        format!("agent probe in {ns}/{pod} printed something that is not a result batch ({e}): {}", String::from_utf8_lossy(&out))
+        format!(
+            "agent probe in {ns}/{pod} printed something that is not a result batch ({e}): {}",
+            String::from_utf8_lossy(&out)
+        )
     })
 }
 
 /// Runs `command` in `container` with `stdin`, returning stdout; a non-zero
 /// exit is an error carrying stderr.
-pub async fn exec(client: &Client, ns: &str, pod: &str, container: &str, command: &[&str], stdin: &[u8]) -> Result<Vec<u8>, String> {
+pub async fn exec(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    command: &[&str],
+    stdin: &[u8],
+) -> Result<Vec<u8>, String> {
     let api = Api::<Pod>::namespaced(client.clone(), ns);
-    let params = AttachParams::default().container(container).stdin(true).stdout(true).stderr(true);
+    let params = AttachParams::default()
+        .container(container)
+        .stdin(true)
+        .stdout(true)
+        .stderr(true);
     let mut proc = api
         .exec(pod, command.iter().copied(), &params)
         .await
@@ -43,7 +78,11 @@ pub async fn exec(client: &Client, ns: &str, pod: &str, container: &str, command
         writer.shutdown().await
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let (w, o, e) = tokio::join!(write, stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+    let (w, o, e) = tokio::join!(
+        write,
+        stdout.read_to_end(&mut out),
+        stderr.read_to_end(&mut err)
+    );
     w.map_err(|e| format!("writing to exec stdin in {ns}/{pod}: {e}"))?;
     o.map_err(|e| format!("reading exec stdout in {ns}/{pod}: {e}"))?;
     e.map_err(|e| format!("reading exec stderr in {ns}/{pod}: {e}"))?;
@@ -51,7 +90,9 @@ pub async fn exec(client: &Client, ns: &str, pod: &str, container: &str, command
         Some(s) => s.await,
         None => None,
     };
-    proc.join().await.map_err(|e| format!("exec in {ns}/{pod}: {e}"))?;
+    proc.join()
+        .await
+        .map_err(|e| format!("exec in {ns}/{pod}: {e}"))?;
     match status {
         Some(s) if s.status.as_deref() != Some("Success") => Err(format!(
             "`{}` in {ns}/{pod} failed: {} {}",

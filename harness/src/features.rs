@@ -36,12 +36,24 @@ pub struct Profile {
 }
 
 pub const PROFILES: &[Profile] = &[
-    Profile { name: "core", features: &["core", "dns", "nodeport"] },
+    Profile {
+        name: "core",
+        features: &["core", "dns", "nodeport"],
+    },
     // ipv6 and sctp are known (they can be declared unsupported) but have no
     // scenario yet, so no profile requires them.
     Profile {
         name: "full",
-        features: &["core", "dns", "nodeport", "nodeport-from-harness", "host-network", "network-policy", "network-policy-egress", "latency"],
+        features: &[
+            "core",
+            "dns",
+            "nodeport",
+            "nodeport-from-harness",
+            "host-network",
+            "network-policy",
+            "network-policy-egress",
+            "latency",
+        ],
     },
 ];
 
@@ -79,7 +91,10 @@ impl FeaturePlan {
     /// Why a check with these features does not run here, if it does not.
     pub fn skip_reason(&self, features: &[String]) -> Option<String> {
         // What the cluster lacks says more than what the profile leaves out.
-        if let Some((f, reason)) = features.iter().find_map(|f| self.skipped.get(f).map(|r| (f, r))) {
+        if let Some((f, reason)) = features
+            .iter()
+            .find_map(|f| self.skipped.get(f).map(|r| (f, r)))
+        {
             return Some(format!("feature {f}: {reason}"));
         }
         features
@@ -91,22 +106,39 @@ impl FeaturePlan {
 
 pub fn read_declaration(path: &Path) -> Result<Declaration, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let d: Declaration = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let d: Declaration =
+        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     for f in &d.unsupported {
         if !is_known(f) {
-            return Err(format!("{}: unknown feature `{f}` in `unsupported` (known: {})", path.display(), known()));
+            return Err(format!(
+                "{}: unknown feature `{f}` in `unsupported` (known: {})",
+                path.display(),
+                known()
+            ));
         }
     }
     if let Some(p) = &d.profile {
         if profile(p).is_none() {
-            return Err(format!("{}: unknown profile `{p}` (known: {})", path.display(), PROFILES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")));
+            return Err(format!(
+                "{}: unknown profile `{p}` (known: {})",
+                path.display(),
+                PROFILES
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
     }
     Ok(d)
 }
 
 pub fn known() -> String {
-    FEATURES.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+    FEATURES
+        .iter()
+        .map(|f| f.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What the cluster shows about itself, for features that can be detected.
@@ -116,17 +148,31 @@ pub struct Detected {
     pub ip_families: BTreeSet<String>,
 }
 
-pub fn plan(declaration: &Declaration, source: Option<PathBuf>, detected: &Detected) -> FeaturePlan {
-    let profile = profile(declaration.profile.as_deref().unwrap_or("full")).expect("validated profile");
+pub fn plan(
+    declaration: &Declaration,
+    source: Option<PathBuf>,
+    detected: &Detected,
+) -> FeaturePlan {
+    let profile =
+        profile(declaration.profile.as_deref().unwrap_or("full")).expect("validated profile");
     let mut skipped = BTreeMap::new();
     for f in &declaration.unsupported {
-        let from = source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the declaration".into());
+        let from = source
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the declaration".into());
         skipped.insert(f.clone(), format!("declared unsupported in {from}"));
     }
     if !detected.ip_families.is_empty() && !detected.ip_families.contains("IPv6") {
-        skipped.entry("ipv6".into()).or_insert_with(|| "no node has an IPv6 pod CIDR".into());
+        skipped
+            .entry("ipv6".into())
+            .or_insert_with(|| "no node has an IPv6 pod CIDR".into());
     }
-    FeaturePlan { profile, skipped, source }
+    FeaturePlan {
+        profile,
+        skipped,
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -134,29 +180,46 @@ mod tests {
     use super::*;
 
     fn detected(families: &[&str]) -> Detected {
-        Detected { ip_families: families.iter().map(|s| s.to_string()).collect() }
+        Detected {
+            ip_families: families.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
     fn declared_unsupported_features_are_skipped_with_the_file_named() {
-        let d = Declaration { profile: None, unsupported: vec!["sctp".into()] };
+        let d = Declaration {
+            profile: None,
+            unsupported: vec!["sctp".into()],
+        };
         let p = plan(&d, Some("cluster.yaml".into()), &detected(&["IPv4"]));
-        assert_eq!(p.skip_reason(&["core".into(), "sctp".into()]).unwrap(), "feature sctp: declared unsupported in cluster.yaml");
+        assert_eq!(
+            p.skip_reason(&["core".into(), "sctp".into()]).unwrap(),
+            "feature sctp: declared unsupported in cluster.yaml"
+        );
         assert_eq!(p.skip_reason(&["core".into()]), None);
     }
 
     #[test]
     fn ipv6_is_skipped_on_an_ipv4_only_cluster_but_policy_is_not() {
         let p = plan(&Declaration::default(), None, &detected(&["IPv4"]));
-        assert!(p.skip_reason(&["ipv6".into()]).unwrap().contains("no node has an IPv6 pod CIDR"));
+        assert!(p
+            .skip_reason(&["ipv6".into()])
+            .unwrap()
+            .contains("no node has an IPv6 pod CIDR"));
         assert_eq!(p.skip_reason(&["network-policy".into()]), None);
     }
 
     #[test]
     fn the_core_profile_leaves_out_other_features() {
-        let d = Declaration { profile: Some("core".into()), unsupported: vec![] };
+        let d = Declaration {
+            profile: Some("core".into()),
+            unsupported: vec![],
+        };
         let p = plan(&d, None, &detected(&["IPv4"]));
-        assert_eq!(p.skip_reason(&["network-policy".into()]).unwrap(), "feature network-policy is not in profile core");
+        assert_eq!(
+            p.skip_reason(&["network-policy".into()]).unwrap(),
+            "feature network-policy is not in profile core"
+        );
         assert_eq!(p.skip_reason(&["dns".into()]), None);
     }
 
@@ -165,10 +228,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yaml");
         std::fs::write(&path, "unsupported: [sctpp]\n").unwrap();
-        assert!(read_declaration(&path).unwrap_err().contains("unknown feature `sctpp`"));
+        assert!(read_declaration(&path)
+            .unwrap_err()
+            .contains("unknown feature `sctpp`"));
         std::fs::write(&path, "profile: gold\n").unwrap();
-        assert!(read_declaration(&path).unwrap_err().contains("unknown profile `gold`"));
+        assert!(read_declaration(&path)
+            .unwrap_err()
+            .contains("unknown profile `gold`"));
         std::fs::write(&path, "profile: core\nunsupported: [ipv6]\n").unwrap();
-        assert_eq!(read_declaration(&path).unwrap().unsupported, vec!["ipv6".to_string()]);
+        assert_eq!(
+            read_declaration(&path).unwrap().unsupported,
+            vec!["ipv6".to_string()]
+        );
     }
 }

@@ -2,7 +2,10 @@
 //! server-side apply, and waited for on a watch. A wait that times out says
 //! why: the pod's phase, its containers' states and its recent events.
 
-use crate::scenario::{AgentPorts, PodFixture, PolicyFixture, PortRef, ServiceFixture, ServiceKind, StatefulSetFixture, SIDECAR_CONTAINER};
+use crate::scenario::{
+    AgentPorts, PodFixture, PolicyFixture, PortRef, ServiceFixture, ServiceKind,
+    StatefulSetFixture, SIDECAR_CONTAINER,
+};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -21,7 +24,8 @@ pub const LABEL_FIXTURE: &str = "netconform.io/fixture";
 /// Where the agent image comes from. The default is a local name that is never
 /// pulled; clusters with a registry set NETCONFORM_AGENT_IMAGE and maybe
 /// NETCONFORM_AGENT_PULL_POLICY.
-pub const DEFAULT_AGENT_IMAGE: &str = concat!("localhost/netconform/agent:", env!("CARGO_PKG_VERSION"));
+pub const DEFAULT_AGENT_IMAGE: &str =
+    concat!("localhost/netconform/agent:", env!("CARGO_PKG_VERSION"));
 
 #[derive(Clone, Debug)]
 pub struct AgentImage {
@@ -32,16 +36,27 @@ pub struct AgentImage {
 impl AgentImage {
     pub fn from_env() -> AgentImage {
         AgentImage {
-            image: std::env::var("NETCONFORM_AGENT_IMAGE").unwrap_or_else(|_| DEFAULT_AGENT_IMAGE.to_string()),
-            pull_policy: std::env::var("NETCONFORM_AGENT_PULL_POLICY").unwrap_or_else(|_| "IfNotPresent".to_string()),
+            image: std::env::var("NETCONFORM_AGENT_IMAGE")
+                .unwrap_or_else(|_| DEFAULT_AGENT_IMAGE.to_string()),
+            pull_policy: std::env::var("NETCONFORM_AGENT_PULL_POLICY")
+                .unwrap_or_else(|_| "IfNotPresent".to_string()),
         }
     }
 }
 
-fn agent_container(name: &str, ports: &AgentPorts, image: &AgentImage, port_prefix: &str) -> serde_json::Value {
+fn agent_container(
+    name: &str,
+    ports: &AgentPorts,
+    image: &AgentImage,
+    port_prefix: &str,
+) -> serde_json::Value {
     let mut args = vec!["serve".to_string()];
     let mut container_ports = Vec::new();
-    for (flag, proto, list) in [("--http", "TCP", &ports.http), ("--tcp", "TCP", &ports.tcp), ("--udp", "UDP", &ports.udp)] {
+    for (flag, proto, list) in [
+        ("--http", "TCP", &ports.http),
+        ("--tcp", "TCP", &ports.tcp),
+        ("--udp", "UDP", &ports.udp),
+    ] {
         for p in list {
             args.extend([flag.to_string(), p.to_string()]);
             container_ports.push(json!({"name": format!("{port_prefix}{}-{p}", &flag[2..]), "containerPort": p, "protocol": proto}));
@@ -100,7 +115,16 @@ pub fn agent_pod(
     all_labels.extend(labels.clone());
     all_labels.insert(LABEL_FIXTURE.to_string(), fixture.name.clone());
     let sidecar_ports = fixture.sidecar.clone().unwrap_or_default();
-    let all_ports = || ports.http.iter().chain(&ports.tcp).chain(&ports.udp).chain(&sidecar_ports.http).chain(&sidecar_ports.tcp).chain(&sidecar_ports.udp);
+    let all_ports = || {
+        ports
+            .http
+            .iter()
+            .chain(&ports.tcp)
+            .chain(&ports.udp)
+            .chain(&sidecar_ports.http)
+            .chain(&sidecar_ports.tcp)
+            .chain(&sidecar_ports.udp)
+    };
     // Ports below 1024 without CAP_NET_BIND_SERVICE: a namespaced, "safe" sysctl
     // (not allowed, and not needed, on the host network).
     let sysctls = if !fixture.host_network && all_ports().any(|p| *p < 1024) {
@@ -148,11 +172,24 @@ pub fn agent_pod(
 
 /// The StatefulSet for a fixture: its pods are agent pods like any fixture's,
 /// left to the scheduler.
-pub fn statefulset(fixture: &StatefulSetFixture, namespace: &str, labels: &BTreeMap<String, String>, image: &AgentImage) -> StatefulSet {
-    let pod_fixture = PodFixture { name: fixture.name.clone(), labels: fixture.labels.clone(), ports: fixture.ports.clone(), ..Default::default() };
+pub fn statefulset(
+    fixture: &StatefulSetFixture,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+    image: &AgentImage,
+) -> StatefulSet {
+    let pod_fixture = PodFixture {
+        name: fixture.name.clone(),
+        labels: fixture.labels.clone(),
+        ports: fixture.ports.clone(),
+        ..Default::default()
+    };
     let template = agent_pod(&pod_fixture, &fixture.name, namespace, "", labels, image);
     let mut template = serde_json::to_value(template).expect("a pod serialises");
-    template["spec"].as_object_mut().expect("pod spec").remove("affinity");
+    template["spec"]
+        .as_object_mut()
+        .expect("pod spec")
+        .remove("affinity");
     let mut selector = fixture.labels.clone();
     selector.insert(LABEL_FIXTURE.to_string(), fixture.name.clone());
     serde_json::from_value(json!({
@@ -171,7 +208,11 @@ pub fn statefulset(fixture: &StatefulSetFixture, namespace: &str, labels: &BTree
 }
 
 /// The Service for a fixture.
-pub fn service(fixture: &ServiceFixture, namespace: &str, labels: &BTreeMap<String, String>) -> Service {
+pub fn service(
+    fixture: &ServiceFixture,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> Service {
     let ports: Vec<serde_json::Value> = fixture
         .ports
         .iter()
@@ -217,7 +258,11 @@ pub fn service(fixture: &ServiceFixture, namespace: &str, labels: &BTreeMap<Stri
 }
 
 /// The NetworkPolicy for a fixture; its spec must be a valid NetworkPolicySpec.
-pub fn network_policy(fixture: &PolicyFixture, namespace: &str, labels: &BTreeMap<String, String>) -> Result<NetworkPolicy, String> {
+pub fn network_policy(
+    fixture: &PolicyFixture,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<NetworkPolicy, String> {
     serde_json::from_value(json!({
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -237,10 +282,17 @@ where
         + serde::de::DeserializeOwned,
 {
     let meta = object.meta();
-    let ns = meta.namespace.as_deref().expect("fixture objects are namespaced");
+    let ns = meta
+        .namespace
+        .as_deref()
+        .expect("fixture objects are namespaced");
     let name = meta.name.as_deref().expect("fixture objects are named");
     Api::<K>::namespaced(client.clone(), ns)
-        .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(object))
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(object),
+        )
         .await
 }
 
@@ -252,12 +304,19 @@ pub fn is_ready(pod: &Pod) -> bool {
 }
 
 /// Waits on a watch until the pod is Ready; on timeout, explains the pod's state.
-pub async fn wait_ready(client: &Client, ns: &str, name: &str, limit: Duration) -> Result<Pod, String> {
+pub async fn wait_ready(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    limit: Duration,
+) -> Result<Pod, String> {
     let api = Api::<Pod>::namespaced(client.clone(), ns);
     let cond = |p: Option<&Pod>| p.is_some_and(is_ready);
     match tokio::time::timeout(limit, await_condition(api.clone(), name, cond)).await {
         Ok(Ok(Some(pod))) => Ok(pod),
-        Ok(Ok(None)) => Err(format!("pod {ns}/{name} was deleted while waiting for it to be Ready")),
+        Ok(Ok(None)) => Err(format!(
+            "pod {ns}/{name} was deleted while waiting for it to be Ready"
+        )),
         Ok(Err(e)) => Err(format!("watching pod {ns}/{name}: {e}")),
         Err(_) => Err(format!(
             "pod {ns}/{name} not Ready after {}s: {}",
@@ -273,22 +332,36 @@ async fn diagnose(client: &Client, api: &Api<Pod>, ns: &str, name: &str) -> Stri
     match api.get(name).await {
         Ok(pod) => {
             let status = pod.status.unwrap_or_default();
-            parts.push(format!("phase {}", status.phase.unwrap_or_else(|| "unknown".into())));
+            parts.push(format!(
+                "phase {}",
+                status.phase.unwrap_or_else(|| "unknown".into())
+            ));
             if let Some(node) = pod.spec.and_then(|s| s.node_name) {
                 parts.push(format!("node {node}"));
             }
             for cs in status.container_statuses.unwrap_or_default() {
                 let state = cs.state.unwrap_or_default();
                 let text = if let Some(w) = state.waiting {
-                    format!("waiting ({}: {})", w.reason.unwrap_or_default(), w.message.unwrap_or_default())
+                    format!(
+                        "waiting ({}: {})",
+                        w.reason.unwrap_or_default(),
+                        w.message.unwrap_or_default()
+                    )
                 } else if let Some(t) = state.terminated {
-                    format!("terminated (exit {}, {})", t.exit_code, t.reason.unwrap_or_default())
+                    format!(
+                        "terminated (exit {}, {})",
+                        t.exit_code,
+                        t.reason.unwrap_or_default()
+                    )
                 } else if state.running.is_some() {
                     "running, not ready".to_string()
                 } else {
                     "no state".to_string()
                 };
-                parts.push(format!("container {} {text}, restarts {}", cs.name, cs.restart_count));
+                parts.push(format!(
+                    "container {} {text}, restarts {}",
+                    cs.name, cs.restart_count
+                ));
             }
         }
         Err(e) => parts.push(format!("cannot read the pod: {e}")),
@@ -297,13 +370,21 @@ async fn diagnose(client: &Client, api: &Api<Pod>, ns: &str, name: &str) -> Stri
         .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
         .await;
     if let Ok(mut events) = events {
-        events.items.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
+        events
+            .items
+            .sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
         let recent: Vec<String> = events
             .items
             .iter()
             .rev()
             .take(5)
-            .map(|e| format!("{}: {}", e.reason.clone().unwrap_or_default(), e.message.clone().unwrap_or_default().trim()))
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e.reason.clone().unwrap_or_default(),
+                    e.message.clone().unwrap_or_default().trim()
+                )
+            })
             .collect();
         if !recent.is_empty() {
             parts.push(format!("recent events: {}", recent.join(" | ")));
@@ -326,17 +407,37 @@ mod tests {
             placement: Placement::any(),
             ..Default::default()
         };
-        let image = AgentImage { image: "img:1".into(), pull_policy: "Never".into() };
-        let pod = agent_pod(&fixture, "server", "ns1", "node-a", &BTreeMap::from([("netconform.io/run".into(), "r1".into())]), &image);
+        let image = AgentImage {
+            image: "img:1".into(),
+            pull_policy: "Never".into(),
+        };
+        let pod = agent_pod(
+            &fixture,
+            "server",
+            "ns1",
+            "node-a",
+            &BTreeMap::from([("netconform.io/run".into(), "r1".into())]),
+            &image,
+        );
         let v = serde_json::to_value(&pod).unwrap();
         assert_eq!(v["metadata"]["labels"]["app"], "server");
         assert_eq!(v["metadata"]["labels"]["netconform.io/run"], "r1");
         assert_eq!(v["spec"]["securityContext"]["runAsNonRoot"], true);
-        assert_eq!(v["spec"]["containers"][0]["securityContext"]["capabilities"]["drop"][0], "ALL");
-        assert_eq!(v["spec"]["containers"][0]["args"], json!(["serve", "--http", "80", "--tcp", "8080", "--udp", "8081"]));
-        assert_eq!(v["spec"]["securityContext"]["sysctls"][0]["value"], "0", "port 80 needs the unprivileged-port sysctl");
         assert_eq!(
-            v["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"][0],
+            v["spec"]["containers"][0]["securityContext"]["capabilities"]["drop"][0],
+            "ALL"
+        );
+        assert_eq!(
+            v["spec"]["containers"][0]["args"],
+            json!(["serve", "--http", "80", "--tcp", "8080", "--udp", "8081"])
+        );
+        assert_eq!(
+            v["spec"]["securityContext"]["sysctls"][0]["value"], "0",
+            "port 80 needs the unprivileged-port sysctl"
+        );
+        assert_eq!(
+            v["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"][0]["matchExpressions"][0]["values"][0],
             "node-a"
         );
         assert_eq!(v["spec"]["containers"][0]["imagePullPolicy"], "Never");

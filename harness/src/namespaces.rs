@@ -4,9 +4,9 @@
 use crate::run::{RunId, LABEL_RUN};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
 use std::collections::BTreeMap;
-use kube::runtime::wait::{await_condition, conditions};
 use std::time::Duration;
 
 /// `nc-<scenario>-<logical>-<run>`, within the 63 characters a name may have.
@@ -22,15 +22,25 @@ pub async fn create(
     labels: BTreeMap<String, String>,
 ) -> kube::Result<Namespace> {
     let ns = Namespace {
-        metadata: ObjectMeta { name: Some(name.to_string()), labels: Some(labels), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
 }
 
 /// Waits on a watch until the namespace's `default` ServiceAccount exists (the
 /// API server admits no pod before it does).
-pub async fn wait_default_service_account(client: &Client, namespace: &str, limit: Duration) -> Result<(), String> {
+pub async fn wait_default_service_account(
+    client: &Client,
+    namespace: &str,
+    limit: Duration,
+) -> Result<(), String> {
     use k8s_openapi::api::core::v1::ServiceAccount;
     let api = Api::<ServiceAccount>::namespaced(client.clone(), namespace);
     match tokio::time::timeout(limit, await_condition(api, "default", |sa: Option<&ServiceAccount>| sa.is_some())).await {
@@ -43,12 +53,17 @@ pub async fn wait_default_service_account(client: &Client, namespace: &str, limi
 /// Deletes the namespaces that carry `selector` (which must include the run
 /// label) and returns their names. Deletion completes in the background.
 pub async fn delete_by_label(client: &Client, selector: &str) -> kube::Result<Vec<String>> {
-    assert!(selector.contains(LABEL_RUN), "namespaces are only ever deleted by their run label");
+    assert!(
+        selector.contains(LABEL_RUN),
+        "namespaces are only ever deleted by their run label"
+    );
     let api = Api::<Namespace>::all(client.clone());
     let found = api.list(&ListParams::default().labels(selector)).await?;
     let mut names = Vec::new();
     for ns in found.items {
-        let Some(name) = ns.metadata.name else { continue };
+        let Some(name) = ns.metadata.name else {
+            continue;
+        };
         if ns.metadata.deletion_timestamp.is_none() {
             match api.delete(&name, &DeleteParams::background()).await {
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
@@ -63,18 +78,33 @@ pub async fn delete_by_label(client: &Client, selector: &str) -> kube::Result<Ve
 
 /// Waits (bounded, on watches) until no namespace carries `selector`; returns
 /// the names still there when time ran out.
-pub async fn wait_gone(client: &Client, selector: &str, limit: Duration) -> kube::Result<Vec<String>> {
+pub async fn wait_gone(
+    client: &Client,
+    selector: &str,
+    limit: Duration,
+) -> kube::Result<Vec<String>> {
     let api = Api::<Namespace>::all(client.clone());
-    let present = api.list(&ListParams::default().labels(selector)).await?.items;
+    let present = api
+        .list(&ListParams::default().labels(selector))
+        .await?
+        .items;
     let waits = present.iter().filter_map(|ns| {
         let (name, uid) = (ns.metadata.name.clone()?, ns.metadata.uid.clone()?);
         let api = api.clone();
         Some(async move {
-            let gone = tokio::time::timeout(limit, await_condition(api, &name, conditions::is_deleted(&uid))).await;
+            let gone = tokio::time::timeout(
+                limit,
+                await_condition(api, &name, conditions::is_deleted(&uid)),
+            )
+            .await;
             (!matches!(gone, Ok(Ok(_)))).then_some(name)
         })
     });
-    Ok(futures::future::join_all(waits).await.into_iter().flatten().collect())
+    Ok(futures::future::join_all(waits)
+        .await
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 #[cfg(test)]

@@ -19,14 +19,19 @@ pub fn assign(pods: &[PodFixture], nodes: &[String]) -> Result<BTreeMap<String, 
                 next += 1;
                 n
             }
-            (Some(other), _) => out
-                .get(other)
-                .cloned()
-                .ok_or_else(|| format!("pod `{}` is placed after `{other}`, which is unknown", pod.name))?,
+            (Some(other), _) => out.get(other).cloned().ok_or_else(|| {
+                format!(
+                    "pod `{}` is placed after `{other}`, which is unknown",
+                    pod.name
+                )
+            })?,
             (None, Some(other)) => {
-                let taken = out
-                    .get(other)
-                    .ok_or_else(|| format!("pod `{}` is placed after `{other}`, which is unknown", pod.name))?;
+                let taken = out.get(other).ok_or_else(|| {
+                    format!(
+                        "pod `{}` is placed after `{other}`, which is unknown",
+                        pod.name
+                    )
+                })?;
                 // The first other node after `taken`, so several such pods spread out.
                 let at = nodes.iter().position(|n| n == taken).unwrap_or(0);
                 (1..nodes.len())
@@ -48,7 +53,11 @@ mod tests {
     use rstest::rstest;
 
     fn pod(name: &str, placement: Placement) -> PodFixture {
-        PodFixture { name: name.into(), placement, ..Default::default() }
+        PodFixture {
+            name: name.into(),
+            placement,
+            ..Default::default()
+        }
     }
 
     fn nodes(n: &[&str]) -> Vec<String> {
@@ -71,14 +80,24 @@ mod tests {
 
     #[test]
     fn any_spreads_round_robin() {
-        let pods = [pod("p1", Placement::any()), pod("p2", Placement::any()), pod("p3", Placement::any())];
+        let pods = [
+            pod("p1", Placement::any()),
+            pod("p2", Placement::any()),
+            pod("p3", Placement::any()),
+        ];
         let got = assign(&pods, &nodes(&["a", "b"])).unwrap();
-        assert_eq!((got["p1"].as_str(), got["p2"].as_str(), got["p3"].as_str()), ("a", "b", "a"));
+        assert_eq!(
+            (got["p1"].as_str(), got["p2"].as_str(), got["p3"].as_str()),
+            ("a", "b", "a")
+        );
     }
 
     #[test]
     fn other_node_on_a_single_node_cluster_says_why() {
-        let pods = [pod("server", Placement::any()), pod("other", Placement::other_node_than("server"))];
+        let pods = [
+            pod("server", Placement::any()),
+            pod("other", Placement::other_node_than("server")),
+        ];
         let err = assign(&pods, &nodes(&["only"])).unwrap_err();
         assert!(err.contains("only one schedulable node (only)"), "{err}");
     }

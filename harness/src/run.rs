@@ -16,7 +16,12 @@ impl RunId {
     pub fn generate() -> RunId {
         // RandomState is seeded from the OS; no extra dependency for 32 random bits.
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
         RunId(format!("{:08x}", h.finish() as u32))
     }
 

@@ -16,7 +16,8 @@ pub struct LatencySummary {
 /// Summarises latencies in microseconds; None when there are none.
 pub fn summarise(latencies_us: impl IntoIterator<Item = u64>) -> Option<LatencySummary> {
     // 1 µs to 10 minutes at 3 significant digits: anything a bounded probe can take.
-    let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds");
+    let mut h =
+        Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds");
     for v in latencies_us {
         h.saturating_record(v.max(1));
     }
@@ -41,14 +42,22 @@ pub struct PairLatency {
 
 /// Groups `(from node, to node, latency µs)` samples into a node-pair matrix,
 /// sorted by pair.
-pub fn pair_latency<'a>(samples: impl IntoIterator<Item = (&'a str, &'a str, u64)>) -> Vec<PairLatency> {
+pub fn pair_latency<'a>(
+    samples: impl IntoIterator<Item = (&'a str, &'a str, u64)>,
+) -> Vec<PairLatency> {
     let mut by_pair: std::collections::BTreeMap<(&str, &str), Vec<u64>> = Default::default();
     for (from, to, us) in samples {
         by_pair.entry((from, to)).or_default().push(us);
     }
     by_pair
         .into_iter()
-        .filter_map(|((from, to), v)| Some(PairLatency { from: from.into(), to: to.into(), latency: summarise(v)? }))
+        .filter_map(|((from, to), v)| {
+            Some(PairLatency {
+                from: from.into(),
+                to: to.into(),
+                latency: summarise(v)?,
+            })
+        })
         .collect()
 }
 
@@ -63,7 +72,9 @@ pub fn baseline_p50_us(pairs: &[PairLatency]) -> Option<u64> {
 
 /// The pairs whose p50 is over `ratio` x baseline and over baseline + floor.
 pub fn pair_outliers(pairs: &[PairLatency], ratio: f64, floor_us: f64) -> Vec<&PairLatency> {
-    let Some(base) = baseline_p50_us(pairs) else { return vec![] };
+    let Some(base) = baseline_p50_us(pairs) else {
+        return vec![];
+    };
     pairs
         .iter()
         .filter(|p| {
@@ -96,7 +107,12 @@ pub fn dns_summary<'a>(attempts: impl IntoIterator<Item = &'a Attempt>) -> Optio
         if lost > 0 && a.outcome != netconform_agent::protocol::Outcome::DnsError {
             s.resolved_after_loss += 1;
         }
-        s.max_query_us = a.dns_queries.iter().filter(|q| !q.result.is_lost()).map(|q| q.latency_us).fold(s.max_query_us, u64::max);
+        s.max_query_us = a
+            .dns_queries
+            .iter()
+            .filter(|q| !q.result.is_lost())
+            .map(|q| q.latency_us)
+            .fold(s.max_query_us, u64::max);
     }
     (s.queries > 0).then_some(s)
 }
@@ -107,12 +123,22 @@ mod tests {
     use rstest::rstest;
 
     fn pairs(p50s: &[(&'static str, &'static str, u64)]) -> Vec<PairLatency> {
-        pair_latency(p50s.iter().flat_map(|(f, t, us)| std::iter::repeat_n((*f, *t, *us), 5)))
+        pair_latency(
+            p50s.iter()
+                .flat_map(|(f, t, us)| std::iter::repeat_n((*f, *t, *us), 5)),
+        )
     }
 
     #[test]
     fn a_slow_pair_is_an_outlier_and_jitter_is_not() {
-        let healthy = [("a", "b", 300), ("b", "a", 310), ("a", "c", 290), ("c", "a", 305), ("b", "c", 900), ("c", "b", 280)];
+        let healthy = [
+            ("a", "b", 300),
+            ("b", "a", 310),
+            ("a", "c", 290),
+            ("c", "a", 305),
+            ("b", "c", 900),
+            ("c", "b", 280),
+        ];
         let m = pairs(&healthy);
         assert_eq!(baseline_p50_us(&m), Some(300));
         // 900 µs is 3x the baseline but within the 2 ms floor: not an outlier.
@@ -121,10 +147,18 @@ mod tests {
         slow[4].2 = 40_000;
         slow[5].2 = 41_000;
         let m = pairs(&slow);
-        let out: Vec<(&str, &str)> = pair_outliers(&m, 3.0, 2000.0).iter().map(|p| (p.from.as_str(), p.to.as_str())).collect();
+        let out: Vec<(&str, &str)> = pair_outliers(&m, 3.0, 2000.0)
+            .iter()
+            .map(|p| (p.from.as_str(), p.to.as_str()))
+            .collect();
         assert_eq!(out, [("b", "c"), ("c", "b")]);
         // Two nodes, one slow link: half the pairs are slow, the baseline is not.
-        let m = pairs(&[("a", "a", 35), ("a", "b", 40_000), ("b", "a", 40_050), ("b", "b", 37)]);
+        let m = pairs(&[
+            ("a", "a", 35),
+            ("a", "b", 40_000),
+            ("b", "a", 40_050),
+            ("b", "b", 37),
+        ]);
         assert_eq!(baseline_p50_us(&m), Some(37));
         assert_eq!(pair_outliers(&m, 5.0, 5000.0).len(), 2);
     }
@@ -137,10 +171,19 @@ mod tests {
     #[rstest]
     #[case(&[500], (500, 500, 500, 500))]
     #[case(&[100, 200, 300, 400, 500, 600, 700, 800, 900, 1000], (500, 900, 1000, 1000))]
-    fn quantiles_are_within_histogram_precision(#[case] samples: &[u64], #[case] want: (u64, u64, u64, u64)) {
+    fn quantiles_are_within_histogram_precision(
+        #[case] samples: &[u64],
+        #[case] want: (u64, u64, u64, u64),
+    ) {
         let s = summarise(samples.iter().copied()).unwrap();
         let close = |got: u64, want: u64| got.abs_diff(want) <= want / 500 + 1;
-        assert!(close(s.p50_us, want.0) && close(s.p90_us, want.1) && close(s.p99_us, want.2) && close(s.max_us, want.3), "{s:?}");
+        assert!(
+            close(s.p50_us, want.0)
+                && close(s.p90_us, want.1)
+                && close(s.p99_us, want.2)
+                && close(s.max_us, want.3),
+            "{s:?}"
+        );
         assert_eq!(s.samples, samples.len() as u64);
     }
 

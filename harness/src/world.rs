@@ -71,7 +71,11 @@ pub struct World {
 impl World {
     /// A replaced pod's new IP, everywhere the world mentions the pod.
     pub fn set_pod_ip(&mut self, pod: &str, ip: &str) {
-        for e in self.groups.values_mut().flatten().chain(self.services.values_mut().flat_map(|s| s.backends.iter_mut())) {
+        for e in self.groups.values_mut().flatten().chain(
+            self.services
+                .values_mut()
+                .flat_map(|s| s.backends.iter_mut()),
+        ) {
             if e.pod == pod {
                 e.ip = ip.to_string();
             }
@@ -100,13 +104,27 @@ pub async fn setup(
     scenario: &Scenario,
 ) -> Result<World, String> {
     let mut world = World::default();
-    let assigned = placement::assign(&scenario.fixtures.pods.iter().filter(|p| !p.per_node).cloned().collect::<Vec<_>>(), schedulable)?;
+    let assigned = placement::assign(
+        &scenario
+            .fixtures
+            .pods
+            .iter()
+            .filter(|p| !p.per_node)
+            .cloned()
+            .collect::<Vec<_>>(),
+        schedulable,
+    )?;
     let labels = run.labels(&scenario.name);
 
     let logical: Vec<_> = if scenario.fixtures.namespaces.is_empty() {
         vec![("main".to_string(), BTreeMap::new(), false)]
     } else {
-        scenario.fixtures.namespaces.iter().map(|n| (n.name.clone(), n.labels.clone(), n.privileged)).collect()
+        scenario
+            .fixtures
+            .namespaces
+            .iter()
+            .map(|n| (n.name.clone(), n.labels.clone(), n.privileged))
+            .collect()
     };
     world.default_namespace = logical[0].0.clone();
     for (name, ns_labels, privileged) in &logical {
@@ -114,16 +132,32 @@ pub async fn setup(
         let mut all = ns_labels.clone();
         all.extend(labels.clone());
         if *privileged {
-            all.insert("pod-security.kubernetes.io/enforce".into(), "privileged".into());
+            all.insert(
+                "pod-security.kubernetes.io/enforce".into(),
+                "privileged".into(),
+            );
         }
-        namespaces::create(client, &real, all).await.map_err(|e| format!("creating namespace {real}: {e}"))?;
+        namespaces::create(client, &real, all)
+            .await
+            .map_err(|e| format!("creating namespace {real}: {e}"))?;
         world.namespaces.insert(name.clone(), real);
     }
     // Pods are admitted only once the namespace's default ServiceAccount exists.
     for real in world.namespaces.values() {
         namespaces::wait_default_service_account(client, real, Duration::from_secs(60)).await?;
     }
-    progress(&scenario.name, format!("namespaces {}", world.namespaces.values().cloned().collect::<Vec<_>>().join(", ")));
+    progress(
+        &scenario.name,
+        format!(
+            "namespaces {}",
+            world
+                .namespaces
+                .values()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
 
     world.nodes = Api::<Node>::all(client.clone())
         .list(&ListParams::default())
@@ -133,8 +167,19 @@ pub async fn setup(
         .into_iter()
         .filter(crate::cluster::is_ready)
         .filter_map(|n| {
-            let ip = n.status.as_ref()?.addresses.as_ref()?.iter().find(|a| a.type_ == "InternalIP")?.address.clone();
-            Some(NodeInfo { name: n.metadata.name?, internal_ip: ip })
+            let ip = n
+                .status
+                .as_ref()?
+                .addresses
+                .as_ref()?
+                .iter()
+                .find(|a| a.type_ == "InternalIP")?
+                .address
+                .clone();
+            Some(NodeInfo {
+                name: n.metadata.name?,
+                internal_ip: ip,
+            })
         })
         .collect();
     world.nodes.sort_by(|a, b| a.name.cmp(&b.name));
@@ -160,12 +205,17 @@ pub async fn setup(
         }
     }
     for (f, name, ns, node) in &members {
-        world.pod_specs.insert(name.clone(), fixtures::agent_pod(f, name, ns, node, &labels, image));
+        world.pod_specs.insert(
+            name.clone(),
+            fixtures::agent_pod(f, name, ns, node, &labels, image),
+        );
     }
     let applies = members.iter().map(|(_, name, ns, _)| {
         let pod = world.pod_specs[name].clone();
         async move {
-            fixtures::apply(client, &pod).await.map_err(|e| format!("applying pod {ns}/{name}: {e}"))?;
+            fixtures::apply(client, &pod)
+                .await
+                .map_err(|e| format!("applying pod {ns}/{name}: {e}"))?;
             fixtures::wait_ready(client, ns, name, READY_TIMEOUT).await
         }
     });
@@ -180,15 +230,23 @@ pub async fn setup(
             set_members.push((f.name.clone(), format!("{}-{i}", f.name), ns.clone()));
         }
     }
-    let set_waits = set_members.iter().map(|(_, name, ns)| fixtures::wait_ready(client, ns, name, READY_TIMEOUT));
+    let set_waits = set_members
+        .iter()
+        .map(|(_, name, ns)| fixtures::wait_ready(client, ns, name, READY_TIMEOUT));
     for ((set, name, _), ready) in set_members.iter().zip(join_all(set_waits).await) {
         let pod = ready?;
         let status = pod.status.unwrap_or_default();
         world.groups.entry(set.clone()).or_default().push(Endpoint {
             pod: name.clone(),
             namespace: pod.metadata.namespace.unwrap_or_default(),
-            ip: status.pod_ip.ok_or_else(|| format!("pod {name} is Ready but has no IP"))?,
-            node: pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default(),
+            ip: status
+                .pod_ip
+                .ok_or_else(|| format!("pod {name} is Ready but has no IP"))?,
+            node: pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.clone())
+                .unwrap_or_default(),
             hostname: name.clone(),
             labels: pod.metadata.labels.unwrap_or_default(),
             host_network: false,
@@ -197,23 +255,47 @@ pub async fn setup(
     for ((f, name, _, _), ready) in members.iter().zip(join_all(applies).await) {
         let pod = ready?;
         let status = pod.status.unwrap_or_default();
-        world.groups.entry(f.name.clone()).or_default().push(Endpoint {
-            pod: name.clone(),
-            namespace: pod.metadata.namespace.unwrap_or_default(),
-            ip: status.pod_ip.ok_or_else(|| format!("pod {name} is Ready but has no IP"))?,
-            node: pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default(),
-            hostname: f.hostname.clone().unwrap_or_else(|| if f.host_network { String::new() } else { name.clone() }),
-            labels: pod.metadata.labels.unwrap_or_default(),
-            host_network: f.host_network,
-        });
+        world
+            .groups
+            .entry(f.name.clone())
+            .or_default()
+            .push(Endpoint {
+                pod: name.clone(),
+                namespace: pod.metadata.namespace.unwrap_or_default(),
+                ip: status
+                    .pod_ip
+                    .ok_or_else(|| format!("pod {name} is Ready but has no IP"))?,
+                node: pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.clone())
+                    .unwrap_or_default(),
+                hostname: f.hostname.clone().unwrap_or_else(|| {
+                    if f.host_network {
+                        String::new()
+                    } else {
+                        name.clone()
+                    }
+                }),
+                labels: pod.metadata.labels.unwrap_or_default(),
+                host_network: f.host_network,
+            });
     }
-    progress(&scenario.name, format!(
-        "{} pods Ready in {:.1}s: {}",
-        members.len() + set_members.len(),
-        started.elapsed().as_secs_f64(),
-        world.groups.values().flatten().map(|e| format!("{} {} on {}", e.pod, e.ip, e.node)).collect::<Vec<_>>().join(", ")
-    ));
-
+    progress(
+        &scenario.name,
+        format!(
+            "{} pods Ready in {:.1}s: {}",
+            members.len() + set_members.len(),
+            started.elapsed().as_secs_f64(),
+            world
+                .groups
+                .values()
+                .flatten()
+                .map(|e| format!("{} {} on {}", e.pod, e.ip, e.node))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
 
     // The cluster domain, as a pod sees it (never assumed); ExternalName targets may use it.
     if let Some(pod) = world.groups.values().flatten().find(|e| !e.host_network) {
@@ -234,7 +316,11 @@ pub async fn setup(
             .groups
             .values()
             .flatten()
-            .filter(|e| e.namespace == ns && !f.selector.is_empty() && f.selector.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
+            .filter(|e| {
+                e.namespace == ns
+                    && !f.selector.is_empty()
+                    && f.selector.iter().all(|(k, v)| e.labels.get(k) == Some(v))
+            })
             .cloned()
             .collect();
         let mut info = service_info(&svc, f.kind, backends);
@@ -254,7 +340,13 @@ pub async fn setup(
     }
     if !scenario.fixtures.policies.is_empty() {
         world.policies_applied = Some(Instant::now());
-        progress(&scenario.name, format!("{} NetworkPolicies applied", scenario.fixtures.policies.len()));
+        progress(
+            &scenario.name,
+            format!(
+                "{} NetworkPolicies applied",
+                scenario.fixtures.policies.len()
+            ),
+        );
     }
     Ok(world)
 }
@@ -286,9 +378,9 @@ fn service_info(svc: &Service, kind: ServiceKind, backends: Vec<Endpoint>) -> Se
 /// as ready, and then until the Service answers on its cluster IP from inside
 /// the cluster (kube-proxy has programmed it). Both bounded.
 async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Result<(), String> {
+    use futures::StreamExt;
     use k8s_openapi::api::discovery::v1::EndpointSlice;
     use kube::runtime::{watcher, WatchStreamExt};
-    use futures::StreamExt;
     for svc in world.services.values().filter(|s| !s.backends.is_empty()) {
         let api = Api::<EndpointSlice>::namespaced(client.clone(), &svc.namespace);
         let selector = format!("kubernetes.io/service-name={}", svc.name);
@@ -301,7 +393,9 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
                 .count()
         };
         let mut store: BTreeMap<String, EndpointSlice> = BTreeMap::new();
-        let stream = watcher(api, watcher::Config::default().labels(&selector)).default_backoff().applied_objects();
+        let stream = watcher(api, watcher::Config::default().labels(&selector))
+            .default_backoff()
+            .applied_objects();
         let wait = async {
             futures::pin_mut!(stream);
             while let Some(ev) = stream.next().await {
@@ -313,12 +407,20 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
             }
             false
         };
-        if !matches!(tokio::time::timeout(Duration::from_secs(60), wait).await, Ok(true)) {
-            return Err(format!("service {}/{} did not get {want} ready endpoints within 60s", svc.namespace, svc.name));
+        if !matches!(
+            tokio::time::timeout(Duration::from_secs(60), wait).await,
+            Ok(true)
+        ) {
+            return Err(format!(
+                "service {}/{} did not get {want} ready endpoints within 60s",
+                svc.namespace, svc.name
+            ));
         }
     }
     // Then the data path: one bounded converging probe per ClusterIP port.
-    let Some(client_pod) = world.groups.values().flatten().find(|e| !e.host_network) else { return Ok(()) };
+    let Some(client_pod) = world.groups.values().flatten().find(|e| !e.host_network) else {
+        return Ok(());
+    };
     let mut probes = Vec::new();
     for svc in world.services.values().filter(|s| !s.backends.is_empty()) {
         let Some(ip) = &svc.cluster_ip else { continue };
@@ -328,8 +430,16 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
         for p in &svc.ports {
             let mut targets = vec![(format!("{}:{}", svc.name, p.port), ip.clone(), p.port)];
             if let Some(np) = p.node_port {
-                for n in world.nodes.iter().filter(|n| !svc.local || backend_nodes.contains(n.name.as_str())) {
-                    targets.push((format!("{}:{} on node {}", svc.name, np, n.name), n.internal_ip.clone(), np));
+                for n in world
+                    .nodes
+                    .iter()
+                    .filter(|n| !svc.local || backend_nodes.contains(n.name.as_str()))
+                {
+                    targets.push((
+                        format!("{}:{} on node {}", svc.name, np, n.name),
+                        n.internal_ip.clone(),
+                        np,
+                    ));
                 }
             }
             for (id, host, port) in targets {
@@ -337,7 +447,15 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
                     "UDP" => ProbeKind::Udp { host, port },
                     _ => ProbeKind::Tcp { host, port },
                 };
-                probes.push(ProbeSpec { id, kind, timeout_ms: 500, samples: 60, until_connected: true, interval_ms: 200, payload_bytes: 0 });
+                probes.push(ProbeSpec {
+                    id,
+                    kind,
+                    timeout_ms: 500,
+                    samples: 60,
+                    until_connected: true,
+                    interval_ms: 200,
+                    payload_bytes: 0,
+                });
             }
         }
     }
@@ -346,13 +464,37 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
     }
     // Not fatal: a Service that never answers is what the checks are there to
     // report, each in its own words.
-    let results = exec::probe(client, &client_pod.namespace, &client_pod.pod, &ProbeBatch { probes, sequential: false }, Duration::from_secs(90)).await?;
+    let results = exec::probe(
+        client,
+        &client_pod.namespace,
+        &client_pod.pod,
+        &ProbeBatch {
+            probes,
+            sequential: false,
+        },
+        Duration::from_secs(90),
+    )
+    .await?;
     for r in results {
         match r.attempts.last().map(|a| a.outcome) {
-            Some(Outcome::Connected) => progress(scenario, format!(
-                "service {} answers from {} (attempt {})", r.id, client_pod.node, r.attempts.len())),
-            _ => progress(scenario, format!(
-                "warning: service {} did not answer from {} after {} tries", r.id, client_pod.node, r.attempts.len())),
+            Some(Outcome::Connected) => progress(
+                scenario,
+                format!(
+                    "service {} answers from {} (attempt {})",
+                    r.id,
+                    client_pod.node,
+                    r.attempts.len()
+                ),
+            ),
+            _ => progress(
+                scenario,
+                format!(
+                    "warning: service {} did not answer from {} after {} tries",
+                    r.id,
+                    client_pod.node,
+                    r.attempts.len()
+                ),
+            ),
         }
     }
     Ok(())
@@ -360,10 +502,16 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
 
 /// `{ip:<pod>}` in a policy spec becomes that fixture pod's IP (pod IPs are
 /// only known once the pods run, e.g. for an ipBlock `except`).
-pub fn expand_pod_ips(spec: &serde_json::Value, world: &World) -> Result<serde_json::Value, String> {
+pub fn expand_pod_ips(
+    spec: &serde_json::Value,
+    world: &World,
+) -> Result<serde_json::Value, String> {
     let mut text = spec.to_string();
     while let Some(start) = text.find("{ip:") {
-        let end = text[start..].find('}').ok_or("unclosed {ip:...} placeholder")? + start;
+        let end = text[start..]
+            .find('}')
+            .ok_or("unclosed {ip:...} placeholder")?
+            + start;
         let pod = &text[start + 4..end];
         let ip = world
             .groups
@@ -378,11 +526,23 @@ pub fn expand_pod_ips(spec: &serde_json::Value, world: &World) -> Result<serde_j
 
 /// `<domain>` from a search path like `ns.svc.<domain> svc.<domain> <domain>`.
 pub fn domain_from_search(search: &[String]) -> Option<String> {
-    search.iter().find_map(|s| s.strip_prefix("svc.")).map(str::to_string)
+    search
+        .iter()
+        .find_map(|s| s.strip_prefix("svc."))
+        .map(str::to_string)
 }
 
 async fn discover_domain(client: &Client, pod: &Endpoint) -> Option<String> {
-    let out = exec::exec(client, &pod.namespace, &pod.pod, AGENT_CONTAINER, &[fixtures::AGENT_BINARY, "info"], b"").await.ok()?;
+    let out = exec::exec(
+        client,
+        &pod.namespace,
+        &pod.pod,
+        AGENT_CONTAINER,
+        &[fixtures::AGENT_BINARY, "info"],
+        b"",
+    )
+    .await
+    .ok()?;
     let info: serde_json::Value = serde_json::from_slice(&out).ok()?;
     let search: Vec<String> = serde_json::from_value(info.get("search")?.clone()).ok()?;
     domain_from_search(&search)
@@ -395,17 +555,37 @@ mod tests {
     #[test]
     fn pod_ip_placeholders_are_filled() {
         let mut w = World::default();
-        w.groups.insert("yb".into(), vec![Endpoint { pod: "yb".into(), ip: "10.1.2.3".into(), ..Default::default() }]);
+        w.groups.insert(
+            "yb".into(),
+            vec![Endpoint {
+                pod: "yb".into(),
+                ip: "10.1.2.3".into(),
+                ..Default::default()
+            }],
+        );
         let spec = serde_json::json!({"ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["{ip:yb}/32"]}}]}]});
         let out = expand_pod_ips(&spec, &w).unwrap();
-        assert_eq!(out["ingress"][0]["from"][0]["ipBlock"]["except"][0], "10.1.2.3/32");
-        assert!(expand_pod_ips(&serde_json::json!({"a": "{ip:nope}"}), &w).unwrap_err().contains("no fixture pod"));
+        assert_eq!(
+            out["ingress"][0]["from"][0]["ipBlock"]["except"][0],
+            "10.1.2.3/32"
+        );
+        assert!(expand_pod_ips(&serde_json::json!({"a": "{ip:nope}"}), &w)
+            .unwrap_err()
+            .contains("no fixture pod"));
     }
 
     #[test]
     fn the_domain_comes_from_the_svc_search_entry() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(domain_from_search(&s(&["a.svc.corp.example", "svc.corp.example", "corp.example"])).as_deref(), Some("corp.example"));
+        assert_eq!(
+            domain_from_search(&s(&[
+                "a.svc.corp.example",
+                "svc.corp.example",
+                "corp.example"
+            ]))
+            .as_deref(),
+            Some("corp.example")
+        );
         assert_eq!(domain_from_search(&s(&["example.org"])), None);
     }
 }

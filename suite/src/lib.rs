@@ -31,11 +31,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("suite/ is inside the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("suite/ is inside the workspace")
+        .to_path_buf()
 }
 
 fn scenarios_dir() -> PathBuf {
-    std::env::var_os("NETCONFORM_SCENARIOS").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("scenarios"))
+    std::env::var_os("NETCONFORM_SCENARIOS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("scenarios"))
 }
 
 pub fn trial_name(scenario: &str, check: &str) -> String {
@@ -48,7 +53,11 @@ pub fn main() -> ExitCode {
     let scenarios = match load_dir(&dir) {
         Ok(s) => s,
         Err(errors) => {
-            eprintln!("netconform: {} problem(s) in the scenarios under {}:", errors.len(), dir.display());
+            eprintln!(
+                "netconform: {} problem(s) in the scenarios under {}:",
+                errors.len(),
+                dir.display()
+            );
             for e in errors {
                 eprintln!("  {e}");
             }
@@ -57,15 +66,27 @@ pub fn main() -> ExitCode {
     };
     let names: Vec<(String, &LoadedScenario, usize)> = scenarios
         .iter()
-        .flat_map(|s| s.scenario.checks.iter().enumerate().map(move |(i, c)| (trial_name(&s.scenario.name, &c.name), s, i)))
+        .flat_map(|s| {
+            s.scenario
+                .checks
+                .iter()
+                .enumerate()
+                .map(move |(i, c)| (trial_name(&s.scenario.name, &c.name), s, i))
+        })
         .collect();
 
     if args.list {
-        let trials = names.iter().map(|(n, _, _)| Trial::test(n.clone(), || Ok(()))).collect();
+        let trials = names
+            .iter()
+            .map(|(n, _, _)| Trial::test(n.clone(), || Ok(())))
+            .collect();
         return libtest_mimic::run(&args, trials).exit_code();
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let require = std::env::var("NETCONFORM_REQUIRE_CLUSTER").is_ok_and(|v| v == "1");
     let cluster = match runtime.block_on(cluster::connect()) {
         Ok(c) => c,
@@ -81,7 +102,8 @@ pub fn main() -> ExitCode {
                 .iter()
                 .map(|(n, _, _)| {
                     let message = message.clone();
-                    Trial::test(n.clone(), move || Err(Failed::from(message))).with_ignored_flag(!require)
+                    Trial::test(n.clone(), move || Err(Failed::from(message)))
+                        .with_ignored_flag(!require)
                 })
                 .collect();
             return libtest_mimic::run(&args, trials).exit_code();
@@ -116,14 +138,23 @@ fn run_on_cluster(
             return ExitCode::FAILURE;
         }
     };
-    let detected = features::Detected { ip_families: cluster::ip_families(&all_nodes) };
+    let detected = features::Detected {
+        ip_families: cluster::ip_families(&all_nodes),
+    };
     let feature_plan = features::plan(&declaration, source, &detected);
-    let nodes: Vec<String> = all_nodes.into_iter().filter_map(|n| n.metadata.name).collect();
+    let nodes: Vec<String> = all_nodes
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
     eprintln!(
         "netconform: run {run} on {} (Kubernetes {}), schedulable nodes: {}",
         cluster.source,
         cluster.server_version,
-        if nodes.is_empty() { "none".to_string() } else { nodes.join(", ") }
+        if nodes.is_empty() {
+            "none".to_string()
+        } else {
+            nodes.join(", ")
+        }
     );
 
     eprintln!(
@@ -133,18 +164,46 @@ fn run_on_cluster(
         if feature_plan.skipped.is_empty() {
             String::new()
         } else {
-            format!("; skipped features: {}", feature_plan.skipped.iter().map(|(f, why)| format!("{f} ({why})")).collect::<Vec<_>>().join(", "))
+            format!(
+                "; skipped features: {}",
+                feature_plan
+                    .skipped
+                    .iter()
+                    .map(|(f, why)| format!("{f} ({why})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     );
 
     // Checks that cannot run on this cluster are skipped with their reason, never passed.
     let mut skips: BTreeMap<String, String> = BTreeMap::new();
     for s in scenarios {
-        let single: Vec<_> = s.scenario.fixtures.pods.iter().filter(|p| !p.per_node).cloned().collect();
-        let placement = placement::assign(&single, &nodes).err().or_else(|| nodes.is_empty().then(|| "the cluster has no schedulable node".to_string()));
+        let single: Vec<_> = s
+            .scenario
+            .fixtures
+            .pods
+            .iter()
+            .filter(|p| !p.per_node)
+            .cloned()
+            .collect();
+        let placement = placement::assign(&single, &nodes).err().or_else(|| {
+            nodes
+                .is_empty()
+                .then(|| "the cluster has no schedulable node".to_string())
+        });
         for c in &s.scenario.checks {
-            let features: Vec<String> = s.scenario.features.iter().chain(&c.features).cloned().collect();
-            if let Some(reason) = feature_plan.skip_reason(&features).or_else(|| placement.clone()) {
+            let features: Vec<String> = s
+                .scenario
+                .features
+                .iter()
+                .chain(&c.features)
+                .cloned()
+                .collect();
+            if let Some(reason) = feature_plan
+                .skip_reason(&features)
+                .or_else(|| placement.clone())
+            {
                 skips.insert(trial_name(&s.scenario.name, &c.name), reason);
             }
         }
@@ -154,18 +213,32 @@ fn run_on_cluster(
     let mut selected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (name, s, i) in names {
         if will_run(args, name, skips.contains_key(name)) {
-            selected.entry(s.scenario.name.clone()).or_default().insert(s.scenario.checks[*i].name.clone());
+            selected
+                .entry(s.scenario.name.clone())
+                .or_default()
+                .insert(s.scenario.checks[*i].name.clone());
         }
     }
 
     let results = Arc::new(Results::default());
-    let ctx = Arc::new(RunContext { client: cluster.client.clone(), run: run.clone(), image: AgentImage::from_env(), nodes });
+    let ctx = Arc::new(RunContext {
+        client: cluster.client.clone(),
+        run: run.clone(),
+        image: AgentImage::from_env(),
+        nodes,
+    });
     let cleanup_client = cluster.client.clone();
     let cleanup_selector = run.selector();
     runtime.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nnetconform: interrupted; deleting this run's namespaces ({cleanup_selector})");
-            let _ = tokio::time::timeout(Duration::from_secs(30), namespaces::delete_by_label(&cleanup_client, &cleanup_selector)).await;
+            eprintln!(
+                "\nnetconform: interrupted; deleting this run's namespaces ({cleanup_selector})"
+            );
+            let _ = tokio::time::timeout(
+                Duration::from_secs(30),
+                namespaces::delete_by_label(&cleanup_client, &cleanup_selector),
+            )
+            .await;
             std::process::exit(130);
         }
     });
@@ -178,13 +251,16 @@ fn run_on_cluster(
                 eprintln!("netconform: {name} skipped: {reason}");
                 // Forced with --ignored, a skipped check fails: it never passes unrun.
                 let reason = format!("skipped: {reason}");
-                return Trial::test(name.clone(), move || Err(Failed::from(reason))).with_ignored_flag(true);
+                return Trial::test(name.clone(), move || Err(Failed::from(reason)))
+                    .with_ignored_flag(true);
             }
             let (results, name2) = (results.clone(), name.clone());
             Trial::test(name.clone(), move || match results.wait(&name2).status {
                 Status::Passed => Ok(()),
                 Status::Failed(message) => Err(Failed::from(message)),
-                Status::Skipped(reason) => Err(Failed::from(format!("skipped at run time: {reason}"))),
+                Status::Skipped(reason) => {
+                    Err(Failed::from(format!("skipped at run time: {reason}")))
+                }
             })
         })
         .collect();
@@ -194,7 +270,17 @@ fn run_on_cluster(
         for t in tasks {
             let _ = t.await;
         }
-        finish(&ctx, &cluster, &run, &results, scenarios, &skips, &feature_plan, started).await
+        finish(
+            &ctx,
+            &cluster,
+            &run,
+            &results,
+            scenarios,
+            &skips,
+            &feature_plan,
+            started,
+        )
+        .await
     });
     conclusion.exit_code()
 }
@@ -212,9 +298,15 @@ fn start_scenarios(
     let mut quiet = Vec::new();
     let mut busy = Vec::new();
     for s in scenarios {
-        let Some(checks) = selected.get(&s.scenario.name) else { continue };
+        let Some(checks) = selected.get(&s.scenario.name) else {
+            continue;
+        };
         let job = (s.scenario.clone(), checks.clone());
-        if s.scenario.quiet { quiet.push(job) } else { busy.push(job) }
+        if s.scenario.quiet {
+            quiet.push(job)
+        } else {
+            busy.push(job)
+        }
     }
     let (ctx, results) = (ctx.clone(), results.clone());
     vec![runtime.spawn(async move {
@@ -225,7 +317,12 @@ fn start_scenarios(
             .into_iter()
             .map(|(scenario, checks)| {
                 let (ctx, results) = (ctx.clone(), results.clone());
-                tokio::spawn(async move { runner::run_scenario(&ctx, &scenario, &checks, &|record| results.publish(record)).await })
+                tokio::spawn(async move {
+                    runner::run_scenario(&ctx, &scenario, &checks, &|record| {
+                        results.publish(record)
+                    })
+                    .await
+                })
             })
             .collect();
         for t in tasks {
@@ -239,10 +336,18 @@ async fn cleanup(ctx: &RunContext, run: &RunId) {
     let selector = run.selector();
     match namespaces::delete_by_label(&ctx.client, &selector).await {
         Ok(names) if !names.is_empty() => {
-            eprintln!("netconform: waiting for {} namespace(s) of run {run} to be deleted", names.len());
+            eprintln!(
+                "netconform: waiting for {} namespace(s) of run {run} to be deleted",
+                names.len()
+            );
             match namespaces::wait_gone(&ctx.client, &selector, Duration::from_secs(120)).await {
-                Ok(left) if left.is_empty() => eprintln!("netconform: no namespace of run {run} is left"),
-                Ok(left) => eprintln!("netconform: still terminating after 120s: {}", left.join(", ")),
+                Ok(left) if left.is_empty() => {
+                    eprintln!("netconform: no namespace of run {run} is left")
+                }
+                Ok(left) => eprintln!(
+                    "netconform: still terminating after 120s: {}",
+                    left.join(", ")
+                ),
                 Err(e) => eprintln!("netconform: checking namespace deletion: {e}"),
             }
         }
@@ -255,9 +360,19 @@ async fn cleanup(ctx: &RunContext, run: &RunId) {
 /// without libtest (the fault tests use this): all their scenarios at once,
 /// then cleanup. Placement limits still skip; features do not.
 pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, String> {
-    let scenarios = load_dir(&scenarios_dir()).map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let cluster = runtime.block_on(cluster::connect()).map_err(|e| e.to_string())?;
+    let scenarios = load_dir(&scenarios_dir()).map_err(|errs| {
+        errs.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let cluster = runtime
+        .block_on(cluster::connect())
+        .map_err(|e| e.to_string())?;
     let nodes: Vec<String> = runtime
         .block_on(cluster::schedulable_nodes(&cluster.client))
         .map_err(|e| e.to_string())?
@@ -268,12 +383,20 @@ pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, Str
     for s in &scenarios {
         for c in &s.scenario.checks {
             if select(&trial_name(&s.scenario.name, &c.name)) {
-                selected.entry(s.scenario.name.clone()).or_default().insert(c.name.clone());
+                selected
+                    .entry(s.scenario.name.clone())
+                    .or_default()
+                    .insert(c.name.clone());
             }
         }
     }
     let run = RunId::generate();
-    let ctx = Arc::new(RunContext { client: cluster.client.clone(), run: run.clone(), image: AgentImage::from_env(), nodes });
+    let ctx = Arc::new(RunContext {
+        client: cluster.client.clone(),
+        run: run.clone(),
+        image: AgentImage::from_env(),
+        nodes,
+    });
     let results = Arc::new(Results::default());
     let tasks = start_scenarios(&runtime, &ctx, &scenarios, &selected, &results);
     runtime.block_on(async {
@@ -307,13 +430,19 @@ async fn finish(
                     scenario: s.scenario.name.clone(),
                     check: c.name.clone(),
                     trial: name,
-                    features: s.scenario.features.iter().chain(&c.features).cloned().collect(),
+                    features: s
+                        .scenario
+                        .features
+                        .iter()
+                        .chain(&c.features)
+                        .cloned()
+                        .collect(),
                     rule: c.rule.clone(),
                     status: Status::Skipped(reason.clone()),
                     duration_ms: 0,
                     latency: None,
                     dns: None,
-            node_pairs: vec![],
+                    node_pairs: vec![],
                     converged_after_ms: None,
                     probes: vec![],
                 });
@@ -325,7 +454,10 @@ async fn finish(
         run_id: run.to_string(),
         cluster: cluster.source.clone(),
         server_version: cluster.server_version.clone(),
-        started_unix: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs()
+        started_unix: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
             - started.elapsed().as_secs(),
         duration_ms: started.elapsed().as_millis() as u64,
         checks,
@@ -336,7 +468,11 @@ async fn finish(
             "netconform: run {run}: {} checks in {:.1}s; reports: {}",
             record.checks.len(),
             started.elapsed().as_secs_f64(),
-            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Err(e) => eprintln!("netconform: writing reports to {}: {e}", dir.display()),
     }

@@ -12,7 +12,10 @@ pub struct Results {
 
 impl Results {
     pub fn publish(&self, record: CheckRecord) {
-        self.records.lock().expect("results lock").insert(record.trial.clone(), record);
+        self.records
+            .lock()
+            .expect("results lock")
+            .insert(record.trial.clone(), record);
         self.published.notify_all();
     }
 
@@ -30,6 +33,11 @@ impl Results {
     }
 
     pub fn all(&self) -> Vec<CheckRecord> {
-        self.records.lock().expect("results lock").values().cloned().collect()
+        self.records
+            .lock()
+            .expect("results lock")
+            .values()
+            .cloned()
+            .collect()
     }
 }

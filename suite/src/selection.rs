@@ -6,12 +6,22 @@ use libtest_mimic::Arguments;
 
 pub fn will_run(args: &Arguments, name: &str, ignored: bool) -> bool {
     if let Some(filter) = &args.filter {
-        let hit = if args.exact { name == filter } else { name.contains(filter.as_str()) };
+        let hit = if args.exact {
+            name == filter
+        } else {
+            name.contains(filter.as_str())
+        };
         if !hit {
             return false;
         }
     }
-    let skipped = args.skip.iter().any(|s| if args.exact { name == s } else { name.contains(s.as_str()) });
+    let skipped = args.skip.iter().any(|s| {
+        if args.exact {
+            name == s
+        } else {
+            name.contains(s.as_str())
+        }
+    });
     if skipped {
         return false;
     }
@@ -42,12 +52,20 @@ mod tests {
     #[case(&[], "s::skipped-check", true, false)]
     #[case(&["--include-ignored"], "s::skipped-check", true, true)]
     #[case(&["--ignored"], "s::normal", false, false)]
-    fn mirrors_libtest_filtering(#[case] a: &[&str], #[case] name: &str, #[case] ignored: bool, #[case] want: bool) {
+    fn mirrors_libtest_filtering(
+        #[case] a: &[&str],
+        #[case] name: &str,
+        #[case] ignored: bool,
+        #[case] want: bool,
+    ) {
         assert_eq!(will_run(&args(a), name, ignored), want);
     }
 
     #[test]
     fn trial_names_join_scenario_and_check() {
-        assert_eq!(crate::trial_name("pod-to-pod", "tcp-same-node"), "pod-to-pod::tcp-same-node");
+        assert_eq!(
+            crate::trial_name("pod-to-pod", "tcp-same-node"),
+            "pod-to-pod::tcp-same-node"
+        );
     }
 }

@@ -31,8 +31,12 @@ fn cases() -> Vec<FaultCase> {
             fault: "snat",
             scenarios: &["pod-to-pod", "all-nodes", "pod-ip", "localhost"],
             must_fail: &[
-                "pod-to-pod::tcp-other-node", "pod-to-pod::udp-other-node", "pod-to-pod::http-other-node",
-                "all-nodes::tcp", "all-nodes::udp", "all-nodes::http",
+                "pod-to-pod::tcp-other-node",
+                "pod-to-pod::udp-other-node",
+                "pod-to-pod::http-other-node",
+                "all-nodes::tcp",
+                "all-nodes::udp",
+                "all-nodes::http",
                 "pod-ip::peers-see-the-same-address",
             ],
             must_name: &[],
@@ -41,8 +45,12 @@ fn cases() -> Vec<FaultCase> {
             fault: "no-route",
             scenarios: &["pod-to-pod", "all-nodes", "localhost"],
             must_fail: &[
-                "pod-to-pod::tcp-other-node", "pod-to-pod::udp-other-node", "pod-to-pod::http-other-node",
-                "all-nodes::tcp", "all-nodes::udp", "all-nodes::http",
+                "pod-to-pod::tcp-other-node",
+                "pod-to-pod::udp-other-node",
+                "pod-to-pod::http-other-node",
+                "all-nodes::tcp",
+                "all-nodes::udp",
+                "all-nodes::http",
             ],
             must_name: &[],
         },
@@ -50,11 +58,18 @@ fn cases() -> Vec<FaultCase> {
             fault: "dns-down",
             scenarios: &["dns-records", "cluster-ip"],
             must_fail: &[
-                "dns-records::service-a-record-is-cluster-ip", "dns-records::short-name-through-search-path",
-                "dns-records::headless-returns-ready-pod-ips", "dns-records::per-pod-record",
-                "dns-records::srv-for-named-port", "dns-records::srv-headless", "dns-records::unknown-name-is-nxdomain",
-                "dns-records::headless-drops-an-unready-pod", "dns-records::statefulset-pod-record",
-                "cluster-ip::by-short-name", "cluster-ip::by-name-and-namespace", "cluster-ip::by-fqdn",
+                "dns-records::service-a-record-is-cluster-ip",
+                "dns-records::short-name-through-search-path",
+                "dns-records::headless-returns-ready-pod-ips",
+                "dns-records::per-pod-record",
+                "dns-records::srv-for-named-port",
+                "dns-records::srv-headless",
+                "dns-records::unknown-name-is-nxdomain",
+                "dns-records::headless-drops-an-unready-pod",
+                "dns-records::statefulset-pod-record",
+                "cluster-ip::by-short-name",
+                "cluster-ip::by-name-and-namespace",
+                "cluster-ip::by-fqdn",
                 "cluster-ip::external-name-resolves-to-its-target",
             ],
             must_name: &[],
@@ -66,9 +81,14 @@ fn cases() -> Vec<FaultCase> {
             fault: "service-rules-off",
             scenarios: &["cluster-ip", "pod-to-pod"],
             must_fail: &[
-                "cluster-ip::by-cluster-ip", "cluster-ip::by-short-name", "cluster-ip::by-name-and-namespace",
-                "cluster-ip::by-fqdn", "cluster-ip::named-target-port", "cluster-ip::udp-port",
-                "cluster-ip::spreads-over-backends", "cluster-ip::external-name-resolves-to-its-target",
+                "cluster-ip::by-cluster-ip",
+                "cluster-ip::by-short-name",
+                "cluster-ip::by-name-and-namespace",
+                "cluster-ip::by-fqdn",
+                "cluster-ip::named-target-port",
+                "cluster-ip::udp-port",
+                "cluster-ip::spreads-over-backends",
+                "cluster-ip::external-name-resolves-to-its-target",
             ],
             must_name: &[],
         },
@@ -84,14 +104,28 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "slow-pair",
             scenarios: &["latency", "pod-to-pod"],
-            must_fail: &["latency::tcp-connect-pairs", "latency::udp-round-trip-pairs"],
-            must_name: &["netconform-worker -> netconform-worker2", "netconform-worker2 -> netconform-worker"],
+            must_fail: &[
+                "latency::tcp-connect-pairs",
+                "latency::udp-round-trip-pairs",
+            ],
+            must_name: &[
+                "netconform-worker -> netconform-worker2",
+                "netconform-worker2 -> netconform-worker",
+            ],
         },
         FaultCase {
             fault: "netpol-off",
             scenarios: &[
-                "np-no-policy", "np-deny-ingress", "np-from-pod", "np-from-namespace", "np-and-or", "np-ports",
-                "np-deny-egress", "np-egress-to-pod", "np-ip-block", "np-union",
+                "np-no-policy",
+                "np-deny-ingress",
+                "np-from-pod",
+                "np-from-namespace",
+                "np-and-or",
+                "np-ports",
+                "np-deny-egress",
+                "np-egress-to-pod",
+                "np-ip-block",
+                "np-union",
             ],
             must_fail: &[], // filled in below: every matrix check but np-no-policy's
             must_name: &[],
@@ -113,29 +147,61 @@ fn expected_failures(case: &FaultCase) -> BTreeSet<String> {
 
 fn testbed(args: &[&str]) -> Result<(), String> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testbed/testbed");
-    let status = Command::new("bash").arg(&script).args(args).status().map_err(|e| format!("running {}: {e}", script.display()))?;
-    if status.success() { Ok(()) } else { Err(format!("testbed/testbed {} failed ({status})", args.join(" "))) }
+    let status = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .status()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "testbed/testbed {} failed ({status})",
+            args.join(" ")
+        ))
+    }
 }
 
 fn run_case(case: &FaultCase) -> Result<(), Failed> {
     testbed(&["heal"])?;
     testbed(&["fault", case.fault])?;
     let scenarios: BTreeSet<&str> = case.scenarios.iter().copied().collect();
-    let records = netconform_suite::run_checks(&|trial| trial.split("::").next().is_some_and(|s| scenarios.contains(s)));
+    let records = netconform_suite::run_checks(&|trial| {
+        trial
+            .split("::")
+            .next()
+            .is_some_and(|s| scenarios.contains(s))
+    });
     // Heal whatever the run did, before judging it.
     let healed = testbed(&["heal"]);
     let records = records?;
     healed?;
 
-    let failed: BTreeSet<String> = records.iter().filter(|r| matches!(r.status, Status::Failed(_))).map(|r| r.trial.clone()).collect();
-    let passed = records.iter().filter(|r| r.status == Status::Passed).count();
+    let failed: BTreeSet<String> = records
+        .iter()
+        .filter(|r| matches!(r.status, Status::Failed(_)))
+        .map(|r| r.trial.clone())
+        .collect();
+    let passed = records
+        .iter()
+        .filter(|r| r.status == Status::Passed)
+        .count();
     let want = expected_failures(case);
-    println!("fault {}: {} checks run, {} failed as expected, {} passed", case.fault, records.len(), failed.intersection(&want).count(), passed);
+    println!(
+        "fault {}: {} checks run, {} failed as expected, {} passed",
+        case.fault,
+        records.len(),
+        failed.intersection(&want).count(),
+        passed
+    );
     for f in &failed {
-        let reason = records.iter().find(|r| &r.trial == f).and_then(|r| match &r.status {
-            Status::Failed(m) => Some(failure_summary(m)),
-            _ => None,
-        });
+        let reason = records
+            .iter()
+            .find(|r| &r.trial == f)
+            .and_then(|r| match &r.status {
+                Status::Failed(m) => Some(failure_summary(m)),
+                _ => None,
+            });
         println!("  failed: {f}: {}", reason.unwrap_or_default());
     }
     let unnamed: Vec<String> = records
@@ -144,7 +210,12 @@ fn run_case(case: &FaultCase) -> Result<(), Failed> {
             Status::Failed(m) => Some((r, m)),
             _ => None,
         })
-        .flat_map(|(r, m)| case.must_name.iter().filter(|w| !m.contains(**w)).map(move |w| format!("{} does not name `{w}`", r.trial)))
+        .flat_map(|(r, m)| {
+            case.must_name
+                .iter()
+                .filter(|w| !m.contains(**w))
+                .map(move |w| format!("{} does not name `{w}`", r.trial))
+        })
         .collect();
     if !unnamed.is_empty() {
         return Err(format!("fault {}: {}", case.fault, unnamed.join("; ")).into());
@@ -164,7 +235,18 @@ fn run_case(case: &FaultCase) -> Result<(), Failed> {
 
 /// The line of a failure message that says what was observed.
 fn failure_summary(message: &str) -> String {
-    const SAYS: [&str; 10] = ["expected ", "source address", "answers:", "SRV:", "hostname:", "status.podIP", "scenario setup failed", "cannot plan", "probes could not run", "node pair"];
+    const SAYS: [&str; 10] = [
+        "expected ",
+        "source address",
+        "answers:",
+        "SRV:",
+        "hostname:",
+        "status.podIP",
+        "scenario setup failed",
+        "cannot plan",
+        "probes could not run",
+        "node pair",
+    ];
     let lines: Vec<&str> = message.lines().map(str::trim).collect();
     let pick = lines
         .iter()
@@ -175,7 +257,14 @@ fn failure_summary(message: &str) -> String {
     let mut text = pick.to_string();
     if message.contains("expected (rows") {
         let mismatches = message.matches('!').count();
-        text = format!("{} ({mismatches} cells differ from the expected matrix)", lines.iter().find(|l| l.contains("probes failed")).copied().unwrap_or(pick));
+        text = format!(
+            "{} ({mismatches} cells differ from the expected matrix)",
+            lines
+                .iter()
+                .find(|l| l.contains("probes failed"))
+                .copied()
+                .unwrap_or(pick)
+        );
     }
     text.chars().take(220).collect()
 }

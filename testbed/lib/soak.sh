@@ -3,7 +3,12 @@
 # On a healthy cluster every failed check is a false failure; each run's line
 # in testbed/soak-results.tsv names them, with the wall time, the DNS queries
 # that went unanswered (covered by the resolver's retry) and the quiet-phase
-# node-pair p50s. Failed runs keep their output under /var/tmp/netconform-soak/.
+# node-pair p50s, and what the nodes' kernels counted during the run (conntrack
+# invalid/insert_failed/drop and kube-proxy's INVALID drops, summed over the
+# nodes): a false failure with a counter above 0 points at the data path.
+# Failed runs keep their output under /var/tmp/netconform-soak/; with
+# NETCONFORM_SOAK_CONNTRACK_EVENTS=1 also every node's conntrack events of the
+# run (timestamped), to find the flow of a timed-out probe by its local port.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$here/.." && pwd)
@@ -11,7 +16,8 @@ runs=$1
 out="$here/soak-results.tsv"
 keep=/var/tmp/netconform-soak
 mkdir -p "$keep"
-[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\n' >"$out"
+[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\tkernel_counters\n' >"$out"
+events=${NETCONFORM_SOAK_CONNTRACK_EVENTS:-0}
 
 bash "$here/testbed" up >&2
 eval "$(bash "$here/testbed" env)"
@@ -41,23 +47,58 @@ print("\t".join([str(len(checks)), str(len(failed)), str(lost),
 PY
 }
 
+# Kernel counters summed over the nodes: conntrack's invalid, insert_failed,
+# drop, early_drop, and packets kube-proxy dropped as ctstate INVALID.
+counters() {
+  local n
+  for n in "${NODES[@]}"; do
+    ip netns exec "$n" conntrack -S 2>/dev/null || true
+    ip netns exec "$n" iptables -L KUBE-FORWARD -v -n -x 2>/dev/null | awk '/ctstate INVALID/ {print "kube_invalid_dropped=" $1}'
+  done | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^(invalid|insert_failed|drop|early_drop|kube_invalid_dropped)=/) {split($i, a, "="); s[a[1]] += a[2]}}
+    END {printf "invalid=%d insert_failed=%d drop=%d early_drop=%d kube_invalid_dropped=%d\n", s["invalid"], s["insert_failed"], s["drop"], s["early_drop"], s["kube_invalid_dropped"]}'
+}
+delta() { # BEFORE AFTER -> the counters that grew, or "-"
+  python3 -c '
+import sys
+b = dict(kv.split("=") for kv in sys.argv[1].split())
+a = dict(kv.split("=") for kv in sys.argv[2].split())
+grew = [f"{k}+{int(a[k]) - int(b.get(k, 0))}" for k in a if int(a[k]) > int(b.get(k, 0))]
+print(" ".join(grew) or "-")' "$1" "$2"
+}
+source "$here/lib/common.sh"
+
 walls=() false_failures=0 failed_runs=0
 for ((i = 1; i <= runs; i++)); do
   dir=$(mktemp -d /var/tmp/netconform-soak-run.XXXX)
+  before=$(counters)
+  pids=()
+  if [[ $events == 1 ]]; then
+    for n in "${NODES[@]}"; do
+      ip netns exec "$n" conntrack -E -o timestamp -p tcp >"$dir/conntrack-$n.log" 2>/dev/null &
+      pids+=($!)
+    done
+  fi
   start=$SECONDS
   (cd "$root" && NETCONFORM_REQUIRE_CLUSTER=1 NETCONFORM_REPORT_DIR=$dir \
     cargo test --quiet -p netconform-suite --test conformance >"$dir/output.log" 2>&1) || true
   wall=$((SECONDS - start))
+  ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  kernel=$(delta "$before" "$(counters)")
   walls+=("$wall")
   IFS=$'\t' read -r checks failed lost tcp udp names < <(summarise "$dir/results.json")
-  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
-    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names")
+  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
+    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names" "$kernel")
   echo "$line" >>"$out"
-  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed$([[ $names != - ]] && echo " ($names)"), $lost DNS queries lost" >&2
+  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed$([[ $names != - ]] && echo " ($names)"), $lost DNS queries lost, kernel counters: $kernel" >&2
   if ((failed > 0)); then
     false_failures=$((false_failures + failed)) failed_runs=$((failed_runs + 1))
-    cp "$dir/output.log" "$keep/run-$(date -u +%Y%m%dT%H%M%S)-$i.log"
-    cp "$dir/results.json" "$keep/run-$(date -u +%Y%m%dT%H%M%S)-$i.json" 2>/dev/null || true
+    stamp=$(date -u +%Y%m%dT%H%M%S)-$i
+    cp "$dir/output.log" "$keep/run-$stamp.log"
+    cp "$dir/results.json" "$keep/run-$stamp.json" 2>/dev/null || true
+    for f in "$dir"/conntrack-*.log; do
+      [[ -f $f ]] && gzip -c "$f" >"$keep/run-$stamp-$(basename "$f").gz"
+    done
   fi
   rm -rf "$dir"
 done

@@ -45,7 +45,9 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
         .collect();
     for c in &run.checks {
         for f in &c.features {
-            let Some(r) = features.get_mut(f) else { continue };
+            let Some(r) = features.get_mut(f) else {
+                continue;
+            };
             match &c.status {
                 Status::Passed => r.passed += 1,
                 Status::Failed(_) => {
@@ -73,7 +75,10 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
         .to_string();
         // Declared unsupported, or visibly absent (no IPv6 pod CIDR): reported, not required.
         let declared_unsupported = plan.skipped.contains_key(name);
-        if r.failed > 0 || (!declared_unsupported && r.passed == 0) || (!declared_unsupported && r.skipped > 0) {
+        if r.failed > 0
+            || (!declared_unsupported && r.passed == 0)
+            || (!declared_unsupported && r.skipped > 0)
+        {
             conformant = false;
         }
     }
@@ -118,33 +123,56 @@ mod tests {
     }
 
     fn run(checks: Vec<CheckRecord>) -> RunRecord {
-        RunRecord { run_id: "r".into(), cluster: "c".into(), server_version: "v".into(), started_unix: 0, duration_ms: 0, checks }
+        RunRecord {
+            run_id: "r".into(),
+            cluster: "c".into(),
+            server_version: "v".into(),
+            started_unix: 0,
+            duration_ms: 0,
+            checks,
+        }
     }
 
     fn core_plan() -> FeaturePlan {
-        plan(&Declaration { profile: Some("core".into()), unsupported: vec![] }, None, &Detected::default())
+        plan(
+            &Declaration {
+                profile: Some("core".into()),
+                unsupported: vec![],
+            },
+            None,
+            &Detected::default(),
+        )
     }
 
     #[test]
     fn all_profile_features_passing_is_conformant() {
-        let r = report(&run(vec![
-            check("a", "core", Status::Passed),
-            check("b", "dns", Status::Passed),
-            check("c", "nodeport", Status::Passed),
-        ]), &core_plan());
+        let r = report(
+            &run(vec![
+                check("a", "core", Status::Passed),
+                check("b", "dns", Status::Passed),
+                check("c", "nodeport", Status::Passed),
+            ]),
+            &core_plan(),
+        );
         assert!(r.conformant);
         assert_eq!(r.features["dns"].status, "passed");
     }
 
     #[test]
     fn one_failure_or_an_untested_feature_is_not() {
-        let failed = report(&run(vec![
-            check("a", "core", Status::Passed),
-            check("b", "dns", Status::Failed("x".into())),
-            check("c", "nodeport", Status::Passed),
-        ]), &core_plan());
+        let failed = report(
+            &run(vec![
+                check("a", "core", Status::Passed),
+                check("b", "dns", Status::Failed("x".into())),
+                check("c", "nodeport", Status::Passed),
+            ]),
+            &core_plan(),
+        );
         assert!(!failed.conformant);
-        assert_eq!(failed.features["dns"].failed_checks, vec!["s::b".to_string()]);
+        assert_eq!(
+            failed.features["dns"].failed_checks,
+            vec!["s::b".to_string()]
+        );
         let untested = report(&run(vec![check("a", "core", Status::Passed)]), &core_plan());
         assert!(!untested.conformant);
         assert_eq!(untested.features["nodeport"].status, "not_run");
@@ -152,12 +180,31 @@ mod tests {
 
     #[test]
     fn declared_unsupported_features_do_not_block_the_profile() {
-        let p = plan(&Declaration { profile: Some("full".into()), unsupported: vec!["network-policy".into()] }, None, &Detected::default());
-        let checks: Vec<CheckRecord> = ["core", "dns", "nodeport", "nodeport-from-harness", "host-network", "network-policy-egress", "latency"]
-            .iter()
-            .map(|f| check(f, f, Status::Passed))
-            .chain([check("np", "network-policy", Status::Skipped("declared unsupported in the declaration".into()))])
-            .collect();
+        let p = plan(
+            &Declaration {
+                profile: Some("full".into()),
+                unsupported: vec!["network-policy".into()],
+            },
+            None,
+            &Detected::default(),
+        );
+        let checks: Vec<CheckRecord> = [
+            "core",
+            "dns",
+            "nodeport",
+            "nodeport-from-harness",
+            "host-network",
+            "network-policy-egress",
+            "latency",
+        ]
+        .iter()
+        .map(|f| check(f, f, Status::Passed))
+        .chain([check(
+            "np",
+            "network-policy",
+            Status::Skipped("declared unsupported in the declaration".into()),
+        )])
+        .collect();
         let r = report(&run(checks), &p);
         assert!(r.conformant, "{r:#?}");
         assert_eq!(r.unsupported, vec!["network-policy".to_string()]);

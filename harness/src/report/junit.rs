@@ -67,11 +67,18 @@ fn test_case(c: &CheckRecord) -> TestCase {
     }
     for p in &c.node_pairs {
         for (stat, value) in [("p50_us", p.latency.p50_us), ("p99_us", p.latency.p99_us)] {
-            tc.add_property(Property::new(format!("pair:{}->{}:{stat}", p.from, p.to), value.to_string()));
+            tc.add_property(Property::new(
+                format!("pair:{}->{}:{stat}", p.from, p.to),
+                value.to_string(),
+            ));
         }
     }
     if let Some(d) = &c.dns {
-        for (name, value) in [("dns_queries", d.queries), ("dns_queries_lost", d.lost), ("dns_samples_resolved_after_loss", d.resolved_after_loss)] {
+        for (name, value) in [
+            ("dns_queries", d.queries),
+            ("dns_queries_lost", d.lost),
+            ("dns_samples_resolved_after_loss", d.resolved_after_loss),
+        ] {
             tc.add_property(Property::new(name, value.to_string()));
         }
     }
@@ -92,7 +99,13 @@ mod tests {
             rule: None,
             status,
             duration_ms: 1500,
-            latency: Some(LatencySummary { samples: 20, p50_us: 110, p90_us: 180, p99_us: 250, max_us: 260 }),
+            latency: Some(LatencySummary {
+                samples: 20,
+                p50_us: 110,
+                p90_us: 180,
+                p99_us: 250,
+                max_us: 260,
+            }),
             dns: None,
             node_pairs: vec![],
             converged_after_ms: None,
@@ -120,14 +133,26 @@ mod tests {
         let suite = &back.test_suites[0];
         assert_eq!(suite.name.as_str(), "pod-to-pod");
         assert_eq!((suite.tests, suite.failures), (3, 1));
-        assert!(matches!(suite.test_cases[2].status, TestCaseStatus::Skipped { .. }));
+        assert!(matches!(
+            suite.test_cases[2].status,
+            TestCaseStatus::Skipped { .. }
+        ));
         let tcp = &suite.test_cases[0];
         assert_eq!(tcp.name.as_str(), "tcp");
-        let props: BTreeMap<&str, &str> = tcp.properties.iter().map(|p| (p.name.as_str(), p.value.as_str())).collect();
+        let props: BTreeMap<&str, &str> = tcp
+            .properties
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_str()))
+            .collect();
         assert_eq!(props["latency_p50_us"], "110");
         assert_eq!(props["latency_p99_us"], "250");
         assert_eq!(props["latency_max_us"], "260");
-        let TestCaseStatus::NonSuccess { message, description, .. } = &suite.test_cases[1].status else {
+        let TestCaseStatus::NonSuccess {
+            message,
+            description,
+            ..
+        } = &suite.test_cases[1].status
+        else {
             panic!("udp should have failed")
         };
         assert_eq!(message.as_ref().unwrap().as_str(), "expected connected");

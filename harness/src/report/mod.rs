@@ -57,19 +57,29 @@ pub struct RunRecord {
 
 /// Where reports go: NETCONFORM_REPORT_DIR, else `reports/` at the workspace root.
 pub fn report_dir(workspace_root: &Path) -> PathBuf {
-    std::env::var_os("NETCONFORM_REPORT_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root.join("reports"))
+    std::env::var_os("NETCONFORM_REPORT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root.join("reports"))
 }
 
 /// Writes junit.xml, results.json and conformance.json into `dir`; returns their paths.
 pub fn write(run: &RunRecord, plan: &FeaturePlan, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let junit_path = dir.join("junit.xml");
-    let xml = junit::report(run).to_string().map_err(std::io::Error::other)?;
+    let xml = junit::report(run)
+        .to_string()
+        .map_err(std::io::Error::other)?;
     std::fs::write(&junit_path, xml)?;
     let json_path = dir.join("results.json");
-    std::fs::write(&json_path, serde_json::to_vec_pretty(run).map_err(std::io::Error::other)?)?;
+    std::fs::write(
+        &json_path,
+        serde_json::to_vec_pretty(run).map_err(std::io::Error::other)?,
+    )?;
     let conformance_path = dir.join("conformance.json");
     let report = conformance::report(run, plan);
-    std::fs::write(&conformance_path, serde_json::to_vec_pretty(&report).map_err(std::io::Error::other)?)?;
+    std::fs::write(
+        &conformance_path,
+        serde_json::to_vec_pretty(&report).map_err(std::io::Error::other)?,
+    )?;
     Ok(vec![junit_path, json_path, conformance_path])
 }

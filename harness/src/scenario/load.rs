@@ -79,14 +79,26 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
         if let Some(first) = seen.insert(s.scenario.name.clone(), s.file.clone()) {
             errors.push(ScenarioError {
                 file: s.file.clone(),
-                line: find_line(&std::fs::read_to_string(&s.file).unwrap_or_default(), "name", &s.scenario.name),
+                line: find_line(
+                    &std::fs::read_to_string(&s.file).unwrap_or_default(),
+                    "name",
+                    &s.scenario.name,
+                ),
                 column: None,
                 field: "name".into(),
-                message: format!("scenario name `{}` is already used by {}", s.scenario.name, first.display()),
+                message: format!(
+                    "scenario name `{}` is already used by {}",
+                    s.scenario.name,
+                    first.display()
+                ),
             });
         }
     }
-    if errors.is_empty() { Ok(loaded) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -94,7 +106,10 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             collect_yaml(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             out.push(path);
         }
     }
@@ -114,7 +129,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, Vec<ScenarioError>> {
             column: location.as_ref().map(|l| l.column()),
             message: strip_location(&inner.to_string(), &path),
             // serde_path_to_error says "?" when the YAML is broken before any field.
-            field: if path == "." || path == "?" { String::new() } else { path },
+            field: if path == "." || path == "?" {
+                String::new()
+            } else {
+                path
+            },
         }]
     })?;
     let errors = validate(&scenario)
@@ -127,7 +146,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, Vec<ScenarioError>> {
             message,
         })
         .collect::<Vec<_>>();
-    if errors.is_empty() { Ok(scenario) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(errors)
+    }
 }
 
 /// serde_yaml puts the field path before its messages and " at line L column C"
@@ -150,7 +173,10 @@ fn find_line(text: &str, key: &str, value: &str) -> Option<usize> {
     text.lines()
         .position(|line| {
             line.match_indices(&pattern).any(|(i, _)| {
-                let boundary = line[..i].chars().next_back().is_none_or(|c| matches!(c, ' ' | '{' | ',' | '-'));
+                let boundary = line[..i]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| matches!(c, ' ' | '{' | ',' | '-'));
                 boundary && line[i + pattern.len()..].contains(value)
             })
         })
@@ -182,14 +208,21 @@ checks:
 ";
 
     fn errors(text: &str) -> Vec<String> {
-        parse(Path::new("s.yaml"), text).unwrap_err().iter().map(|e| e.to_string()).collect()
+        parse(Path::new("s.yaml"), text)
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
     }
 
     #[test]
     fn a_valid_scenario_parses_with_defaults() {
         let s = parse(Path::new("s.yaml"), VALID).unwrap();
         assert_eq!(s.name, "demo");
-        assert_eq!(s.fixtures.pods[1].placement, Placement::other_node_than("server"));
+        assert_eq!(
+            s.fixtures.pods[1].placement,
+            Placement::other_node_than("server")
+        );
         assert_eq!(s.checks[0].samples, 20);
         assert_eq!(s.checks[0].timeout_ms, DEFAULT_TIMEOUT_MS);
         assert_eq!(s.checks[0].assert.source_ip, Some(SourceIp::ClientPodIp));
@@ -228,7 +261,10 @@ checks:
         "s.yaml:1:7")]
     fn invalid_files_name_file_line_and_field(#[case] text: String, #[case] want: &str) {
         let errs = errors(&text);
-        assert!(errs.iter().any(|e| e.contains(want)), "want `{want}` in {errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "want `{want}` in {errs:#?}"
+        );
     }
 
     #[test]
@@ -239,14 +275,30 @@ checks:
         std::fs::write(dir.path().join("more/b.yml"), VALID).unwrap();
         let errs = load_dir(dir.path()).unwrap_err();
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].to_string().contains("scenario name `demo` is already used by"), "{}", errs[0]);
+        assert!(
+            errs[0]
+                .to_string()
+                .contains("scenario name `demo` is already used by"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
     fn every_error_in_every_file_is_reported() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.yaml"), VALID.replace("from: client", "from: x")).unwrap();
-        std::fs::write(dir.path().join("b.yaml"), VALID.replace("name: demo", "name: other").replace("protocol: tcp", "protocol: x")).unwrap();
+        std::fs::write(
+            dir.path().join("a.yaml"),
+            VALID.replace("from: client", "from: x"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("b.yaml"),
+            VALID
+                .replace("name: demo", "name: other")
+                .replace("protocol: tcp", "protocol: x"),
+        )
+        .unwrap();
         let errs = load_dir(dir.path()).unwrap_err();
         assert_eq!(errs.len(), 2, "{errs:#?}");
     }

@@ -138,7 +138,11 @@ pub struct AgentPorts {
 
 impl AgentPorts {
     pub fn defaults() -> AgentPorts {
-        AgentPorts { http: vec![DEFAULT_HTTP_PORT], tcp: vec![DEFAULT_TCP_PORT], udp: vec![DEFAULT_UDP_PORT] }
+        AgentPorts {
+            http: vec![DEFAULT_HTTP_PORT],
+            tcp: vec![DEFAULT_TCP_PORT],
+            udp: vec![DEFAULT_UDP_PORT],
+        }
     }
 }
 
@@ -160,14 +164,22 @@ impl Placement {
         Placement::default()
     }
     pub fn same_node_as(pod: &str) -> Placement {
-        Placement { same_node_as: Some(pod.into()), ..Default::default() }
+        Placement {
+            same_node_as: Some(pod.into()),
+            ..Default::default()
+        }
     }
     pub fn other_node_than(pod: &str) -> Placement {
-        Placement { other_node_than: Some(pod.into()), ..Default::default() }
+        Placement {
+            other_node_than: Some(pod.into()),
+            ..Default::default()
+        }
     }
     /// The pod this placement is relative to, if any.
     pub fn relative_to(&self) -> Option<&str> {
-        self.same_node_as.as_deref().or(self.other_node_than.as_deref())
+        self.same_node_as
+            .as_deref()
+            .or(self.other_node_than.as_deref())
     }
 }
 
@@ -360,7 +372,10 @@ pub struct Target {
 
 impl Target {
     pub fn pod(name: &str) -> Target {
-        Target { pod: Some(name.into()), ..Default::default() }
+        Target {
+            pod: Some(name.into()),
+            ..Default::default()
+        }
     }
 }
 
@@ -498,7 +513,10 @@ pub struct LatencyThresholds {
 
 impl LatencyThresholds {
     pub fn any(&self) -> bool {
-        self.p50_ms.is_some() || self.p90_ms.is_some() || self.p99_ms.is_some() || self.pair_outliers.is_some()
+        self.p50_ms.is_some()
+            || self.p90_ms.is_some()
+            || self.p99_ms.is_some()
+            || self.pair_outliers.is_some()
     }
 }
 
@@ -525,7 +543,8 @@ mod tests {
     /// `NETCONFORM_WRITE_SCHEMA=1 cargo test -p netconform-harness schema`.
     #[test]
     fn schema_file_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/schema.json");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/schema.json");
         let want = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
         if std::env::var("NETCONFORM_WRITE_SCHEMA").is_ok_and(|v| v == "1") {
             std::fs::write(&path, &want).unwrap();

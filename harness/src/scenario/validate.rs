@@ -11,7 +11,8 @@ pub type Problem = (String, &'static str, String, String);
 fn is_dns_label(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -19,91 +20,225 @@ fn is_dns_label(s: &str, max: usize) -> bool {
 pub fn validate(s: &Scenario) -> Vec<Problem> {
     let mut problems: Vec<Problem> = Vec::new();
     if !is_dns_label(&s.name, 30) {
-        problems.push(("name".into(), "name", s.name.clone(),
-            "must be lower-case letters, digits and '-', at most 30 characters".into()));
+        problems.push((
+            "name".into(),
+            "name",
+            s.name.clone(),
+            "must be lower-case letters, digits and '-', at most 30 characters".into(),
+        ));
     }
     if s.checks.is_empty() {
-        problems.push(("checks".into(), "checks", String::new(), "a scenario needs at least one check".into()));
+        problems.push((
+            "checks".into(),
+            "checks",
+            String::new(),
+            "a scenario needs at least one check".into(),
+        ));
     }
 
-    let namespaces: BTreeSet<&str> = s.fixtures.namespaces.iter().map(|n| n.name.as_str()).collect();
+    let namespaces: BTreeSet<&str> = s
+        .fixtures
+        .namespaces
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
     for (i, ns) in s.fixtures.namespaces.iter().enumerate() {
         if !is_dns_label(&ns.name, 12) {
-            problems.push((format!("fixtures.namespaces[{i}].name"), "name", ns.name.clone(),
-                "must be lower-case letters, digits and '-', at most 12 characters".into()));
+            problems.push((
+                format!("fixtures.namespaces[{i}].name"),
+                "name",
+                ns.name.clone(),
+                "must be lower-case letters, digits and '-', at most 12 characters".into(),
+            ));
         }
     }
     if namespaces.len() != s.fixtures.namespaces.len() {
-        problems.push(("fixtures.namespaces".into(), "namespaces", String::new(), "namespace names must be unique".into()));
+        problems.push((
+            "fixtures.namespaces".into(),
+            "namespaces",
+            String::new(),
+            "namespace names must be unique".into(),
+        ));
     }
 
     let mut pods: BTreeSet<&str> = BTreeSet::new();
     for (i, pod) in s.fixtures.pods.iter().enumerate() {
         let at = format!("fixtures.pods[{i}]");
         if !is_dns_label(&pod.name, 40) {
-            problems.push((format!("{at}.name"), "name", pod.name.clone(),
-                "must be lower-case letters, digits and '-', at most 40 characters".into()));
+            problems.push((
+                format!("{at}.name"),
+                "name",
+                pod.name.clone(),
+                "must be lower-case letters, digits and '-', at most 40 characters".into(),
+            ));
         }
         if pod.name == crate::checks::HARNESS || pod.name == "*" {
-            problems.push((format!("{at}.name"), "name", pod.name.clone(), format!("`{}` is reserved", pod.name)));
+            problems.push((
+                format!("{at}.name"),
+                "name",
+                pod.name.clone(),
+                format!("`{}` is reserved", pod.name),
+            ));
         }
         if !pods.insert(&pod.name) {
-            problems.push((format!("{at}.name"), "name", pod.name.clone(), format!("pod `{}` is defined twice", pod.name)));
+            problems.push((
+                format!("{at}.name"),
+                "name",
+                pod.name.clone(),
+                format!("pod `{}` is defined twice", pod.name),
+            ));
         }
         if let Some(ns) = &pod.namespace {
             if !namespaces.contains(ns.as_str()) {
-                problems.push((format!("{at}.namespace"), "namespace", ns.clone(),
-                    format!("unknown namespace `{ns}` (fixtures.namespaces has: {})", join(&namespaces))));
+                problems.push((
+                    format!("{at}.namespace"),
+                    "namespace",
+                    ns.clone(),
+                    format!(
+                        "unknown namespace `{ns}` (fixtures.namespaces has: {})",
+                        join(&namespaces)
+                    ),
+                ));
             }
         }
         if let Some(ports) = &pod.ports {
             if ports.http.is_empty() && ports.tcp.is_empty() && ports.udp.is_empty() {
-                problems.push((format!("{at}.ports"), "ports", String::new(), "a pod must serve at least one port".into()));
+                problems.push((
+                    format!("{at}.ports"),
+                    "ports",
+                    String::new(),
+                    "a pod must serve at least one port".into(),
+                ));
             }
         }
     }
     for (i, pod) in s.fixtures.pods.iter().enumerate() {
         let at = format!("fixtures.pods[{i}]");
         if pod.host_network {
-            let ns = pod.namespace.as_deref().or(s.fixtures.namespaces.first().map(|n| n.name.as_str()));
-            let privileged = s.fixtures.namespaces.iter().any(|n| Some(n.name.as_str()) == ns && n.privileged);
+            let ns =
+                pod.namespace
+                    .as_deref()
+                    .or(s.fixtures.namespaces.first().map(|n| n.name.as_str()));
+            let privileged = s
+                .fixtures
+                .namespaces
+                .iter()
+                .any(|n| Some(n.name.as_str()) == ns && n.privileged);
             if !privileged {
-                problems.push((format!("{at}.host_network"), "host_network", "true".into(),
-                    "hostNetwork pods belong in their own namespace marked `privileged: true`".into()));
+                problems.push((
+                    format!("{at}.host_network"),
+                    "host_network",
+                    "true".into(),
+                    "hostNetwork pods belong in their own namespace marked `privileged: true`"
+                        .into(),
+                ));
             }
-            let low = pod.ports.iter().flat_map(|p| p.http.iter().chain(&p.tcp).chain(&p.udp)).any(|p| *p < 1024);
+            let low = pod
+                .ports
+                .iter()
+                .flat_map(|p| p.http.iter().chain(&p.tcp).chain(&p.udp))
+                .any(|p| *p < 1024);
             if low {
-                problems.push((format!("{at}.ports"), "ports", String::new(), "a hostNetwork pod cannot serve ports below 1024 (it runs without privileges)".into()));
+                problems.push((
+                    format!("{at}.ports"),
+                    "ports",
+                    String::new(),
+                    "a hostNetwork pod cannot serve ports below 1024 (it runs without privileges)"
+                        .into(),
+                ));
             }
-        } else if let Some(ns) = s.fixtures.namespaces.iter().find(|n| Some(&n.name) == pod.namespace.as_ref().or(s.fixtures.namespaces.first().map(|n| &n.name)) && n.privileged) {
-            problems.push((format!("{at}.namespace"), "namespace", ns.name.clone(),
-                format!("namespace `{}` is privileged: only hostNetwork pods belong there", ns.name)));
+        } else if let Some(ns) = s.fixtures.namespaces.iter().find(|n| {
+            Some(&n.name)
+                == pod
+                    .namespace
+                    .as_ref()
+                    .or(s.fixtures.namespaces.first().map(|n| &n.name))
+                && n.privileged
+        }) {
+            problems.push((
+                format!("{at}.namespace"),
+                "namespace",
+                ns.name.clone(),
+                format!(
+                    "namespace `{}` is privileged: only hostNetwork pods belong there",
+                    ns.name
+                ),
+            ));
         }
         if let (Some(main), Some(side)) = (&pod.ports, &pod.sidecar) {
             let clash = |a: &[u16], b: &[u16]| a.iter().any(|p| b.contains(p));
-            if clash(&main.http, &side.http) || clash(&main.tcp, &side.tcp) || clash(&main.tcp, &side.http) || clash(&main.http, &side.tcp) || clash(&main.udp, &side.udp) {
+            if clash(&main.http, &side.http)
+                || clash(&main.tcp, &side.tcp)
+                || clash(&main.tcp, &side.http)
+                || clash(&main.http, &side.tcp)
+                || clash(&main.udp, &side.udp)
+            {
                 problems.push((format!("{at}.sidecar"), "sidecar", String::new(), "the sidecar's ports must differ from the main container's (they share the pod's network)".into()));
             }
         }
         let field = format!("fixtures.pods[{i}].placement");
         if pod.per_node && pod.placement.relative_to().is_some() {
-            problems.push((field.clone(), "placement", String::new(), "a per_node pod is on every node: it takes no placement".into()));
+            problems.push((
+                field.clone(),
+                "placement",
+                String::new(),
+                "a per_node pod is on every node: it takes no placement".into(),
+            ));
         }
         if pod.placement.same_node_as.is_some() && pod.placement.other_node_than.is_some() {
-            problems.push((field.clone(), "placement", String::new(), "give `same_node_as` or `other_node_than`, not both".into()));
+            problems.push((
+                field.clone(),
+                "placement",
+                String::new(),
+                "give `same_node_as` or `other_node_than`, not both".into(),
+            ));
         }
-        let Some(other) = pod.placement.relative_to() else { continue };
+        let Some(other) = pod.placement.relative_to() else {
+            continue;
+        };
         let other = other.to_string();
-        if s.fixtures.pods.iter().any(|p| p.name == other && p.per_node) {
-            problems.push((field.clone(), "placement", other.clone(), format!("`{other}` is per_node: place relative to a single pod")));
+        if s.fixtures
+            .pods
+            .iter()
+            .any(|p| p.name == other && p.per_node)
+        {
+            problems.push((
+                field.clone(),
+                "placement",
+                other.clone(),
+                format!("`{other}` is per_node: place relative to a single pod"),
+            ));
         }
         if !pods.contains(other.as_str()) {
-            problems.push((field, "placement", other.clone(), format!("unknown pod `{other}` (pods: {})", join(&pods))));
+            problems.push((
+                field,
+                "placement",
+                other.clone(),
+                format!("unknown pod `{other}` (pods: {})", join(&pods)),
+            ));
         } else if other == pod.name {
-            problems.push((field, "placement", other.clone(), "a pod cannot be placed relative to itself".into()));
-        } else if s.fixtures.pods.iter().position(|p| p.name == other).is_some_and(|j| j > i) {
-            problems.push((field, "placement", other.clone(),
-                format!("`{other}` must be listed before `{}` to be placed relative to it", pod.name)));
+            problems.push((
+                field,
+                "placement",
+                other.clone(),
+                "a pod cannot be placed relative to itself".into(),
+            ));
+        } else if s
+            .fixtures
+            .pods
+            .iter()
+            .position(|p| p.name == other)
+            .is_some_and(|j| j > i)
+        {
+            problems.push((
+                field,
+                "placement",
+                other.clone(),
+                format!(
+                    "`{other}` must be listed before `{}` to be placed relative to it",
+                    pod.name
+                ),
+            ));
         }
     }
 
@@ -111,17 +246,42 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
     for (i, set) in s.fixtures.statefulsets.iter().enumerate() {
         let at = format!("fixtures.statefulsets[{i}]");
         if !is_dns_label(&set.name, 40) || !pods.insert(&set.name) {
-            problems.push((format!("{at}.name"), "name", set.name.clone(), "must be a unique lower-case name, at most 40 characters, not used by a pod".into()));
+            problems.push((
+                format!("{at}.name"),
+                "name",
+                set.name.clone(),
+                "must be a unique lower-case name, at most 40 characters, not used by a pod".into(),
+            ));
         }
         if set.replicas == 0 || set.replicas > 10 {
-            problems.push((format!("{at}.replicas"), "replicas", set.replicas.to_string(), "must be between 1 and 10".into()));
+            problems.push((
+                format!("{at}.replicas"),
+                "replicas",
+                set.replicas.to_string(),
+                "must be between 1 and 10".into(),
+            ));
         }
-        if !s.fixtures.services.iter().any(|sv| sv.name == set.service && sv.kind == ServiceKind::Headless) {
-            problems.push((format!("{at}.service"), "service", set.service.clone(), "must name a headless fixture Service".into()));
+        if !s
+            .fixtures
+            .services
+            .iter()
+            .any(|sv| sv.name == set.service && sv.kind == ServiceKind::Headless)
+        {
+            problems.push((
+                format!("{at}.service"),
+                "service",
+                set.service.clone(),
+                "must name a headless fixture Service".into(),
+            ));
         }
         if let Some(ns) = &set.namespace {
             if !namespaces.contains(ns.as_str()) {
-                problems.push((format!("{at}.namespace"), "namespace", ns.clone(), format!("unknown namespace `{ns}`")));
+                problems.push((
+                    format!("{at}.namespace"),
+                    "namespace",
+                    ns.clone(),
+                    format!("unknown namespace `{ns}`"),
+                ));
             }
         }
         set_members.extend((0..set.replicas).map(|r| format!("{}-{r}", set.name)));
@@ -130,58 +290,128 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
     for (i, svc) in s.fixtures.services.iter().enumerate() {
         let at = format!("fixtures.services[{i}]");
         if !is_dns_label(&svc.name, 40) {
-            problems.push((format!("{at}.name"), "name", svc.name.clone(), "must be lower-case letters, digits and '-', at most 40 characters".into()));
+            problems.push((
+                format!("{at}.name"),
+                "name",
+                svc.name.clone(),
+                "must be lower-case letters, digits and '-', at most 40 characters".into(),
+            ));
         }
         if services.insert(&svc.name, svc).is_some() {
-            problems.push((format!("{at}.name"), "name", svc.name.clone(), format!("service `{}` is defined twice", svc.name)));
+            problems.push((
+                format!("{at}.name"),
+                "name",
+                svc.name.clone(),
+                format!("service `{}` is defined twice", svc.name),
+            ));
         }
         if let Some(ns) = &svc.namespace {
             if !namespaces.contains(ns.as_str()) {
-                problems.push((format!("{at}.namespace"), "namespace", ns.clone(), format!("unknown namespace `{ns}` (fixtures.namespaces has: {})", join(&namespaces))));
+                problems.push((
+                    format!("{at}.namespace"),
+                    "namespace",
+                    ns.clone(),
+                    format!(
+                        "unknown namespace `{ns}` (fixtures.namespaces has: {})",
+                        join(&namespaces)
+                    ),
+                ));
             }
         }
         match svc.kind {
             ServiceKind::ExternalName => {
                 if svc.external_name.is_none() {
-                    problems.push((format!("{at}.external_name"), "type", "external_name".into(), "an external_name Service needs `external_name`".into()));
+                    problems.push((
+                        format!("{at}.external_name"),
+                        "type",
+                        "external_name".into(),
+                        "an external_name Service needs `external_name`".into(),
+                    ));
                 }
             }
             _ => {
                 if svc.ports.is_empty() {
-                    problems.push((format!("{at}.ports"), "ports", String::new(), "a Service needs at least one port".into()));
+                    problems.push((
+                        format!("{at}.ports"),
+                        "ports",
+                        String::new(),
+                        "a Service needs at least one port".into(),
+                    ));
                 }
                 if svc.selector.is_empty() {
-                    problems.push((format!("{at}.selector"), "selector", String::new(), "a Service needs a selector (fixture pod labels)".into()));
+                    problems.push((
+                        format!("{at}.selector"),
+                        "selector",
+                        String::new(),
+                        "a Service needs a selector (fixture pod labels)".into(),
+                    ));
                 }
             }
         }
         for (j, p) in svc.ports.iter().enumerate() {
             if !matches!(p.protocol, Protocol::Tcp | Protocol::Udp) {
-                problems.push((format!("{at}.ports[{j}].protocol"), "protocol", p.protocol.as_str().into(), "a Service port is tcp or udp".into()));
+                problems.push((
+                    format!("{at}.ports[{j}].protocol"),
+                    "protocol",
+                    p.protocol.as_str().into(),
+                    "a Service port is tcp or udp".into(),
+                ));
             }
         }
         if svc.external_traffic_policy_local && svc.kind != ServiceKind::NodePort {
-            problems.push((format!("{at}.external_traffic_policy_local"), "external_traffic_policy_local", String::new(), "applies to node_port Services only".into()));
+            problems.push((
+                format!("{at}.external_traffic_policy_local"),
+                "external_traffic_policy_local",
+                String::new(),
+                "applies to node_port Services only".into(),
+            ));
         }
     }
     let mut policies = BTreeSet::new();
     for (i, p) in s.fixtures.policies.iter().enumerate() {
         let at = format!("fixtures.policies[{i}]");
         if !is_dns_label(&p.name, 60) || !policies.insert(&p.name) {
-            problems.push((format!("{at}.name"), "name", p.name.clone(), "must be a unique lower-case name ('-' and digits allowed)".into()));
+            problems.push((
+                format!("{at}.name"),
+                "name",
+                p.name.clone(),
+                "must be a unique lower-case name ('-' and digits allowed)".into(),
+            ));
         }
         if let Some(ns) = &p.namespace {
             if !namespaces.contains(ns.as_str()) {
-                problems.push((format!("{at}.namespace"), "namespace", ns.clone(), format!("unknown namespace `{ns}` (fixtures.namespaces has: {})", join(&namespaces))));
+                problems.push((
+                    format!("{at}.namespace"),
+                    "namespace",
+                    ns.clone(),
+                    format!(
+                        "unknown namespace `{ns}` (fixtures.namespaces has: {})",
+                        join(&namespaces)
+                    ),
+                ));
             }
         }
-        if let Err(e) = serde_path_to_error::deserialize::<_, k8s_openapi::api::networking::v1::NetworkPolicySpec>(p.spec.clone()) {
-            problems.push((format!("{at}.spec.{}", e.path()), "spec", String::new(), format!("not a NetworkPolicy spec: {}", e.inner())));
+        if let Err(e) = serde_path_to_error::deserialize::<
+            _,
+            k8s_openapi::api::networking::v1::NetworkPolicySpec,
+        >(p.spec.clone())
+        {
+            problems.push((
+                format!("{at}.spec.{}", e.path()),
+                "spec",
+                String::new(),
+                format!("not a NetworkPolicy spec: {}", e.inner()),
+            ));
         }
     }
     for f in &s.features {
         if !features::is_known(f) {
-            problems.push(("features".into(), "features", f.clone(), format!("unknown feature `{f}` (known: {})", features::known())));
+            problems.push((
+                "features".into(),
+                "features",
+                f.clone(),
+                format!("unknown feature `{f}` (known: {})", features::known()),
+            ));
         }
     }
 
@@ -189,36 +419,81 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
     for (i, check) in s.checks.iter().enumerate() {
         let at = format!("checks[{i}]");
         if !is_dns_label(&check.name, 60) {
-            problems.push((format!("{at}.name"), "name", check.name.clone(),
-                "must be lower-case letters, digits and '-', at most 60 characters".into()));
+            problems.push((
+                format!("{at}.name"),
+                "name",
+                check.name.clone(),
+                "must be lower-case letters, digits and '-', at most 60 characters".into(),
+            ));
         }
         if !checks.insert(&check.name) {
-            problems.push((format!("{at}.name"), "name", check.name.clone(), format!("check `{}` is defined twice", check.name)));
+            problems.push((
+                format!("{at}.name"),
+                "name",
+                check.name.clone(),
+                format!("check `{}` is defined twice", check.name),
+            ));
         }
         if check.from == crate::checks::HARNESS {
             if check.to.node_port.is_none() {
-                problems.push((format!("{at}.from"), "from", check.from.clone(), "probes from the harness host go to node ports only (`to.node_port`)".into()));
+                problems.push((
+                    format!("{at}.from"),
+                    "from",
+                    check.from.clone(),
+                    "probes from the harness host go to node ports only (`to.node_port`)".into(),
+                ));
             }
             if check.assert.source_ip.is_some() {
-                problems.push((format!("{at}.assert.source_ip"), "source_ip", String::new(), "the harness host has no pod IP to assert".into()));
+                problems.push((
+                    format!("{at}.assert.source_ip"),
+                    "source_ip",
+                    String::new(),
+                    "the harness host has no pod IP to assert".into(),
+                ));
             }
         } else if check.from != "*" && !pods.contains(check.from.as_str()) {
-            problems.push((format!("{at}.from"), "from", check.from.clone(),
-                format!("unknown pod `{}` (pods: {})", check.from, join(&pods))));
+            problems.push((
+                format!("{at}.from"),
+                "from",
+                check.from.clone(),
+                format!("unknown pod `{}` (pods: {})", check.from, join(&pods)),
+            ));
         }
         validate_target(s, check, &at, &pods, &set_members, &services, &mut problems);
         for f in &check.features {
             if !features::is_known(f) {
-                problems.push((format!("{at}.features"), "features", f.clone(), format!("unknown feature `{f}` (known: {})", features::known())));
+                problems.push((
+                    format!("{at}.features"),
+                    "features",
+                    f.clone(),
+                    format!("unknown feature `{f}` (known: {})", features::known()),
+                ));
             }
         }
-        if check.container.as_deref().is_some_and(|c| c != SIDECAR_CONTAINER && c != "agent") {
-            problems.push((format!("{at}.container"), "container", check.container.clone().unwrap_or_default(), "must be `agent` or `sidecar`".into()));
+        if check
+            .container
+            .as_deref()
+            .is_some_and(|c| c != SIDECAR_CONTAINER && c != "agent")
+        {
+            problems.push((
+                format!("{at}.container"),
+                "container",
+                check.container.clone().unwrap_or_default(),
+                "must be `agent` or `sidecar`".into(),
+            ));
         }
         if check.container.as_deref() == Some(SIDECAR_CONTAINER)
-            && s.fixtures.pods.iter().any(|p| p.name == check.from && p.sidecar.is_none())
+            && s.fixtures
+                .pods
+                .iter()
+                .any(|p| p.name == check.from && p.sidecar.is_none())
         {
-            problems.push((format!("{at}.container"), "container", SIDECAR_CONTAINER.into(), format!("pod `{}` has no sidecar", check.from)));
+            problems.push((
+                format!("{at}.container"),
+                "container",
+                SIDECAR_CONTAINER.into(),
+                format!("pod `{}` has no sidecar", check.from),
+            ));
         }
         if check.latency.any() && !s.quiet {
             problems.push((format!("{at}.latency"), "latency", String::new(),
@@ -226,47 +501,105 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
         }
         if let Some(o) = &check.latency.pair_outliers {
             if !(o.ratio > 1.0 && o.floor_ms >= 0.0) {
-                problems.push((format!("{at}.latency.pair_outliers"), "pair_outliers", format!("ratio {} floor_ms {}", o.ratio, o.floor_ms),
-                    "ratio must be over 1 and floor_ms at least 0".into()));
+                problems.push((
+                    format!("{at}.latency.pair_outliers"),
+                    "pair_outliers",
+                    format!("ratio {} floor_ms {}", o.ratio, o.floor_ms),
+                    "ratio must be over 1 and floor_ms at least 0".into(),
+                ));
             }
             if check.to.pod.is_none() {
-                problems.push((format!("{at}.latency.pair_outliers"), "pair_outliers", String::new(), "node pairs need a pod target (`to.pod`)".into()));
+                problems.push((
+                    format!("{at}.latency.pair_outliers"),
+                    "pair_outliers",
+                    String::new(),
+                    "node pairs need a pod target (`to.pod`)".into(),
+                ));
             }
         }
         if check.warmup > netconform_agent::protocol::MAX_SAMPLES.saturating_sub(check.samples) {
-            problems.push((format!("{at}.warmup"), "warmup", check.warmup.to_string(),
-                format!("samples + warmup must be at most {}", netconform_agent::protocol::MAX_SAMPLES)));
+            problems.push((
+                format!("{at}.warmup"),
+                "warmup",
+                check.warmup.to_string(),
+                format!(
+                    "samples + warmup must be at most {}",
+                    netconform_agent::protocol::MAX_SAMPLES
+                ),
+            ));
         }
         if check.samples == 0 || check.samples > netconform_agent::protocol::MAX_SAMPLES {
-            problems.push((format!("{at}.samples"), "samples", check.samples.to_string(),
-                format!("must be between 1 and {}", netconform_agent::protocol::MAX_SAMPLES)));
+            problems.push((
+                format!("{at}.samples"),
+                "samples",
+                check.samples.to_string(),
+                format!(
+                    "must be between 1 and {}",
+                    netconform_agent::protocol::MAX_SAMPLES
+                ),
+            ));
         }
         if check.timeout_ms == 0 || check.timeout_ms > netconform_agent::protocol::MAX_TIMEOUT_MS {
-            problems.push((format!("{at}.timeout_ms"), "timeout_ms", check.timeout_ms.to_string(),
-                format!("must be between 1 and {}", netconform_agent::protocol::MAX_TIMEOUT_MS)));
+            problems.push((
+                format!("{at}.timeout_ms"),
+                "timeout_ms",
+                check.timeout_ms.to_string(),
+                format!(
+                    "must be between 1 and {}",
+                    netconform_agent::protocol::MAX_TIMEOUT_MS
+                ),
+            ));
         }
         if check.path.is_some() && check.protocol != Protocol::Http {
-            problems.push((format!("{at}.path"), "path", String::new(), "`path` applies to protocol http only".into()));
+            problems.push((
+                format!("{at}.path"),
+                "path",
+                String::new(),
+                "`path` applies to protocol http only".into(),
+            ));
         }
         match (check.payload_bytes, check.protocol) {
             (None, _) => {}
             (Some(n), Protocol::Tcp) if (1..=16 << 20).contains(&n) => {}
             (Some(n), Protocol::Udp) if (1..=65_000).contains(&n) => {}
-            (Some(n), _) => problems.push((format!("{at}.payload_bytes"), "payload_bytes", n.to_string(),
-                "payload_bytes is 1..=16777216 for tcp, 1..=65000 for udp, and nothing else".into())),
+            (Some(n), _) => problems.push((
+                format!("{at}.payload_bytes"),
+                "payload_bytes",
+                n.to_string(),
+                "payload_bytes is 1..=16777216 for tcp, 1..=65000 for udp, and nothing else".into(),
+            )),
         }
         if check.record.is_some() && check.protocol != Protocol::Dns {
-            problems.push((format!("{at}.record"), "record", String::new(), "`record` applies to protocol dns only".into()));
+            problems.push((
+                format!("{at}.record"),
+                "record",
+                String::new(),
+                "`record` applies to protocol dns only".into(),
+            ));
         }
         if check.assert.answers.is_some() && check.protocol != Protocol::Dns {
-            problems.push((format!("{at}.assert.answers"), "answers", String::new(), "`answers` applies to protocol dns only".into()));
+            problems.push((
+                format!("{at}.assert.answers"),
+                "answers",
+                String::new(),
+                "`answers` applies to protocol dns only".into(),
+            ));
         }
         if check.expect == Expectation::NotFound && check.protocol != Protocol::Dns {
-            problems.push((format!("{at}.expect"), "expect", "not_found".into(), "`not_found` applies to protocol dns only".into()));
+            problems.push((
+                format!("{at}.expect"),
+                "expect",
+                "not_found".into(),
+                "`not_found` applies to protocol dns only".into(),
+            ));
         }
         if check.assert.source_ip.is_some() && check.expect != Expectation::Connected {
-            problems.push((format!("{at}.assert.source_ip"), "source_ip", String::new(),
-                "a source address can only be asserted when the check expects `connected`".into()));
+            problems.push((
+                format!("{at}.assert.source_ip"),
+                "source_ip",
+                String::new(),
+                "a source address can only be asserted when the check expects `connected`".into(),
+            ));
         }
     }
     problems
@@ -282,35 +615,66 @@ fn validate_target(
     problems: &mut Vec<Problem>,
 ) {
     let to = &check.to;
-    let given = [to.pod.is_some(), to.service.is_some(), to.node_port.is_some(), to.name.is_some(), to.localhost]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let given = [
+        to.pod.is_some(),
+        to.service.is_some(),
+        to.node_port.is_some(),
+        to.name.is_some(),
+        to.localhost,
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     let field = format!("{at}.to");
     match check.protocol {
         Protocol::Identity => {
             if given > 0 {
-                problems.push((field, "to", String::new(), "an identity check has no target".into()));
+                problems.push((
+                    field,
+                    "to",
+                    String::new(),
+                    "an identity check has no target".into(),
+                ));
             }
             return;
         }
         Protocol::Dns => {
             if to.name.is_none() && to.service.is_none() {
-                problems.push((field.clone(), "to", String::new(), "a dns check needs `to.name` or `to.service`".into()));
+                problems.push((
+                    field.clone(),
+                    "to",
+                    String::new(),
+                    "a dns check needs `to.name` or `to.service`".into(),
+                ));
             }
         }
         _ => {
             if given != 1 {
-                problems.push((field.clone(), "to", String::new(), "give exactly one of pod, service, node_port, name, localhost".into()));
+                problems.push((
+                    field.clone(),
+                    "to",
+                    String::new(),
+                    "give exactly one of pod, service, node_port, name, localhost".into(),
+                ));
             }
             if to.name.is_some() {
-                problems.push((format!("{field}.name"), "name", String::new(), "`to.name` is for dns checks; probe a Service with `to.service`".into()));
+                problems.push((
+                    format!("{field}.name"),
+                    "name",
+                    String::new(),
+                    "`to.name` is for dns checks; probe a Service with `to.service`".into(),
+                ));
             }
         }
     }
     if let Some(pod) = &to.pod {
         if pod != "*" && !pods.contains(pod.as_str()) {
-            problems.push((format!("{field}.pod"), "pod", pod.clone(), format!("unknown pod `{pod}` (pods: {})", join(pods))));
+            problems.push((
+                format!("{field}.pod"),
+                "pod",
+                pod.clone(),
+                format!("unknown pod `{pod}` (pods: {})", join(pods)),
+            ));
         }
     }
     for (key, name) in [("service", &to.service), ("node_port", &to.node_port)] {
@@ -318,10 +682,20 @@ fn validate_target(
             match services.get(name.as_str()) {
                 None => {
                     let known: BTreeSet<&str> = services.keys().copied().collect();
-                    problems.push((format!("{field}.{key}"), key, name.clone(), format!("unknown service `{name}` (services: {})", join(&known))));
+                    problems.push((
+                        format!("{field}.{key}"),
+                        key,
+                        name.clone(),
+                        format!("unknown service `{name}` (services: {})", join(&known)),
+                    ));
                 }
                 Some(svc) if key == "node_port" && svc.kind != ServiceKind::NodePort => {
-                    problems.push((format!("{field}.{key}"), key, name.clone(), format!("service `{name}` is not of type node_port")));
+                    problems.push((
+                        format!("{field}.{key}"),
+                        key,
+                        name.clone(),
+                        format!("service `{name}` is not of type node_port"),
+                    ));
                 }
                 _ => {}
             }
@@ -329,72 +703,166 @@ fn validate_target(
     }
     for (j, a) in check.before.iter().enumerate() {
         let field = format!("{at}.before[{j}]");
-        let given = [&a.replace_pods, &a.make_unready, &a.delete_policy].iter().filter(|o| o.is_some()).count();
+        let given = [&a.replace_pods, &a.make_unready, &a.delete_policy]
+            .iter()
+            .filter(|o| o.is_some())
+            .count();
         if given != 1 {
-            problems.push((field.clone(), "before", String::new(), "an action is one of replace_pods, make_unready, delete_policy".into()));
+            problems.push((
+                field.clone(),
+                "before",
+                String::new(),
+                "an action is one of replace_pods, make_unready, delete_policy".into(),
+            ));
         }
         for pod in [&a.replace_pods, &a.make_unready].into_iter().flatten() {
             if !pods.contains(pod.as_str()) {
-                problems.push((field.clone(), "before", pod.clone(), format!("unknown pod `{pod}` (pods: {})", join(pods))));
+                problems.push((
+                    field.clone(),
+                    "before",
+                    pod.clone(),
+                    format!("unknown pod `{pod}` (pods: {})", join(pods)),
+                ));
             }
         }
         if let Some(pod) = &a.make_unready {
-            let http = s.fixtures.pods.iter().find(|p| &p.name == pod).is_some_and(|p| crate::fixtures::main_ports(p).http.first().is_some());
+            let http = s
+                .fixtures
+                .pods
+                .iter()
+                .find(|p| &p.name == pod)
+                .is_some_and(|p| crate::fixtures::main_ports(p).http.first().is_some());
             if !http {
-                problems.push((field.clone(), "make_unready", pod.clone(), "only a pod serving HTTP (its readiness probe) can be made unready".into()));
+                problems.push((
+                    field.clone(),
+                    "make_unready",
+                    pod.clone(),
+                    "only a pod serving HTTP (its readiness probe) can be made unready".into(),
+                ));
             }
         }
         if let Some(policy) = &a.delete_policy {
             if !s.fixtures.policies.iter().any(|p| &p.name == policy) {
-                problems.push((field.clone(), "delete_policy", policy.clone(), format!("unknown policy `{policy}`")));
+                problems.push((
+                    field.clone(),
+                    "delete_policy",
+                    policy.clone(),
+                    format!("unknown policy `{policy}`"),
+                ));
             }
         }
     }
     for pod in &check.assert.not_served_by {
         if !pods.contains(pod.as_str()) {
-            problems.push((format!("{at}.assert.not_served_by"), "not_served_by", pod.clone(), format!("unknown pod `{pod}`")));
+            problems.push((
+                format!("{at}.assert.not_served_by"),
+                "not_served_by",
+                pod.clone(),
+                format!("unknown pod `{pod}`"),
+            ));
         }
     }
     if !check.except.is_empty() && to.pod.is_none() {
-        problems.push((format!("{at}.except"), "except", String::new(), "`except` applies to checks whose target is a pod".into()));
+        problems.push((
+            format!("{at}.except"),
+            "except",
+            String::new(),
+            "`except` applies to checks whose target is a pod".into(),
+        ));
     }
     for (j, e) in check.except.iter().enumerate() {
         for (key, pattern) in [("from", &e.from), ("to", &e.to)] {
             let (ns, pod) = pattern.split_once('/').unwrap_or(("*", pattern.as_str()));
-            let ns_ok = ns == "*" || s.fixtures.namespaces.iter().any(|n| n.name == ns) || (s.fixtures.namespaces.is_empty() && ns == "main");
-            let pod_ok = pod == "*" || pods.contains(pod) || s.fixtures.pods.iter().any(|p| p.per_node && pod.starts_with(&format!("{}-", p.name)));
+            let ns_ok = ns == "*"
+                || s.fixtures.namespaces.iter().any(|n| n.name == ns)
+                || (s.fixtures.namespaces.is_empty() && ns == "main");
+            let pod_ok = pod == "*"
+                || pods.contains(pod)
+                || s.fixtures
+                    .pods
+                    .iter()
+                    .any(|p| p.per_node && pod.starts_with(&format!("{}-", p.name)));
             if !ns_ok || !pod_ok {
-                problems.push((format!("{at}.except[{j}].{key}"), key, pattern.clone(), format!("`{pattern}` names no fixture pod (`<namespace>/<pod>`, `*` for any)")));
+                problems.push((
+                    format!("{at}.except[{j}].{key}"),
+                    key,
+                    pattern.clone(),
+                    format!("`{pattern}` names no fixture pod (`<namespace>/<pod>`, `*` for any)"),
+                ));
             }
         }
     }
     if to.address.is_some() && to.service.is_none() {
-        problems.push((format!("{field}.address"), "address", String::new(), "`address` goes with `service`".into()));
+        problems.push((
+            format!("{field}.address"),
+            "address",
+            String::new(),
+            "`address` goes with `service`".into(),
+        ));
     }
     if (to.nodes.is_some() || to.exclude_client_node) && to.node_port.is_none() {
-        problems.push((format!("{field}.nodes"), "nodes", String::new(), "`nodes` and `exclude_client_node` go with `node_port`".into()));
+        problems.push((
+            format!("{field}.nodes"),
+            "nodes",
+            String::new(),
+            "`nodes` and `exclude_client_node` go with `node_port`".into(),
+        ));
     }
     if let Some(a) = &check.assert.answers {
-        let given = [&a.cluster_ip_of, &a.ready_pod_ips_of, &a.pod_ip_of, &a.srv_port_of].iter().filter(|o| o.is_some()).count();
+        let given = [
+            &a.cluster_ip_of,
+            &a.ready_pod_ips_of,
+            &a.pod_ip_of,
+            &a.srv_port_of,
+        ]
+        .iter()
+        .filter(|o| o.is_some())
+        .count();
         if given != 1 {
-            problems.push((format!("{at}.assert.answers"), "answers", String::new(), "give exactly one of cluster_ip_of, ready_pod_ips_of, pod_ip_of, srv_port_of".into()));
+            problems.push((
+                format!("{at}.assert.answers"),
+                "answers",
+                String::new(),
+                "give exactly one of cluster_ip_of, ready_pod_ips_of, pod_ip_of, srv_port_of"
+                    .into(),
+            ));
         }
-        for svc in [&a.cluster_ip_of, &a.ready_pod_ips_of].into_iter().flatten() {
+        for svc in [&a.cluster_ip_of, &a.ready_pod_ips_of]
+            .into_iter()
+            .flatten()
+        {
             if !services.contains_key(svc.as_str()) {
-                problems.push((format!("{at}.assert.answers"), "answers", svc.clone(), format!("unknown service `{svc}`")));
+                problems.push((
+                    format!("{at}.assert.answers"),
+                    "answers",
+                    svc.clone(),
+                    format!("unknown service `{svc}`"),
+                ));
             }
         }
         if let Some(sp) = &a.srv_port_of {
             let ok = sp.split_once('/').is_some_and(|(svc, port)| {
-                services.get(svc).is_some_and(|f| f.ports.iter().any(|p| p.name.as_deref() == Some(port)))
+                services
+                    .get(svc)
+                    .is_some_and(|f| f.ports.iter().any(|p| p.name.as_deref() == Some(port)))
             });
             if !ok {
-                problems.push((format!("{at}.assert.answers.srv_port_of"), "srv_port_of", sp.clone(), "must name `<service>/<port name>` of a fixture Service".into()));
+                problems.push((
+                    format!("{at}.assert.answers.srv_port_of"),
+                    "srv_port_of",
+                    sp.clone(),
+                    "must name `<service>/<port name>` of a fixture Service".into(),
+                ));
             }
         }
         if let Some(p) = &a.pod_ip_of {
             if !pods.contains(p.as_str()) && !set_members.contains(p) {
-                problems.push((format!("{at}.assert.answers.pod_ip_of"), "pod_ip_of", p.clone(), format!("unknown pod `{p}`")));
+                problems.push((
+                    format!("{at}.assert.answers.pod_ip_of"),
+                    "pod_ip_of",
+                    p.clone(),
+                    format!("unknown pod `{p}`"),
+                ));
             }
         }
     }
@@ -402,6 +870,9 @@ fn validate_target(
 }
 
 fn join(names: &BTreeSet<&str>) -> String {
-    if names.is_empty() { "none".into() } else { names.iter().copied().collect::<Vec<_>>().join(", ") }
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.iter().copied().collect::<Vec<_>>().join(", ")
+    }
 }
-

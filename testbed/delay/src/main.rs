@@ -15,7 +15,10 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(version, about = "Delays every packet of an NFQUEUE queue by a fixed time")]
+#[command(
+    version,
+    about = "Delays every packet of an NFQUEUE queue by a fixed time"
+)]
 struct Cli {
     /// The NFQUEUE queue number the iptables rule sends packets to.
     #[arg(long)]
@@ -32,13 +35,19 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let delay = Duration::from_millis(cli.delay_ms);
     let stop_at = Instant::now() + Duration::from_secs(cli.max_seconds);
-    let mut queue = nfq::Queue::open().context("opening an nfnetlink queue socket (needs root in the node's namespace)")?;
-    queue.bind(cli.queue).with_context(|| format!("binding NFQUEUE {}", cli.queue))?;
+    let mut queue = nfq::Queue::open()
+        .context("opening an nfnetlink queue socket (needs root in the node's namespace)")?;
+    queue
+        .bind(cli.queue)
+        .with_context(|| format!("binding NFQUEUE {}", cli.queue))?;
     // Only the verdict matters: copy no more of each packet than its headers.
     queue.set_copy_range(cli.queue, 64)?;
     queue.set_fail_open(cli.queue, true)?;
     queue.set_nonblocking(true);
-    eprintln!("netconform-delay: holding packets of queue {} for {} ms", cli.queue, cli.delay_ms);
+    eprintln!(
+        "netconform-delay: holding packets of queue {} for {} ms",
+        cli.queue, cli.delay_ms
+    );
     let mut held: VecDeque<(Instant, nfq::Message)> = VecDeque::new();
     while Instant::now() < stop_at {
         loop {

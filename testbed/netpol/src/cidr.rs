@@ -15,7 +15,10 @@ impl Prefix {
         let (ip, len) = s.split_once('/')?;
         let ip: Ipv4Addr = ip.parse().ok()?;
         let len: u8 = len.parse().ok()?;
-        (len <= 32).then(|| Prefix { addr: u32::from(ip) & mask(len), len })
+        (len <= 32).then(|| Prefix {
+            addr: u32::from(ip) & mask(len),
+            len,
+        })
     }
 
     fn contains(&self, other: &Prefix) -> bool {
@@ -24,7 +27,16 @@ impl Prefix {
 
     fn halves(&self) -> (Prefix, Prefix) {
         let len = self.len + 1;
-        (Prefix { addr: self.addr, len }, Prefix { addr: self.addr | (1 << (32 - len)), len })
+        (
+            Prefix {
+                addr: self.addr,
+                len,
+            },
+            Prefix {
+                addr: self.addr | (1 << (32 - len)),
+                len,
+            },
+        )
     }
 }
 
@@ -35,7 +47,11 @@ impl std::fmt::Display for Prefix {
 }
 
 fn mask(len: u8) -> u32 {
-    if len == 0 { 0 } else { u32::MAX << (32 - len) }
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len)
+    }
 }
 
 /// `base` minus every prefix in `except`, as disjoint prefixes in address order.
@@ -70,7 +86,10 @@ mod tests {
     #[case("0.0.0.0/0", &["128.0.0.0/1"], &["0.0.0.0/1"])]
     fn subtracts(#[case] base: &str, #[case] except: &[&str], #[case] want: &[&str]) {
         let except: Vec<Prefix> = except.iter().map(|s| p(s)).collect();
-        let got: Vec<String> = subtract(p(base), &except).iter().map(|p| p.to_string()).collect();
+        let got: Vec<String> = subtract(p(base), &except)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
         assert_eq!(got, want);
     }
 

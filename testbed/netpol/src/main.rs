@@ -43,19 +43,27 @@ const HOOKS: [&str; 2] = ["FORWARD", "INPUT"];
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-    ).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let args = Args::parse();
     let kubeconfig = Kubeconfig::read_from(&args.kubeconfig)
         .with_context(|| format!("reading kubeconfig {}", args.kubeconfig.display()))?;
-    let client = Client::try_from(Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?)?;
+    let client = Client::try_from(
+        Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?,
+    )?;
 
     let changed = Arc::new(Notify::new());
     let pods = watch::<Pod>(Api::all(client.clone()), changed.clone());
     let namespaces = watch::<Namespace>(Api::all(client.clone()), changed.clone());
     let policies = watch::<NetworkPolicy>(Api::all(client), changed.clone());
-    for store in [pods.wait_until_ready().await, namespaces.wait_until_ready().await, policies.wait_until_ready().await] {
+    for store in [
+        pods.wait_until_ready().await,
+        namespaces.wait_until_ready().await,
+        policies.wait_until_ready().await,
+    ] {
         store.context("a watch ended before its first list")?;
     }
     tracing::info!(node = %args.node, "caches synced; enforcing");
@@ -70,11 +78,20 @@ async fn main() -> Result<()> {
         for shared in rules::shared_addresses(&pod_list) {
             tracing::info!(%shared, "an address shown by several pods: the live one owns it");
         }
-        let ruleset = rules::compute(&args.node, &pod_list, &namespaces.state(), &policies.state());
+        let ruleset = rules::compute(
+            &args.node,
+            &pod_list,
+            &namespaces.state(),
+            &policies.state(),
+        );
         if last.as_ref() != Some(&ruleset) {
             iptables_restore(&rules::restore_script(&ruleset, &installed))?;
             installed = ruleset.chains.keys().cloned().collect();
-            tracing::info!(chains = installed.len(), took_ms = started.elapsed().as_millis() as u64, "rules applied");
+            tracing::info!(
+                chains = installed.len(),
+                took_ms = started.elapsed().as_millis() as u64,
+                "rules applied"
+            );
             last = Some(ruleset);
         }
         ensure_hooks()?;
@@ -97,10 +114,19 @@ async fn main() -> Result<()> {
 /// A reflector store kept current by a watch, notifying `changed` on every event.
 fn watch<K>(api: Api<K>, changed: Arc<Notify>) -> reflector::Store<K>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + serde::de::DeserializeOwned + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + serde::de::DeserializeOwned
+        + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector(writer, watcher(api, watcher::Config::default()).default_backoff());
+    let stream = reflector(
+        writer,
+        watcher(api, watcher::Config::default()).default_backoff(),
+    );
     tokio::spawn(async move {
         stream
             .for_each(|event| {
@@ -116,7 +142,10 @@ where
 }
 
 fn iptables(args: &[&str]) -> Result<std::process::Output> {
-    Command::new("iptables").args(args).output().context("running iptables")
+    Command::new("iptables")
+        .args(args)
+        .output()
+        .context("running iptables")
 }
 
 fn iptables_restore(script: &str) -> Result<()> {
@@ -126,10 +155,17 @@ fn iptables_restore(script: &str) -> Result<()> {
         .stderr(Stdio::piped())
         .spawn()
         .context("running iptables-restore")?;
-    child.stdin.take().expect("piped").write_all(script.as_bytes())?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(script.as_bytes())?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        bail!("iptables-restore failed: {}\n--- input ---\n{script}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "iptables-restore failed: {}\n--- input ---\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -155,10 +191,16 @@ fn ensure_hooks() -> Result<()> {
         if first_rule == Some(format!("-A {hook} {jump}").as_str()) {
             continue;
         }
-        while iptables(&["-D", hook, "-j", rules::MAIN_CHAIN])?.status.success() {}
+        while iptables(&["-D", hook, "-j", rules::MAIN_CHAIN])?
+            .status
+            .success()
+        {}
         let out = iptables(&["-I", hook, "1", "-j", rules::MAIN_CHAIN])?;
         if !out.status.success() {
-            bail!("iptables -I {hook}: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "iptables -I {hook}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
     Ok(())
@@ -166,7 +208,13 @@ fn ensure_hooks() -> Result<()> {
 
 fn remove_everything(installed: &BTreeSet<String>) -> Result<()> {
     for hook in HOOKS {
-        while iptables(&["-D", hook, "-j", rules::MAIN_CHAIN])?.status.success() {}
+        while iptables(&["-D", hook, "-j", rules::MAIN_CHAIN])?
+            .status
+            .success()
+        {}
     }
-    iptables_restore(&rules::restore_script(&rules::Ruleset::default(), installed))
+    iptables_restore(&rules::restore_script(
+        &rules::Ruleset::default(),
+        installed,
+    ))
 }

@@ -12,9 +12,7 @@
 use crate::cidr::{self, Prefix};
 use crate::selector;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort,
-};
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -61,7 +59,10 @@ fn owns_address_over(a: &Pod, b: &Pod) -> bool {
     match (terminating(a), terminating(b)) {
         (false, true) => true,
         (true, false) => false,
-        _ => a.metadata.creation_timestamp.as_ref().map(|t| t.0) > b.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        _ => {
+            a.metadata.creation_timestamp.as_ref().map(|t| t.0)
+                > b.metadata.creation_timestamp.as_ref().map(|t| t.0)
+        }
     }
 }
 
@@ -70,17 +71,45 @@ fn owns_address_over(a: &Pod, b: &Pod) -> bool {
 pub fn shared_addresses(pods: &[impl AsRef<Pod>]) -> Vec<String> {
     let mut by_ip: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for r in candidate_refs(pods) {
-        let name = format!("{}/{}", r.namespace, r.pod.metadata.name.as_deref().unwrap_or("?"));
-        by_ip.entry(r.pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).unwrap_or("")).or_default().push(name);
+        let name = format!(
+            "{}/{}",
+            r.namespace,
+            r.pod.metadata.name.as_deref().unwrap_or("?")
+        );
+        by_ip
+            .entry(
+                r.pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.pod_ip.as_deref())
+                    .unwrap_or(""),
+            )
+            .or_default()
+            .push(name);
     }
     let owners: BTreeMap<String, String> = pod_refs(pods)
         .iter()
-        .map(|r| (r.ip.clone(), format!("{}/{}", r.namespace, r.pod.metadata.name.as_deref().unwrap_or("?"))))
+        .map(|r| {
+            (
+                r.ip.clone(),
+                format!(
+                    "{}/{}",
+                    r.namespace,
+                    r.pod.metadata.name.as_deref().unwrap_or("?")
+                ),
+            )
+        })
         .collect();
     by_ip
         .into_iter()
         .filter(|(_, names)| names.len() > 1)
-        .map(|(ip, names)| format!("{ip}: {} (over {})", owners.get(ip).cloned().unwrap_or_default(), names.join(", ")))
+        .map(|(ip, names)| {
+            format!(
+                "{ip}: {} (over {})",
+                owners.get(ip).cloned().unwrap_or_default(),
+                names.join(", ")
+            )
+        })
         .collect()
 }
 
@@ -97,8 +126,15 @@ fn candidate_refs(pods: &[impl AsRef<Pod>]) -> Vec<PodRef<'_>> {
                 return None;
             }
             // IPv6 would need ip6tables; the testbed is IPv4-only.
-            let ip = status.pod_ip.as_ref().filter(|ip| !ip.is_empty() && !ip.contains(':'))?;
-            Some(PodRef { pod, ip: ip.clone(), namespace: pod.metadata.namespace.as_deref()? })
+            let ip = status
+                .pod_ip
+                .as_ref()
+                .filter(|ip| !ip.is_empty() && !ip.contains(':'))?;
+            Some(PodRef {
+                pod,
+                ip: ip.clone(),
+                namespace: pod.metadata.namespace.as_deref()?,
+            })
         })
         .collect()
 }
@@ -110,8 +146,15 @@ fn chain_name(kind: char, ip: &str) -> String {
 fn policy_types(policy: &NetworkPolicy) -> (bool, bool) {
     let spec = policy.spec.as_ref();
     match spec.and_then(|s| s.policy_types.as_ref()) {
-        Some(types) => (types.iter().any(|t| t == "Ingress"), types.iter().any(|t| t == "Egress")),
-        None => (true, spec.and_then(|s| s.egress.as_ref()).is_some_and(|e| !e.is_empty())),
+        Some(types) => (
+            types.iter().any(|t| t == "Ingress"),
+            types.iter().any(|t| t == "Egress"),
+        ),
+        None => (
+            true,
+            spec.and_then(|s| s.egress.as_ref())
+                .is_some_and(|e| !e.is_empty()),
+        ),
     }
 }
 
@@ -129,19 +172,34 @@ struct Cluster<'a> {
 
 impl<'a> Cluster<'a> {
     fn peers(&'a self, policy_ns: &str, peers: Option<&'a Vec<NetworkPolicyPeer>>) -> Peers<'a> {
-        let Some(peers) = peers.filter(|p| !p.is_empty()) else { return Peers::Any };
+        let Some(peers) = peers.filter(|p| !p.is_empty()) else {
+            return Peers::Any;
+        };
         let mut out = Vec::new();
         for peer in peers {
             if let Some(block) = &peer.ip_block {
-                let Some(base) = Prefix::parse(&block.cidr) else { continue };
-                let except: Vec<Prefix> =
-                    block.except.iter().flatten().filter_map(|e| Prefix::parse(e)).collect();
-                out.extend(cidr::subtract(base, &except).into_iter().map(|p| (p.to_string(), None)));
+                let Some(base) = Prefix::parse(&block.cidr) else {
+                    continue;
+                };
+                let except: Vec<Prefix> = block
+                    .except
+                    .iter()
+                    .flatten()
+                    .filter_map(|e| Prefix::parse(e))
+                    .collect();
+                out.extend(
+                    cidr::subtract(base, &except)
+                        .into_iter()
+                        .map(|p| (p.to_string(), None)),
+                );
                 continue;
             }
             for pod in &self.pods {
                 let ns_ok = match &peer.namespace_selector {
-                    Some(sel) => selector::matches(sel, self.namespace_labels.get(pod.namespace).copied().flatten()),
+                    Some(sel) => selector::matches(
+                        sel,
+                        self.namespace_labels.get(pod.namespace).copied().flatten(),
+                    ),
                     None => pod.namespace == policy_ns,
                 };
                 let pod_ok = match &peer.pod_selector {
@@ -159,7 +217,10 @@ impl<'a> Cluster<'a> {
 
 /// `-p proto --dport ...` fragments for a rule's ports, resolving named ports
 /// against `target` (the pod that owns the port). None: any port, any protocol.
-fn port_matches(ports: Option<&Vec<NetworkPolicyPort>>, target: Option<&Pod>) -> Option<Vec<String>> {
+fn port_matches(
+    ports: Option<&Vec<NetworkPolicyPort>>,
+    target: Option<&Pod>,
+) -> Option<Vec<String>> {
     let ports = ports.filter(|p| !p.is_empty())?;
     let mut out = Vec::new();
     for port in ports {
@@ -181,12 +242,19 @@ fn port_matches(ports: Option<&Vec<NetworkPolicyPort>>, target: Option<&Pod>) ->
 }
 
 fn named_port(pod: Option<&Pod>, name: &str, proto: &str) -> Vec<i32> {
-    let Some(spec) = pod.and_then(|p| p.spec.as_ref()) else { return vec![] };
+    let Some(spec) = pod.and_then(|p| p.spec.as_ref()) else {
+        return vec![];
+    };
     spec.containers
         .iter()
         .flat_map(|c| c.ports.iter().flatten())
         .filter(|p| p.name.as_deref() == Some(name))
-        .filter(|p| p.protocol.as_deref().unwrap_or("TCP").eq_ignore_ascii_case(proto))
+        .filter(|p| {
+            p.protocol
+                .as_deref()
+                .unwrap_or("TCP")
+                .eq_ignore_ascii_case(proto)
+        })
         .map(|p| p.container_port)
         .collect()
 }
@@ -206,12 +274,16 @@ pub fn compute(
             .filter_map(|ns| Some((ns.metadata.name.as_deref()?, ns.metadata.labels.as_ref())))
             .collect(),
     };
-    let mut main = vec![format!("-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN")];
+    let mut main = vec![format!(
+        "-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"
+    )];
     let mut chains = BTreeMap::new();
 
-    for local in cluster.pods.iter().filter(|p| {
-        p.pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node)
-    }) {
+    for local in cluster
+        .pods
+        .iter()
+        .filter(|p| p.pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+    {
         let selecting: Vec<&NetworkPolicy> = policies
             .iter()
             .map(AsRef::as_ref)
@@ -219,17 +291,29 @@ pub fn compute(
             .filter(|pol| {
                 pol.spec.as_ref().is_some_and(|s| {
                     // An absent podSelector selects every pod of the namespace, like `{}`.
-                    s.pod_selector.as_ref().is_none_or(|sel| selector::matches(sel, local.pod.metadata.labels.as_ref()))
+                    s.pod_selector.as_ref().is_none_or(|sel| {
+                        selector::matches(sel, local.pod.metadata.labels.as_ref())
+                    })
                 })
             })
             .collect();
 
-        let ingress: Vec<&NetworkPolicy> = selecting.iter().copied().filter(|p| policy_types(p).0).collect();
+        let ingress: Vec<&NetworkPolicy> = selecting
+            .iter()
+            .copied()
+            .filter(|p| policy_types(p).0)
+            .collect();
         if !ingress.is_empty() {
             let chain = chain_name('I', &local.ip);
             let mut rules = Vec::new();
             for pol in &ingress {
-                for rule in pol.spec.as_ref().and_then(|s| s.ingress.as_ref()).into_iter().flatten() {
+                for rule in pol
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.ingress.as_ref())
+                    .into_iter()
+                    .flatten()
+                {
                     let ports = port_matches(rule.ports.as_ref(), Some(local.pod));
                     match cluster.peers(local.namespace, rule.from.as_ref()) {
                         Peers::Any => push_allows(&mut rules, None, "-s", ports.as_deref()),
@@ -247,23 +331,46 @@ pub fn compute(
             chains.insert(chain, rules);
         }
 
-        let egress: Vec<&NetworkPolicy> = selecting.iter().copied().filter(|p| policy_types(p).1).collect();
+        let egress: Vec<&NetworkPolicy> = selecting
+            .iter()
+            .copied()
+            .filter(|p| policy_types(p).1)
+            .collect();
         if !egress.is_empty() {
             let chain = chain_name('E', &local.ip);
             let mut rules = Vec::new();
             for pol in &egress {
-                for rule in pol.spec.as_ref().and_then(|s| s.egress.as_ref()).into_iter().flatten() {
-                    let has_named = rule.ports.iter().flatten().any(|p| matches!(p.port, Some(IntOrString::String(_))));
+                for rule in pol
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.egress.as_ref())
+                    .into_iter()
+                    .flatten()
+                {
+                    let has_named = rule
+                        .ports
+                        .iter()
+                        .flatten()
+                        .any(|p| matches!(p.port, Some(IntOrString::String(_))));
                     let peers = match cluster.peers(local.namespace, rule.to.as_ref()) {
                         // A named port can only be resolved on a pod: "anywhere" then
                         // means every pod that has that port.
                         Peers::Any if has_named => Peers::Some(
-                            cluster.pods.iter().map(|p| (format!("{}/32", p.ip), Some(p))).collect(),
+                            cluster
+                                .pods
+                                .iter()
+                                .map(|p| (format!("{}/32", p.ip), Some(p)))
+                                .collect(),
                         ),
                         other => other,
                     };
                     match peers {
-                        Peers::Any => push_allows(&mut rules, None, "-d", port_matches(rule.ports.as_ref(), None).as_deref()),
+                        Peers::Any => push_allows(
+                            &mut rules,
+                            None,
+                            "-d",
+                            port_matches(rule.ports.as_ref(), None).as_deref(),
+                        ),
                         Peers::Some(peers) => {
                             for (addr, pod) in peers {
                                 let ports = port_matches(rule.ports.as_ref(), pod.map(|p| p.pod));
@@ -306,7 +413,10 @@ fn dedup(rules: &mut Vec<String>) {
 /// (applied with --noflush).
 pub fn restore_script(new: &Ruleset, old: &BTreeSet<String>) -> String {
     let mut s = String::from("*filter\n");
-    let stale: Vec<&String> = old.iter().filter(|c| !new.chains.contains_key(*c)).collect();
+    let stale: Vec<&String> = old
+        .iter()
+        .filter(|c| !new.chains.contains_key(*c))
+        .collect();
     for chain in new.chains.keys().chain(stale.iter().copied()) {
         s.push_str(&format!(":{chain} - [0:0]\n"));
     }
@@ -347,7 +457,8 @@ mod tests {
     }
 
     fn policy(ns: &str, spec: serde_json::Value) -> NetworkPolicy {
-        serde_json::from_value(json!({"metadata": {"name": "p", "namespace": ns}, "spec": spec})).unwrap()
+        serde_json::from_value(json!({"metadata": {"name": "p", "namespace": ns}, "spec": spec}))
+            .unwrap()
     }
 
     fn fixture() -> (Vec<Pod>, Vec<Namespace>) {
@@ -364,7 +475,12 @@ mod tests {
     #[test]
     fn no_policy_means_no_isolation() {
         let (pods, nss) = fixture();
-        let rs = compute("n1", &arcs(pods), &arcs(nss), &arcs(Vec::<NetworkPolicy>::new()));
+        let rs = compute(
+            "n1",
+            &arcs(pods),
+            &arcs(nss),
+            &arcs(Vec::<NetworkPolicy>::new()),
+        );
         assert_eq!(rs.chains.len(), 1);
         assert_eq!(rs.chains[MAIN_CHAIN].len(), 1, "only the established rule");
     }
@@ -374,10 +490,15 @@ mod tests {
         // `old` was isolated by a deny-all policy in namespace a and is being
         // deleted; the CNI already gave its IP to `new` in namespace b.
         let mut old = pod("a", "old", "n1", "10.0.1.9", json!({}));
-        old.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()));
+        old.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()),
+        );
         let new = pod("b", "new", "n1", "10.0.1.9", json!({}));
         let (_, nss) = fixture();
-        let pols = vec![policy("a", json!({"podSelector": {}, "policyTypes": ["Ingress"]}))];
+        let pols = vec![policy(
+            "a",
+            json!({"podSelector": {}, "policyTypes": ["Ingress"]}),
+        )];
         for pods in [vec![old.clone(), new.clone()], vec![new, old]] {
             let rs = compute("n1", &arcs(pods), &arcs(nss.clone()), &arcs(pols.clone()));
             assert_eq!(rs.chains.len(), 1, "the new pod is not isolated: {rs:?}");
@@ -387,7 +508,10 @@ mod tests {
     #[test]
     fn default_deny_ingress_drops_everything_new() {
         let (pods, nss) = fixture();
-        let pols = vec![policy("a", json!({"podSelector": {}, "policyTypes": ["Ingress"]}))];
+        let pols = vec![policy(
+            "a",
+            json!({"podSelector": {}, "policyTypes": ["Ingress"]}),
+        )];
         let rs = compute("n1", &arcs(pods), &arcs(nss), &arcs(pols));
         assert_eq!(rs.chains["NCNP-I-10-0-1-2"], vec!["-j DROP"]);
         assert!(rs.chains[MAIN_CHAIN].contains(&"-d 10.0.1.2/32 -j NCNP-I-10-0-1-2".to_string()));
@@ -396,51 +520,73 @@ mod tests {
     #[test]
     fn pod_selector_peer_allows_only_same_namespace_pods_on_named_port() {
         let (pods, nss) = fixture();
-        let pols = vec![policy("a", json!({
-            "podSelector": {"matchLabels": {"app": "server"}},
-            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}],
-                         "ports": [{"port": "http"}]}]
-        }))];
+        let pols = vec![policy(
+            "a",
+            json!({
+                "podSelector": {"matchLabels": {"app": "server"}},
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}],
+                             "ports": [{"port": "http"}]}]
+            }),
+        )];
         let rs = compute("n1", &arcs(pods), &arcs(nss), &arcs(pols));
         assert_eq!(
             rs.chains["NCNP-I-10-0-1-2"],
-            vec!["-s 10.0.2.2/32 -p tcp -m tcp --dport 8080 -j RETURN", "-j DROP"]
+            vec![
+                "-s 10.0.2.2/32 -p tcp -m tcp --dport 8080 -j RETURN",
+                "-j DROP"
+            ]
         );
     }
 
     #[test]
     fn namespace_and_pod_selector_in_one_peer_intersect() {
         let (pods, nss) = fixture();
-        let pols = vec![policy("a", json!({
-            "podSelector": {"matchLabels": {"app": "server"}},
-            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": "y"}},
-                                   "podSelector": {"matchLabels": {"app": "client"}}}]}]
-        }))];
+        let pols = vec![policy(
+            "a",
+            json!({
+                "podSelector": {"matchLabels": {"app": "server"}},
+                "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": "y"}},
+                                       "podSelector": {"matchLabels": {"app": "client"}}}]}]
+            }),
+        )];
         let rs = compute("n1", &arcs(pods), &arcs(nss), &arcs(pols));
-        assert_eq!(rs.chains["NCNP-I-10-0-1-2"], vec!["-s 10.0.2.3/32 -j RETURN", "-j DROP"]);
+        assert_eq!(
+            rs.chains["NCNP-I-10-0-1-2"],
+            vec!["-s 10.0.2.3/32 -j RETURN", "-j DROP"]
+        );
     }
 
     #[test]
     fn egress_ip_block_expands_except() {
         let (pods, nss) = fixture();
-        let pols = vec![policy("a", json!({
-            "podSelector": {"matchLabels": {"app": "client"}},
-            "policyTypes": ["Egress"],
-            "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.0.0.0/17"]}}],
-                        "ports": [{"port": 53, "protocol": "UDP"}]}]
-        }))];
+        let pols = vec![policy(
+            "a",
+            json!({
+                "podSelector": {"matchLabels": {"app": "client"}},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.0.0.0/17"]}}],
+                            "ports": [{"port": 53, "protocol": "UDP"}]}]
+            }),
+        )];
         let rs = compute("n2", &arcs(pods), &arcs(nss), &arcs(pols));
         assert_eq!(
             rs.chains["NCNP-E-10-0-2-2"],
-            vec!["-d 10.0.128.0/17 -p udp -m udp --dport 53 -j RETURN", "-j DROP"]
+            vec![
+                "-d 10.0.128.0/17 -p udp -m udp --dport 53 -j RETURN",
+                "-j DROP"
+            ]
         );
-        assert!(!rs.chains.contains_key("NCNP-E-10-0-2-3"), "namespace b is not selected");
+        assert!(
+            !rs.chains.contains_key("NCNP-E-10-0-2-3"),
+            "namespace b is not selected"
+        );
     }
 
     #[test]
     fn restore_script_replaces_and_deletes_stale_chains() {
         let mut rs = Ruleset::default();
-        rs.chains.insert(MAIN_CHAIN.into(), vec!["-j RETURN".into()]);
+        rs.chains
+            .insert(MAIN_CHAIN.into(), vec!["-j RETURN".into()]);
         let old: BTreeSet<String> = [MAIN_CHAIN.to_string(), "NCNP-I-1-2-3-4".to_string()].into();
         assert_eq!(
             restore_script(&rs, &old),
