@@ -21,7 +21,19 @@ events=${NETCONFORM_SOAK_CONNTRACK_EVENTS:-0}
 
 bash "$here/testbed" up >&2
 eval "$(bash "$here/testbed" env)"
-(cd "$root" && cargo test --quiet -p netconform-suite --test conformance --no-run) >&2
+# Built once and copied with the scenarios: every run tests the same commit,
+# even if the checkout is edited while the soak runs.
+frozen=$(mktemp -d /var/tmp/netconform-soak-suite.XXXX)
+trap 'rm -rf "$frozen"' EXIT
+binary=$(cd "$root" && cargo test --quiet -p netconform-suite --test conformance --no-run --message-format=json |
+  python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "conformance":
+        print(m["executable"])')
+[[ -x $binary ]] || { echo "soak: could not build the conformance suite" >&2; exit 1; }
+cp "$binary" "$frozen/conformance"
+cp -r "$root/scenarios" "$frozen/scenarios"
 commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- . ':!testbed/*.tsv' || echo +dirty)
 
 summarise() { # results.json -> checks, failed, dns_lost, tcp pairs, udp pairs, failed names (tab-separated)
@@ -79,8 +91,8 @@ for ((i = 1; i <= runs; i++)); do
     done
   fi
   start=$SECONDS
-  (cd "$root" && NETCONFORM_REQUIRE_CLUSTER=1 NETCONFORM_REPORT_DIR=$dir \
-    cargo test --quiet -p netconform-suite --test conformance >"$dir/output.log" 2>&1) || true
+  (cd "$root" && NETCONFORM_REQUIRE_CLUSTER=1 NETCONFORM_REPORT_DIR=$dir NETCONFORM_SCENARIOS=$frozen/scenarios \
+    "$frozen/conformance" >"$dir/output.log" 2>&1) || true
   wall=$((SECONDS - start))
   ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true
   wait 2>/dev/null || true
