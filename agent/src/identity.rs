@@ -17,9 +17,9 @@ pub struct Identity {
 pub fn search_domains(resolv_conf: &str) -> Vec<String> {
     resolv_conf
         .lines()
+        .rev()
         .filter_map(|l| l.trim().strip_prefix("search"))
-        .filter(|rest| rest.starts_with(char::is_whitespace))
-        .last()
+        .find(|rest| rest.starts_with(char::is_whitespace))
         .map(|rest| rest.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default()
 }

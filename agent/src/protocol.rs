@@ -200,6 +200,21 @@ pub enum DnsQueryResult {
 }
 
 impl DnsQueryResult {
+    /// The name it has on the wire (snake_case).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsQueryResult::Answer => "answer",
+            DnsQueryResult::NoData => "no_data",
+            DnsQueryResult::NxDomain => "nx_domain",
+            DnsQueryResult::ServFail => "serv_fail",
+            DnsQueryResult::OtherRcode => "other_rcode",
+            DnsQueryResult::Truncated => "truncated",
+            DnsQueryResult::Timeout => "timeout",
+            DnsQueryResult::Refused => "refused",
+            DnsQueryResult::Error => "error",
+        }
+    }
+
     /// The query got no answer at all (what the resolver retries).
     pub fn is_lost(self) -> bool {
         self == DnsQueryResult::Timeout

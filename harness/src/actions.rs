@@ -5,6 +5,7 @@
 use crate::exec;
 use crate::fixtures::{self, AGENT_CONTAINER};
 use crate::scenario::Action;
+use crate::verdict::ClusterIpChange;
 use crate::world::World;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -134,27 +135,26 @@ async fn make_unready(client: &Client, world: &mut World, fixture: &str) -> Resu
 }
 
 /// Problems with the Services' cluster IPs now: each must be what setup saw.
-pub async fn cluster_ips_unchanged(client: &Client, world: &World) -> Vec<String> {
-    let mut problems = Vec::new();
+pub async fn cluster_ips_unchanged(client: &Client, world: &World) -> Vec<ClusterIpChange> {
+    let mut changes = Vec::new();
     for svc in world.services.values() {
         let Some(before) = &svc.cluster_ip else {
             continue;
         };
-        match Api::<Service>::namespaced(client.clone(), &svc.namespace)
+        let after = match Api::<Service>::namespaced(client.clone(), &svc.namespace)
             .get(&svc.name)
             .await
         {
-            Ok(now) => {
-                let now = now.spec.and_then(|s| s.cluster_ip).unwrap_or_default();
-                if &now != before {
-                    problems.push(format!(
-                        "the clusterIP of service {} changed from {before} to {now}",
-                        svc.name
-                    ));
-                }
-            }
-            Err(e) => problems.push(format!("reading service {}: {e}", svc.name)),
+            Ok(now) => now.spec.and_then(|s| s.cluster_ip).unwrap_or_default(),
+            Err(e) => format!("<could not be read: {e}>"),
+        };
+        if &after != before {
+            changes.push(ClusterIpChange {
+                service: svc.name.clone(),
+                before: before.clone(),
+                after,
+            });
         }
     }
-    problems
+    changes
 }

@@ -6,34 +6,11 @@ use crate::scenario::*;
 use crate::stats::{
     baseline_p50_us, pair_latency, pair_outliers, summarise, LatencySummary, PairLatency,
 };
-use crate::world::World;
-use netconform_agent::protocol::{
-    Attempt, DnsQuery, DnsRecord, DnsTransport, Outcome, ProbeKind, ProbeResult, ProbeSpec,
-};
+use crate::verdict::*;
+use crate::world::{expand_name, Endpoint, World};
+use netconform_agent::protocol::{Attempt, DnsRecord, Outcome, ProbeKind, ProbeResult, ProbeSpec};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// A fixture pod as the run found it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Endpoint {
-    pub pod: String,
-    pub namespace: String,
-    pub ip: String,
-    pub node: String,
-    /// What the pod's hostname is (the pod name, or its fixture's `hostname`).
-    pub hostname: String,
-    #[serde(skip)]
-    pub labels: BTreeMap<String, String>,
-    pub host_network: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "status", content = "message", rename_all = "snake_case")]
-pub enum Status {
-    Passed,
-    Failed(String),
-    Skipped(String),
-}
 
 /// One probe of a check: from one pod to one target.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -69,28 +46,6 @@ fn default_port(protocol: Protocol) -> u16 {
         Protocol::Http => DEFAULT_HTTP_PORT,
         _ => DEFAULT_TCP_PORT,
     }
-}
-
-/// `{domain}`, `{ns}` and `{ns:<logical>}` in a DNS name.
-pub fn expand_name(name: &str, world: &World) -> Result<String, String> {
-    let mut out = name.to_string();
-    if out.contains("{domain}") {
-        let domain = world
-            .domain
-            .as_ref()
-            .ok_or("the cluster domain could not be discovered from a pod's resolv.conf")?;
-        out = out.replace("{domain}", domain);
-    }
-    for (logical, real) in &world.namespaces {
-        out = out.replace(&format!("{{ns:{logical}}}"), real);
-    }
-    if let Some(real) = world.namespaces.get(&world.default_namespace) {
-        out = out.replace("{ns}", real);
-    }
-    if out.contains('{') {
-        return Err(format!("`{name}` has a placeholder this run cannot fill (known: {{domain}}, {{ns}}, {{ns:<namespace>}})"));
-    }
-    Ok(out)
 }
 
 /// The probes a check makes, or why it cannot be planned on this world.
@@ -259,9 +214,6 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
     Ok(probes)
 }
 
-/// `from: harness`: probes that start on the machine running netconform.
-pub const HARNESS: &str = "harness";
-
 /// The pods a check names: a fixture's pods, `*` for every pod off the host
 /// network (sorted by namespace and name), or the harness itself.
 fn pods_named(world: &World, name: &str) -> Result<Vec<Endpoint>, String> {
@@ -330,25 +282,24 @@ fn is_matrix(check: &Check) -> bool {
     check.from == "*" || check.to.pod.as_deref() == Some("*")
 }
 
-/// Expected and observed connectivity as two tables (`.` connects, `X` does
-/// not, `?` mixed), with mismatches marked `!` in the observed one.
-pub fn matrix_tables(world: &World, probes: &[(PlannedProbe, ProbeResult)]) -> String {
+/// Expected and observed connectivity per (source, target pod) pair.
+pub fn matrix(world: &World, probes: &[(PlannedProbe, ProbeResult)]) -> Matrix {
     let mut rows: Vec<String> = Vec::new();
-    let mut cols: Vec<String> = Vec::new();
-    let mut cells: BTreeMap<(String, String), (char, char)> = BTreeMap::new();
+    let mut columns: Vec<String> = Vec::new();
+    let mut cells = Vec::new();
     for (p, r) in probes {
         let Some(to) = &p.target_pod else { continue };
-        let (f, t) = (short_name(world, &p.from), short_name(world, to));
-        if !rows.contains(&f) {
-            rows.push(f.clone());
+        let (from, to) = (short_name(world, &p.from), short_name(world, to));
+        if !rows.contains(&from) {
+            rows.push(from.clone());
         }
-        if !cols.contains(&t) {
-            cols.push(t.clone());
+        if !columns.contains(&to) {
+            columns.push(to.clone());
         }
         let expected = if p.expect == Expectation::Connected {
-            '.'
+            Reach::Connects
         } else {
-            'X'
+            Reach::Blocked
         };
         let ok = r
             .attempts
@@ -356,51 +307,26 @@ pub fn matrix_tables(world: &World, probes: &[(PlannedProbe, ProbeResult)]) -> S
             .filter(|a| a.outcome == Outcome::Connected)
             .count();
         let observed = if ok == r.attempts.len() && ok > 0 {
-            '.'
+            Reach::Connects
         } else if ok == 0 {
-            'X'
+            Reach::Blocked
         } else {
-            '?'
+            Reach::Mixed
         };
-        cells.insert((f, t), (expected, observed));
+        cells.push(MatrixCell {
+            from,
+            to,
+            expected,
+            observed,
+        });
     }
     rows.sort();
-    cols.sort();
-    let width = rows.iter().chain(&cols).map(|s| s.len()).max().unwrap_or(1);
-    let render = |title: &str, observed: bool| {
-        let mut out = format!("{title}\n{:width$}", "");
-        for c in &cols {
-            out.push_str(&format!(" {c:>width$}"));
-        }
-        out.push('\n');
-        for r in &rows {
-            out.push_str(&format!("{r:width$}"));
-            for c in &cols {
-                let cell = match cells.get(&(r.clone(), c.clone())) {
-                    Some((e, o)) if observed => {
-                        if e == o {
-                            o.to_string()
-                        } else {
-                            format!("{o}!")
-                        }
-                    }
-                    Some((e, _)) => e.to_string(),
-                    None => "-".to_string(),
-                };
-                out.push_str(&format!(" {cell:>width$}"));
-            }
-            out.push('\n');
-        }
-        out
-    };
-    format!(
-        "{}{}",
-        render(
-            "expected (rows: from, columns: to; . connects, X blocked):",
-            false
-        ),
-        render("observed (! differs from expected):", true)
-    )
+    columns.sort();
+    Matrix {
+        rows,
+        columns,
+        cells,
+    }
 }
 
 fn dns_name(check: &Check, world: &World) -> Result<String, String> {
@@ -496,100 +422,40 @@ pub fn matches(expect: Expectation, outcome: Outcome) -> bool {
     }
 }
 
-fn expectation_text(expect: Expectation) -> &'static str {
-    match expect {
-        Expectation::Connected => "connected",
-        Expectation::Refused => "refused",
-        Expectation::TimedOut => "timed_out",
-        Expectation::Blocked => "blocked (refused or timed_out)",
-        Expectation::NotFound => "not_found",
-    }
-}
-
-/// "18 connected, 2 timed_out"
-fn tally(attempts: &[Attempt]) -> String {
-    let mut counts: BTreeMap<Outcome, usize> = BTreeMap::new();
-    for a in attempts {
-        *counts.entry(a.outcome).or_default() += 1;
-    }
-    counts
-        .iter()
-        .map(|(o, n)| format!("{n} {o}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `name. A udp try 1: nxdomain 0.4 ms; ...`: what the resolver asked and got.
-fn query_trace(queries: &[DnsQuery]) -> String {
-    queries
-        .iter()
-        .map(|q| {
-            let transport = match q.transport {
-                DnsTransport::Udp => "udp",
-                DnsTransport::Tcp => "tcp",
-            };
-            let result = serde_json::to_value(q.result)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            format!(
-                "{} {:?} {transport} try {} to {}: {result} {:.1} ms",
-                q.name,
-                q.record,
-                q.attempt,
-                q.server,
-                q.latency_us as f64 / 1000.0
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn set_text(s: &BTreeSet<String>) -> String {
-    if s.is_empty() {
-        "{}".into()
-    } else {
-        format!("{{{}}}", s.iter().cloned().collect::<Vec<_>>().join(", "))
-    }
-}
-
 /// The problems with one probe's result (empty: it met every expectation).
-pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) -> Vec<String> {
+pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) -> Vec<ProbeProblem> {
     let attempts = &result.attempts;
     let total = attempts.len();
     let mut problems = Vec::new();
     if total == 0 {
-        problems.push("the agent returned no samples".to_string());
+        problems.push(ProbeProblem::NoSamples);
     }
     let unexpected: Vec<&Attempt> = attempts
         .iter()
         .filter(|a| !matches(probe.expect, a.outcome))
         .collect();
     if let Some(first) = unexpected.first() {
-        problems.push(format!(
-            "expected {} on all {total} samples, observed {} (first unexpected: {}: {})",
-            expectation_text(probe.expect),
-            tally(attempts),
-            first.outcome,
-            first.detail.as_deref().unwrap_or("no detail")
-        ));
-        if !first.dns_queries.is_empty() && first.outcome != Outcome::Connected {
-            problems.push(format!(
-                "DNS queries of that sample: {}",
-                query_trace(&first.dns_queries)
-            ));
+        let mut observed: BTreeMap<Outcome, usize> = BTreeMap::new();
+        for a in attempts {
+            *observed.entry(a.outcome).or_default() += 1;
         }
-        if unexpected.iter().any(|a| {
-            a.detail
-                .as_deref()
-                .is_some_and(|d| d.contains("No route to host"))
-        }) {
-            problems.push(
-                "\"No route to host\" is a neighbour (ARP/NDP) resolution that failed on the way: on a bridge CNI, typically a node \
-                 that still remembers the MAC of an earlier pod with the same IP (docs/verdicts.md)"
-                    .into(),
-            );
-        }
+        problems.push(ProbeProblem::UnexpectedOutcome {
+            expected: probe.expect,
+            samples: total,
+            observed,
+            first: first.outcome,
+            first_detail: first.detail.clone(),
+            first_queries: if first.outcome != Outcome::Connected {
+                first.dns_queries.clone()
+            } else {
+                vec![]
+            },
+            no_route_to_host: unexpected.iter().any(|a| {
+                a.detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains("No route to host"))
+            }),
+        });
     }
     let connected = || attempts.iter().filter(|a| a.outcome == Outcome::Connected);
 
@@ -604,17 +470,12 @@ pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) ->
                 )
                 .or_default() += 1;
         }
-        let wrong: Vec<String> = seen
-            .iter()
-            .filter(|(ip, _)| **ip != probe.from.ip)
-            .map(|(ip, n)| format!("{ip} on {n} samples"))
-            .collect();
-        if !wrong.is_empty() {
-            problems.push(format!(
-                "source address: expected the client's pod IP {} (no NAT), the server saw {}",
-                probe.from.ip,
-                wrong.join(", ")
-            ));
+        seen.retain(|ip, _| *ip != probe.from.ip);
+        if !seen.is_empty() {
+            problems.push(ProbeProblem::SourceAddressRewritten {
+                expected: probe.from.ip.clone(),
+                seen,
+            });
         }
     }
     if check.assert.same_pod {
@@ -623,11 +484,10 @@ pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) ->
             .filter(|s| *s != probe.from.hostname)
             .collect();
         if !others.is_empty() {
-            problems.push(format!(
-                "expected the answer from this pod ({}), got it from {}",
-                probe.from.hostname,
-                set_text(&others)
-            ));
+            problems.push(ProbeProblem::AnsweredByOtherPod {
+                expected: probe.from.hostname.clone(),
+                got: others,
+            });
         }
     }
     match &probe.expected_answers {
@@ -635,12 +495,11 @@ pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) ->
             let got: BTreeSet<BTreeSet<String>> = connected()
                 .map(|a| a.answers.iter().cloned().collect())
                 .collect();
-            for g in got.iter().filter(|g| *g != want) {
-                problems.push(format!(
-                    "answers: expected exactly {}, got {}",
-                    set_text(want),
-                    set_text(g)
-                ));
+            for g in got.into_iter().filter(|g| g != want) {
+                problems.push(ProbeProblem::DnsAnswers {
+                    expected: want.clone(),
+                    got: g,
+                });
             }
         }
         Some(ExpectedAnswers::Srv { count, port }) => {
@@ -651,10 +510,11 @@ pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) ->
                     .filter_map(|r| r.split_whitespace().nth(2).map(str::to_string))
                     .collect();
                 if a.answers.len() != *count || ports != BTreeSet::from([port.to_string()]) {
-                    problems.push(format!(
-                        "SRV: expected {count} record(s) on port {port}, got [{}]",
-                        a.answers.join("; ")
-                    ));
+                    problems.push(ProbeProblem::SrvRecords {
+                        count: *count,
+                        port: *port,
+                        got: a.answers.clone(),
+                    });
                     break;
                 }
             }
@@ -667,15 +527,14 @@ pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) ->
                 let own: BTreeSet<String> = a.answers.iter().cloned().collect();
                 let missing: BTreeSet<String> = addresses.difference(&own).cloned().collect();
                 if !missing.is_empty() {
-                    problems.push(format!(
-                        "status.podIP {} is not among the pod's own addresses {}",
-                        set_text(&missing),
-                        set_text(&own)
-                    ));
+                    problems.push(ProbeProblem::PodIpNotOwned { missing, own });
                 }
                 if let (Some(want), Some(got)) = (hostname, &a.server) {
                     if want != got {
-                        problems.push(format!("hostname: expected {want}, the pod says {got}"));
+                        problems.push(ProbeProblem::Hostname {
+                            expected: want.clone(),
+                            got: got.clone(),
+                        });
                     }
                 }
             }
@@ -711,6 +570,26 @@ pub fn node_pairs(check: &Check, probes: &[(PlannedProbe, ProbeResult)]) -> Vec<
     )
 }
 
+fn origin(from: &Endpoint) -> Origin {
+    if from.pod == HARNESS {
+        Origin::HarnessHost
+    } else if from.host_network {
+        Origin::HostNetwork {
+            namespace: from.namespace.clone(),
+            pod: from.pod.clone(),
+            node: from.node.clone(),
+            ip: from.ip.clone(),
+        }
+    } else {
+        Origin::Pod {
+            namespace: from.namespace.clone(),
+            pod: from.pod.clone(),
+            node: from.node.clone(),
+            ip: from.ip.clone(),
+        }
+    }
+}
+
 /// Judges a whole check: every probe, then what only the set of probes can
 /// show (distinct backends); latency over the samples that met expectations.
 pub fn evaluate(
@@ -724,33 +603,19 @@ pub fn evaluate(
             .flat_map(|(p, r)| measured(check, p, r))
             .map(|a| a.latency_us),
     );
-    let mut failures = Vec::new();
-    let mut failed_probes = 0;
-    for (p, r) in probes {
-        let problems = judge_probe(check, p, r);
-        if !problems.is_empty() {
-            failed_probes += 1;
-            let origin = if p.from.pod == HARNESS {
-                "the harness host".to_string()
-            } else if p.from.host_network {
-                format!(
-                    "{}/{} (host network of {}, {})",
-                    p.from.namespace, p.from.pod, p.from.node, p.from.ip
-                )
-            } else {
-                format!(
-                    "{}/{} ({}, node {})",
-                    p.from.namespace, p.from.pod, p.from.ip, p.from.node
-                )
-            };
-            failures.push(format!(
-                "{} {origin} -> {}\n    {}",
-                check.protocol.as_str(),
-                p.target,
-                problems.join("\n    ")
-            ));
-        }
-    }
+    let failed_probes: Vec<ProbeFailure> = probes
+        .iter()
+        .filter_map(|(p, r)| {
+            let problems = judge_probe(check, p, r);
+            (!problems.is_empty()).then(|| ProbeFailure {
+                protocol: check.protocol,
+                origin: origin(&p.from),
+                target: p.target.clone(),
+                problems,
+            })
+        })
+        .collect();
+    let mut check_problems = Vec::new();
     if !check.assert.not_served_by.is_empty() {
         let forbidden: BTreeSet<String> = check
             .assert
@@ -765,52 +630,42 @@ pub fn evaluate(
                     .map(|e| e.hostname.clone())
             })
             .collect();
-        let hits: BTreeMap<&str, usize> = probes
+        let mut hits: BTreeMap<String, usize> = BTreeMap::new();
+        for s in probes
             .iter()
             .flat_map(|(_, r)| &r.attempts)
-            .filter_map(|a| a.server.as_deref())
+            .filter_map(|a| a.server.as_ref())
             .filter(|s| forbidden.contains(*s))
-            .fold(BTreeMap::new(), |mut m, s| {
-                *m.entry(s).or_default() += 1;
-                m
-            });
+        {
+            *hits.entry(s.clone()).or_default() += 1;
+        }
         if !hits.is_empty() {
-            failures.push(format!(
-                "expected no answer from {}, got {}",
-                set_text(&forbidden),
-                hits.iter()
-                    .map(|(s, n)| format!("{n} from {s}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            check_problems.push(CheckProblem::ServedByForbidden { forbidden, hits });
         }
     }
     if let Some(want) = check.assert.distinct_servers_at_least {
-        let servers: BTreeSet<&str> = probes
+        let servers: BTreeSet<String> = probes
             .iter()
             .flat_map(|(_, r)| &r.attempts)
-            .filter_map(|a| a.server.as_deref())
+            .filter_map(|a| a.server.clone())
             .collect();
         if (servers.len() as u32) < want {
-            failures.push(format!(
-                "expected answers from at least {want} different backends, got {} ({})",
-                servers.len(),
-                servers.into_iter().collect::<Vec<_>>().join(", ")
-            ));
+            check_problems.push(CheckProblem::TooFewBackends { want, got: servers });
         }
     }
     if let Some(l) = latency {
-        for (name, limit, got) in [
-            ("p50", check.latency.p50_ms, l.p50_us),
-            ("p90", check.latency.p90_ms, l.p90_us),
-            ("p99", check.latency.p99_ms, l.p99_us),
+        for (percentile, limit, observed_us) in [
+            (Percentile::P50, check.latency.p50_ms, l.p50_us),
+            (Percentile::P90, check.latency.p90_ms, l.p90_us),
+            (Percentile::P99, check.latency.p99_ms, l.p99_us),
         ] {
-            if let Some(limit) = limit {
-                if got as f64 > limit * 1000.0 {
-                    failures.push(format!(
-                        "latency {name} {:.3} ms is over the {limit} ms threshold",
-                        got as f64 / 1000.0
-                    ));
+            if let Some(limit_ms) = limit {
+                if observed_us as f64 > limit_ms * 1000.0 {
+                    check_problems.push(CheckProblem::LatencyOverThreshold {
+                        percentile,
+                        limit_ms,
+                        observed_us,
+                    });
                 }
             }
         }
@@ -819,35 +674,29 @@ pub fn evaluate(
         let pairs = node_pairs(check, probes);
         let base = baseline_p50_us(&pairs).unwrap_or(0);
         for p in pair_outliers(&pairs, o.ratio, o.floor_ms * 1000.0) {
-            failures.push(format!(
-                "node pair {} -> {}: p50 {:.3} ms is {:.1}x the cluster's baseline p50 {:.3} ms (an outlier is over {}x and over {} ms above it)",
-                p.from,
-                p.to,
-                p.latency.p50_us as f64 / 1000.0,
-                p.latency.p50_us as f64 / base.max(1) as f64,
-                base as f64 / 1000.0,
-                o.ratio,
-                o.floor_ms
-            ));
+            check_problems.push(CheckProblem::NodePairOutlier {
+                from: p.from.clone(),
+                to: p.to.clone(),
+                p50_us: p.latency.p50_us,
+                baseline_p50_us: base,
+                ratio: o.ratio,
+                floor_ms: o.floor_ms,
+            });
         }
     }
     if probes.is_empty() {
-        failures.push("the check planned no probe".into());
+        check_problems.push(CheckProblem::NoProbes);
     }
-    if failures.is_empty() {
-        (Status::Passed, latency)
-    } else {
-        let mut text = if failed_probes > 0 {
-            format!("{failed_probes} of {} probes failed\n", probes.len())
-        } else {
-            format!("every one of the {} probes met its expectation, but the check as a whole did not:\n", probes.len())
-        };
-        if is_matrix(check) {
-            text.push_str(&matrix_tables(world, probes));
-        }
-        text.push_str(&format!("  {}", failures.join("\n  ")));
-        (Status::Failed(text), latency)
+    if failed_probes.is_empty() && check_problems.is_empty() {
+        return (Status::Passed, latency);
     }
+    let judgement = Judgement {
+        probes: probes.len(),
+        failed_probes,
+        check_problems,
+        matrix: is_matrix(check).then(|| matrix(world, probes)),
+    };
+    (Status::Failed(Failure::Judged(judgement)), latency)
 }
 
 #[cfg(test)]
@@ -932,6 +781,25 @@ mod tests {
         }
     }
 
+    fn probe_problems(status: &Status) -> Vec<ProbeProblem> {
+        let j = status
+            .failure()
+            .and_then(Failure::judgement)
+            .expect("a judged failure");
+        j.failed_probes
+            .iter()
+            .flat_map(|p| p.problems.clone())
+            .collect()
+    }
+
+    fn check_problems(status: &Status) -> Vec<CheckProblem> {
+        let j = status
+            .failure()
+            .and_then(Failure::judgement)
+            .expect("a judged failure");
+        j.check_problems.clone()
+    }
+
     fn run(c: &Check, attempts: Vec<Attempt>) -> (Status, Option<LatencySummary>) {
         let probe = plan(c, &world()).unwrap().remove(0);
         let result = ProbeResult {
@@ -973,9 +841,15 @@ mod tests {
             &check(Expectation::Connected, true),
             vec![attempt(Outcome::Connected, Some("10.250.0.12"), 100)],
         );
-        let Status::Failed(msg) = status else {
-            panic!("{status:?}")
-        };
+        let problems = probe_problems(&status);
+        assert_eq!(
+            problems,
+            vec![ProbeProblem::SourceAddressRewritten {
+                expected: "10.0.1.2".into(),
+                seen: BTreeMap::from([("10.250.0.12".to_string(), 1)]),
+            }]
+        );
+        let msg = status.failure().unwrap().to_string();
         assert!(msg.contains("expected the client's pod IP 10.0.1.2 (no NAT), the server saw 10.250.0.12 on 1 samples"), "{msg}");
     }
 
@@ -987,9 +861,20 @@ mod tests {
             &check(Expectation::Connected, false),
             vec![attempt(Outcome::Connected, None, 100), t],
         );
-        let Status::Failed(msg) = status else {
-            panic!("{status:?}")
+        let j = status.failure().and_then(Failure::judgement).unwrap();
+        assert_eq!(j.failed_probes[0].origin.node(), Some("n1"));
+        let ProbeProblem::UnexpectedOutcome {
+            observed, first, ..
+        } = &j.failed_probes[0].problems[0]
+        else {
+            panic!("{j:?}")
         };
+        assert_eq!(*first, Outcome::TimedOut);
+        assert_eq!(
+            observed,
+            &BTreeMap::from([(Outcome::Connected, 1), (Outcome::TimedOut, 1)])
+        );
+        let msg = status.failure().unwrap().to_string();
         assert!(
             msg.contains("expected connected on all 2 samples, observed 1 connected, 1 timed_out"),
             "{msg}"
@@ -1019,9 +904,19 @@ mod tests {
         let mut c = check(Expectation::Connected, false);
         c.latency.p99_ms = Some(1.0);
         let (status, _) = run(&c, vec![attempt(Outcome::Connected, None, 5_000)]);
-        let Status::Failed(msg) = status else {
-            panic!("{status:?}")
-        };
+        // HdrHistogram keeps 3 significant digits: 5000 µs reads back as 5003.
+        assert!(
+            matches!(
+                check_problems(&status)[..],
+                [CheckProblem::LatencyOverThreshold {
+                    percentile: Percentile::P99,
+                    observed_us: 4_990..=5_010,
+                    ..
+                }]
+            ),
+            "{status:?}"
+        );
+        let msg = status.failure().unwrap().to_string();
         assert!(
             msg.contains("latency p99 5.0") && msg.contains("ms is over the 1 ms threshold"),
             "{msg}"
@@ -1061,9 +956,14 @@ mod tests {
                 },
             )],
         );
-        let Status::Failed(msg) = status else {
-            panic!("{status:?}")
-        };
+        assert_eq!(
+            probe_problems(&status),
+            vec![ProbeProblem::DnsAnswers {
+                expected: BTreeSet::from(["10.0.1.3".to_string(), "10.0.2.3".to_string()]),
+                got: BTreeSet::from(["10.0.1.3".to_string()]),
+            }]
+        );
+        let msg = status.failure().unwrap().to_string();
         assert!(
             msg.contains("expected exactly {10.0.1.3, 10.0.2.3}, got {10.0.1.3}"),
             "{msg}"
@@ -1081,9 +981,14 @@ mod tests {
                 attempt(Outcome::Connected, None, 10),
             ],
         );
-        let Status::Failed(msg) = status else {
-            panic!("{status:?}")
-        };
+        assert_eq!(
+            check_problems(&status),
+            vec![CheckProblem::TooFewBackends {
+                want: 2,
+                got: BTreeSet::from(["server".to_string()])
+            }]
+        );
+        let msg = status.failure().unwrap().to_string();
         assert!(
             msg.contains("at least 2 different backends, got 1 (server)"),
             "{msg}"
@@ -1132,9 +1037,10 @@ mod tests {
             })
             .collect();
         let (status, _) = evaluate(&c, &w, &judged);
-        let Status::Failed(msg) = status else {
-            panic!("{status:?}")
-        };
+        let j = status.failure().and_then(Failure::judgement).unwrap();
+        assert_eq!(j.failed_probes.len(), 2);
+        assert_eq!(j.matrix.as_ref().map(Matrix::mismatches), Some(2));
+        let msg = status.failure().unwrap().to_string();
         assert!(msg.starts_with("2 of 12 probes failed"), "{msg}");
         assert!(msg.contains("expected (rows: from, columns: to"), "{msg}");
         assert!(msg.contains(".!"), "observed table marks mismatches: {msg}");

@@ -100,6 +100,14 @@ pub async fn exec(
             s.message.unwrap_or_default(),
             String::from_utf8_lossy(&err).trim()
         )),
-        _ => Ok(out),
+        Some(_) => Ok(out),
+        // The stream ended without the exit status the API server sends last:
+        // the exec transport broke, and what came through is not the answer.
+        None => Err(format!(
+            "the exec stream of `{}` in {ns}/{pod} ended without the command's exit status ({} bytes on stdout; stderr: {:?})",
+            command.join(" "),
+            out.len(),
+            String::from_utf8_lossy(&err).trim()
+        )),
     }
 }

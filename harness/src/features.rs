@@ -6,28 +6,12 @@
 //! check on a cluster with no IPv6 pod CIDR). NetworkPolicy enforcement is not
 //! "detected" away: a cluster that ignores policies fails those checks.
 
+use crate::verdict::{Absence, Skip};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, PartialEq, Eq)]
-pub struct Feature {
-    pub name: &'static str,
-    pub description: &'static str,
-}
-
-pub const FEATURES: &[Feature] = &[
-    Feature { name: "core", description: "the Kubernetes network model: pod-to-pod without NAT, node-to-pod, pod IPs, Services, localhost in a pod" },
-    Feature { name: "dns", description: "cluster DNS: Service and pod records, headless Services, SRV, search paths" },
-    Feature { name: "nodeport", description: "NodePort Services on every node" },
-    Feature { name: "nodeport-from-harness", description: "NodePort Services reached from the machine running netconform (needs routable node IPs: kind on Linux, the testbed)" },
-    Feature { name: "host-network", description: "hostNetwork pods (needs a namespace that allows privileged pods)" },
-    Feature { name: "network-policy", description: "NetworkPolicy ingress isolation" },
-    Feature { name: "network-policy-egress", description: "NetworkPolicy egress isolation" },
-    Feature { name: "latency", description: "node-pair latency on an idle cluster: no node pair far slower than the cluster's own baseline" },
-    Feature { name: "ipv6", description: "IPv6 pod and Service addresses" },
-    Feature { name: "sctp", description: "SCTP pods and Services" },
-];
+pub use crate::scenario::features::{is_known, known, Feature, FEATURES};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Profile {
@@ -57,10 +41,6 @@ pub const PROFILES: &[Profile] = &[
     },
 ];
 
-pub fn is_known(feature: &str) -> bool {
-    FEATURES.iter().any(|f| f.name == feature)
-}
-
 pub fn profile(name: &str) -> Option<&'static Profile> {
     PROFILES.iter().find(|p| p.name == name)
 }
@@ -82,25 +62,31 @@ pub struct Declaration {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FeaturePlan {
     pub profile: &'static Profile,
-    /// feature -> why its checks are skipped.
-    pub skipped: BTreeMap<String, String>,
+    /// feature -> why the cluster does not offer it (its checks are skipped).
+    pub skipped: BTreeMap<String, Absence>,
     pub source: Option<PathBuf>,
 }
 
 impl FeaturePlan {
     /// Why a check with these features does not run here, if it does not.
-    pub fn skip_reason(&self, features: &[String]) -> Option<String> {
+    pub fn skip_reason(&self, features: &[String]) -> Option<Skip> {
         // What the cluster lacks says more than what the profile leaves out.
-        if let Some((f, reason)) = features
+        if let Some((f, why)) = features
             .iter()
             .find_map(|f| self.skipped.get(f).map(|r| (f, r)))
         {
-            return Some(format!("feature {f}: {reason}"));
+            return Some(Skip::FeatureAbsent {
+                feature: f.clone(),
+                why: why.clone(),
+            });
         }
         features
             .iter()
             .find(|f| !self.profile.features.contains(&f.as_str()))
-            .map(|f| format!("feature {f} is not in profile {}", self.profile.name))
+            .map(|f| Skip::NotInProfile {
+                feature: f.clone(),
+                profile: self.profile.name.to_string(),
+            })
     }
 }
 
@@ -133,14 +119,6 @@ pub fn read_declaration(path: &Path) -> Result<Declaration, String> {
     Ok(d)
 }
 
-pub fn known() -> String {
-    FEATURES
-        .iter()
-        .map(|f| f.name)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// What the cluster shows about itself, for features that can be detected.
 #[derive(Clone, Debug, Default)]
 pub struct Detected {
@@ -161,12 +139,12 @@ pub fn plan(
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "the declaration".into());
-        skipped.insert(f.clone(), format!("declared unsupported in {from}"));
+        skipped.insert(f.clone(), Absence::DeclaredUnsupported { source: from });
     }
     if !detected.ip_families.is_empty() && !detected.ip_families.contains("IPv6") {
         skipped
             .entry("ipv6".into())
-            .or_insert_with(|| "no node has an IPv6 pod CIDR".into());
+            .or_insert(Absence::NoIpv6PodCidr);
     }
     FeaturePlan {
         profile,
@@ -194,7 +172,12 @@ mod tests {
         let p = plan(&d, Some("cluster.yaml".into()), &detected(&["IPv4"]));
         assert_eq!(
             p.skip_reason(&["core".into(), "sctp".into()]).unwrap(),
-            "feature sctp: declared unsupported in cluster.yaml"
+            Skip::FeatureAbsent {
+                feature: "sctp".into(),
+                why: Absence::DeclaredUnsupported {
+                    source: "cluster.yaml".into()
+                }
+            }
         );
         assert_eq!(p.skip_reason(&["core".into()]), None);
     }
@@ -202,10 +185,13 @@ mod tests {
     #[test]
     fn ipv6_is_skipped_on_an_ipv4_only_cluster_but_policy_is_not() {
         let p = plan(&Declaration::default(), None, &detected(&["IPv4"]));
-        assert!(p
-            .skip_reason(&["ipv6".into()])
-            .unwrap()
-            .contains("no node has an IPv6 pod CIDR"));
+        assert_eq!(
+            p.skip_reason(&["ipv6".into()]),
+            Some(Skip::FeatureAbsent {
+                feature: "ipv6".into(),
+                why: Absence::NoIpv6PodCidr
+            })
+        );
         assert_eq!(p.skip_reason(&["network-policy".into()]), None);
     }
 
@@ -218,7 +204,10 @@ mod tests {
         let p = plan(&d, None, &detected(&["IPv4"]));
         assert_eq!(
             p.skip_reason(&["network-policy".into()]).unwrap(),
-            "feature network-policy is not in profile core"
+            Skip::NotInProfile {
+                feature: "network-policy".into(),
+                profile: "core".into()
+            }
         );
         assert_eq!(p.skip_reason(&["dns".into()]), None);
     }

@@ -86,16 +86,6 @@ fn agent_container(
     })
 }
 
-/// The ports a fixture's main container serves: its own, or the defaults
-/// (none for a hostNetwork pod, which would otherwise take ports on the node).
-pub fn main_ports(fixture: &PodFixture) -> AgentPorts {
-    match &fixture.ports {
-        Some(p) => p.clone(),
-        None if fixture.host_network => AgentPorts::default(),
-        None => AgentPorts::defaults(),
-    }
-}
-
 /// The Pod `name` for a fixture: the agent serving its ports (and a sidecar's),
 /// pinned to `node`, non-root, no capabilities, read-only root filesystem.
 pub fn agent_pod(
@@ -106,7 +96,7 @@ pub fn agent_pod(
     labels: &BTreeMap<String, String>,
     image: &AgentImage,
 ) -> Pod {
-    let ports = main_ports(fixture);
+    let ports = fixture.main_ports();
     let mut containers = vec![agent_container(AGENT_CONTAINER, &ports, image, "")];
     if let Some(sidecar) = &fixture.sidecar {
         containers.push(agent_container(SIDECAR_CONTAINER, sidecar, image, "s"));

@@ -12,9 +12,10 @@
 //! - [`actions`]: changes checks make to fixtures (replace pods, make unready, delete policies)
 //! - [`exec`]: one agent exec per probe batch
 //! - [`checks`]: checks to probes, results to verdicts
+//! - [`verdict`]: what a check concluded, typed (failures, skips)
 //! - [`stats`]: latency percentiles
 //! - [`runner`]: one scenario from namespaces to verdicts to cleanup
-//! - [`report`]: JUnit and JSON
+//! - [`report`]: JUnit and JSON, and the only place verdicts become text
 
 pub mod actions;
 pub mod checks;
@@ -29,4 +30,5 @@ pub mod run;
 pub mod runner;
 pub mod scenario;
 pub mod stats;
+pub mod verdict;
 pub mod world;

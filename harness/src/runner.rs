@@ -3,7 +3,7 @@
 //! and delete the scenario's namespaces by label whatever happened.
 
 use crate::actions;
-use crate::checks::{self, PlannedProbe, Status};
+use crate::checks::{self, PlannedProbe};
 use crate::exec;
 use crate::fixtures::{AgentImage, AGENT_CONTAINER};
 use crate::namespaces;
@@ -11,6 +11,7 @@ use crate::report::{CheckRecord, ProbeRecord};
 use crate::run::RunId;
 use crate::scenario::{Check, Scenario};
 use crate::stats::{LatencySummary, PairLatency};
+use crate::verdict::{Failure, ProbeError, Status};
 use crate::world::{self, World};
 use futures::future::join_all;
 use kube::Client;
@@ -60,7 +61,10 @@ pub async fn run_scenario(
                 let mut failure = None;
                 for a in &c.before {
                     if let Err(e) = actions::run(&ctx.client, &mut world, a, &scenario.name).await {
-                        failure = Some(format!("action {a:?} failed: {e}"));
+                        failure = Some(Failure::ActionFailed {
+                            action: format!("{a:?}"),
+                            reason: e.to_string(),
+                        });
                         break;
                     }
                 }
@@ -78,11 +82,14 @@ pub async fn run_scenario(
                 let changed_ips = actions::cluster_ips_unchanged(&ctx.client, &world).await;
                 for mut r in probe_all(ctx, scenario, &world, &[c], Some(Instant::now())).await {
                     if !changed_ips.is_empty() {
-                        let previous = match r.status {
-                            Status::Failed(m) => format!("\n{m}"),
-                            _ => String::new(),
+                        let also = match r.status {
+                            Status::Failed(f) => Some(Box::new(f)),
+                            _ => None,
                         };
-                        r.status = Status::Failed(format!("{}{previous}", changed_ips.join("\n")));
+                        r.status = Status::Failed(Failure::ClusterIpChanged {
+                            changes: changed_ips.clone(),
+                            also,
+                        });
                     }
                     report(r);
                 }
@@ -94,7 +101,9 @@ pub async fn run_scenario(
                 report(record(
                     scenario,
                     c,
-                    Status::Failed(format!("scenario setup failed: {reason}")),
+                    Status::Failed(Failure::SetupFailed {
+                        reason: reason.to_string(),
+                    }),
                     started.elapsed(),
                     None,
                     vec![],
@@ -164,7 +173,7 @@ async fn probe_all(
             Err(e) => records.push(record(
                 scenario,
                 c,
-                Status::Failed(format!("cannot plan the check: {e}")),
+                Status::Failed(Failure::CannotPlan { reason: e }),
                 Duration::ZERO,
                 None,
                 vec![],
@@ -194,10 +203,12 @@ async fn probe_all(
             if status == Status::Passed {
                 converged = Some(since.elapsed());
                 progress(&scenario.name, format!("{} converged {:.1}s after the last change to its fixtures ({rounds} rounds)", c.name, since.elapsed().as_secs_f64()));
-            } else if let Status::Failed(text) = &status {
-                status = Status::Failed(format!(
-                    "did not converge within {limit} ms ({rounds} rounds); last round:\n{text}"
-                ));
+            } else if let Status::Failed(last) = status {
+                status = Status::Failed(Failure::DidNotConverge {
+                    limit_ms: limit,
+                    rounds,
+                    last: Box::new(last),
+                });
             }
         }
         let mut r = record(
@@ -279,7 +290,7 @@ async fn run_round(
                 probes: probes.iter().map(|p| p.spec.clone()).collect(),
                 sequential: quiet,
             };
-            let result = if pod == checks::HARNESS {
+            let result = if pod == crate::scenario::HARNESS {
                 // Probes from the harness host run here, with the agent's own code.
                 tokio::time::timeout(limit, netconform_agent::probe::run_batch(batch))
                     .await
@@ -325,16 +336,17 @@ async fn run_round(
                     .unwrap_or_else(|| Err("not run".into()))
                 {
                     Ok(r) => judged.push((p.clone(), r)),
-                    Err(e) => errors.push(format!("{} -> {}: {e}", p.from.pod, p.target)),
+                    Err(error) => errors.push(ProbeError {
+                        from_pod: p.from.pod.clone(),
+                        target: p.target.clone(),
+                        error,
+                    }),
                 }
             }
             let (status, latency) = if errors.is_empty() {
                 checks::evaluate(c, world, &judged)
             } else {
-                (
-                    Status::Failed(format!("probes could not run:\n  {}", errors.join("\n  "))),
-                    None,
-                )
+                (Status::Failed(Failure::ProbesCouldNotRun { errors }), None)
             };
             let pairs = if quiet {
                 checks::node_pairs(c, &judged)

@@ -21,7 +21,7 @@ pub fn summarise(latencies_us: impl IntoIterator<Item = u64>) -> Option<LatencyS
     for v in latencies_us {
         h.saturating_record(v.max(1));
     }
-    (h.len() > 0).then(|| LatencySummary {
+    (!h.is_empty()).then(|| LatencySummary {
         samples: h.len(),
         p50_us: h.value_at_quantile(0.50),
         p90_us: h.value_at_quantile(0.90),

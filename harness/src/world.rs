@@ -2,7 +2,6 @@
 //! their IPs and nodes), Services (with cluster IPs, node ports and backends),
 //! the nodes, and the cluster domain. Built by `setup`, read by checks.
 
-use crate::checks::Endpoint;
 use crate::exec;
 use crate::fixtures::{self, AgentImage, AGENT_CONTAINER};
 use crate::namespaces;
@@ -14,11 +13,26 @@ use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
 use netconform_agent::protocol::{Outcome, ProbeBatch, ProbeKind, ProbeSpec};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// How long fixture pods may take to become Ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A fixture pod as the run found it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub pod: String,
+    pub namespace: String,
+    pub ip: String,
+    pub node: String,
+    /// What the pod's hostname is (the pod name, or its fixture's `hostname`).
+    pub hostname: String,
+    #[serde(skip)]
+    pub labels: BTreeMap<String, String>,
+    pub host_network: bool,
+}
 
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
@@ -306,7 +320,7 @@ pub async fn setup(
         let ns = world.namespaces[f.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
         let mut f = f.clone();
         if let Some(target) = &f.external_name {
-            f.external_name = Some(crate::checks::expand_name(target, &world)?);
+            f.external_name = Some(expand_name(target, &world)?);
         }
         let f = &f;
         let svc = fixtures::apply(client, &fixtures::service(f, &ns, &labels))
@@ -498,6 +512,28 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
         }
     }
     Ok(())
+}
+
+/// `{domain}`, `{ns}` and `{ns:<logical>}` in a DNS name.
+pub fn expand_name(name: &str, world: &World) -> Result<String, String> {
+    let mut out = name.to_string();
+    if out.contains("{domain}") {
+        let domain = world
+            .domain
+            .as_ref()
+            .ok_or("the cluster domain could not be discovered from a pod's resolv.conf")?;
+        out = out.replace("{domain}", domain);
+    }
+    for (logical, real) in &world.namespaces {
+        out = out.replace(&format!("{{ns:{logical}}}"), real);
+    }
+    if let Some(real) = world.namespaces.get(&world.default_namespace) {
+        out = out.replace("{ns}", real);
+    }
+    if out.contains('{') {
+        return Err(format!("`{name}` has a placeholder this run cannot fill (known: {{domain}}, {{ns}}, {{ns:<namespace>}})"));
+    }
+    Ok(out)
 }
 
 /// `{ip:<pod>}` in a policy spec becomes that fixture pod's IP (pod IPs are

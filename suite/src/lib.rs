@@ -14,13 +14,13 @@ mod results;
 mod selection;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use netconform_harness::checks::Status;
 use netconform_harness::cluster::{self, Cluster};
 use netconform_harness::fixtures::AgentImage;
 use netconform_harness::report::{self, CheckRecord, RunRecord};
 use netconform_harness::run::RunId;
 use netconform_harness::runner::{self, RunContext};
 use netconform_harness::scenario::{load_dir, LoadedScenario};
+use netconform_harness::verdict::{Skip, Status};
 use netconform_harness::{features, namespaces, placement};
 use results::Results;
 use selection::will_run;
@@ -177,7 +177,7 @@ fn run_on_cluster(
     );
 
     // Checks that cannot run on this cluster are skipped with their reason, never passed.
-    let mut skips: BTreeMap<String, String> = BTreeMap::new();
+    let mut skips: BTreeMap<String, Skip> = BTreeMap::new();
     for s in scenarios {
         let single: Vec<_> = s
             .scenario
@@ -187,11 +187,14 @@ fn run_on_cluster(
             .filter(|p| !p.per_node)
             .cloned()
             .collect();
-        let placement = placement::assign(&single, &nodes).err().or_else(|| {
-            nodes
-                .is_empty()
-                .then(|| "the cluster has no schedulable node".to_string())
-        });
+        let placement = placement::assign(&single, &nodes)
+            .err()
+            .or_else(|| {
+                nodes
+                    .is_empty()
+                    .then(|| "the cluster has no schedulable node".to_string())
+            })
+            .map(|reason| Skip::Placement { reason });
         for c in &s.scenario.checks {
             let features: Vec<String> = s
                 .scenario
@@ -257,7 +260,7 @@ fn run_on_cluster(
             let (results, name2) = (results.clone(), name.clone());
             Trial::test(name.clone(), move || match results.wait(&name2).status {
                 Status::Passed => Ok(()),
-                Status::Failed(message) => Err(Failed::from(message)),
+                Status::Failed(failure) => Err(Failed::from(failure.to_string())),
                 Status::Skipped(reason) => {
                     Err(Failed::from(format!("skipped at run time: {reason}")))
                 }
@@ -273,7 +276,6 @@ fn run_on_cluster(
         finish(
             &ctx,
             &cluster,
-            &run,
             &results,
             scenarios,
             &skips,
@@ -412,13 +414,13 @@ pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, Str
 async fn finish(
     ctx: &RunContext,
     cluster: &Cluster,
-    run: &RunId,
     results: &Results,
     scenarios: &[LoadedScenario],
-    skips: &BTreeMap<String, String>,
+    skips: &BTreeMap<String, Skip>,
     feature_plan: &features::FeaturePlan,
     started: Instant,
 ) {
+    let run = &ctx.run;
     cleanup(ctx, run).await;
 
     let mut checks: Vec<CheckRecord> = results.all();

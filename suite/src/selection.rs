@@ -25,11 +25,10 @@ pub fn will_run(args: &Arguments, name: &str, ignored: bool) -> bool {
     if skipped {
         return false;
     }
-    match (ignored, args.ignored, args.include_ignored) {
-        (true, false, false) => false,
-        (false, true, _) => false,
-        _ => true,
-    }
+    !matches!(
+        (ignored, args.ignored, args.include_ignored),
+        (true, false, false) | (false, true, _)
+    )
 }
 
 #[cfg(test)]

@@ -1,14 +1,15 @@
 //! Proof that the checks catch the faults they target. For each testbed fault:
 //! inject it (`testbed/testbed fault NAME`), run the scenarios it concerns,
-//! heal it, and require that exactly the expected checks failed and every
-//! other check of those scenarios passed.
+//! heal it, and require that exactly the expected checks failed, each with a
+//! judged failure showing the fault's symptom (typed, not parsed from text),
+//! and every other check of those scenarios passed.
 //!
 //! It breaks the testbed on purpose, so it runs only with
 //! NETCONFORM_FAULT_TESTS=1 (CI sets it, as root, with the testbed up);
 //! otherwise its trials are ignored with one line saying so.
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use netconform_harness::checks::Status;
+use netconform_harness::verdict::{CheckProblem, Failure, Judgement, ProbeProblem};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -19,8 +20,51 @@ struct FaultCase {
     scenarios: &'static [&'static str],
     /// Checks that must fail; every other check of those scenarios must pass.
     must_fail: &'static [&'static str],
-    /// Words each failed check's message must contain (e.g. the nodes it blames).
-    must_name: &'static [&'static str],
+    /// What each failed check's judgement must show.
+    symptom: Symptom,
+}
+
+/// The evidence a failed check must carry: a failure the probes judged (not
+/// a setup or exec error), showing this.
+#[derive(Clone, Copy, Debug)]
+enum Symptom {
+    /// A server saw another source address than the client's pod IP.
+    SourceRewritten,
+    /// Samples ended otherwise than expected (timed out, refused, no DNS).
+    UnexpectedOutcome,
+    /// A connectivity matrix differs from the expected one.
+    MatrixMismatch,
+    /// Exactly these (from node, to node) pairs are latency outliers, and no
+    /// probe failed on its own.
+    PairOutliers(&'static [(&'static str, &'static str)]),
+}
+
+impl Symptom {
+    fn shown_by(self, j: &Judgement) -> bool {
+        let problems = || j.failed_probes.iter().flat_map(|p| &p.problems);
+        match self {
+            Symptom::SourceRewritten => {
+                problems().any(|p| matches!(p, ProbeProblem::SourceAddressRewritten { .. }))
+            }
+            Symptom::UnexpectedOutcome => {
+                problems().any(|p| matches!(p, ProbeProblem::UnexpectedOutcome { .. }))
+            }
+            Symptom::MatrixMismatch => j.matrix.as_ref().is_some_and(|m| m.mismatches() > 0),
+            Symptom::PairOutliers(pairs) => {
+                let got: BTreeSet<(&str, &str)> = j
+                    .check_problems
+                    .iter()
+                    .filter_map(|c| match c {
+                        CheckProblem::NodePairOutlier { from, to, .. } => {
+                            Some((from.as_str(), to.as_str()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                j.failed_probes.is_empty() && got == pairs.iter().copied().collect()
+            }
+        }
+    }
 }
 
 const PER_PAIR: [&str; 4] = ["tcp-80", "tcp-81", "udp-80", "udp-81"];
@@ -39,7 +83,7 @@ fn cases() -> Vec<FaultCase> {
                 "all-nodes::http",
                 "pod-ip::peers-see-the-same-address",
             ],
-            must_name: &[],
+            symptom: Symptom::SourceRewritten,
         },
         FaultCase {
             fault: "no-route",
@@ -52,7 +96,7 @@ fn cases() -> Vec<FaultCase> {
                 "all-nodes::udp",
                 "all-nodes::http",
             ],
-            must_name: &[],
+            symptom: Symptom::UnexpectedOutcome,
         },
         FaultCase {
             fault: "dns-down",
@@ -72,7 +116,7 @@ fn cases() -> Vec<FaultCase> {
                 "cluster-ip::by-fqdn",
                 "cluster-ip::external-name-resolves-to-its-target",
             ],
-            must_name: &[],
+            symptom: Symptom::UnexpectedOutcome,
         },
         // The testbed breaks kube-proxy on netconform-worker, where the
         // cluster-ip scenario's client runs (placement is deterministic);
@@ -90,14 +134,14 @@ fn cases() -> Vec<FaultCase> {
                 "cluster-ip::spreads-over-backends",
                 "cluster-ip::external-name-resolves-to-its-target",
             ],
-            must_name: &[],
+            symptom: Symptom::UnexpectedOutcome,
         },
         // TCP adapts to the smaller path MTU; near-MTU datagrams are lost.
         FaultCase {
             fault: "mtu",
             scenarios: &["large-packets", "pod-to-pod"],
             must_fail: &["large-packets::udp-near-mtu"],
-            must_name: &[],
+            symptom: Symptom::UnexpectedOutcome,
         },
         // One node pair 40 ms slower: only the quiet latency matrix may notice
         // (the functional checks' timeouts are far larger), and it must name the pair.
@@ -108,10 +152,10 @@ fn cases() -> Vec<FaultCase> {
                 "latency::tcp-connect-pairs",
                 "latency::udp-round-trip-pairs",
             ],
-            must_name: &[
-                "netconform-worker -> netconform-worker2",
-                "netconform-worker2 -> netconform-worker",
-            ],
+            symptom: Symptom::PairOutliers(&[
+                ("netconform-worker", "netconform-worker2"),
+                ("netconform-worker2", "netconform-worker"),
+            ]),
         },
         FaultCase {
             fault: "netpol-off",
@@ -128,7 +172,7 @@ fn cases() -> Vec<FaultCase> {
                 "np-union",
             ],
             must_fail: &[], // filled in below: every matrix check but np-no-policy's
-            must_name: &[],
+            symptom: Symptom::MatrixMismatch,
         },
     ]
 }
@@ -179,13 +223,10 @@ fn run_case(case: &FaultCase) -> Result<(), Failed> {
 
     let failed: BTreeSet<String> = records
         .iter()
-        .filter(|r| matches!(r.status, Status::Failed(_)))
+        .filter(|r| r.status.failure().is_some())
         .map(|r| r.trial.clone())
         .collect();
-    let passed = records
-        .iter()
-        .filter(|r| r.status == Status::Passed)
-        .count();
+    let passed = records.iter().filter(|r| r.status.is_passed()).count();
     let want = expected_failures(case);
     println!(
         "fault {}: {} checks run, {} failed as expected, {} passed",
@@ -194,31 +235,25 @@ fn run_case(case: &FaultCase) -> Result<(), Failed> {
         failed.intersection(&want).count(),
         passed
     );
-    for f in &failed {
-        let reason = records
-            .iter()
-            .find(|r| &r.trial == f)
-            .and_then(|r| match &r.status {
-                Status::Failed(m) => Some(failure_summary(m)),
-                _ => None,
-            });
-        println!("  failed: {f}: {}", reason.unwrap_or_default());
+    let mut without_symptom = Vec::new();
+    for r in &records {
+        let Some(failure) = r.status.failure() else {
+            continue;
+        };
+        println!("  failed: {}: {}", r.trial, summary(failure));
+        if !failure
+            .judgement()
+            .is_some_and(|j| case.symptom.shown_by(j))
+        {
+            without_symptom.push(r.trial.clone());
+        }
     }
-    let unnamed: Vec<String> = records
-        .iter()
-        .filter_map(|r| match &r.status {
-            Status::Failed(m) => Some((r, m)),
-            _ => None,
-        })
-        .flat_map(|(r, m)| {
-            case.must_name
-                .iter()
-                .filter(|w| !m.contains(**w))
-                .map(move |w| format!("{} does not name `{w}`", r.trial))
-        })
-        .collect();
-    if !unnamed.is_empty() {
-        return Err(format!("fault {}: {}", case.fault, unnamed.join("; ")).into());
+    if !without_symptom.is_empty() {
+        return Err(format!(
+            "fault {}: failed without the fault's symptom ({:?}): {without_symptom:?}",
+            case.fault, case.symptom
+        )
+        .into());
     }
     let missed: Vec<&String> = want.difference(&failed).collect();
     let extra: Vec<&String> = failed.difference(&want).collect();
@@ -233,40 +268,36 @@ fn run_case(case: &FaultCase) -> Result<(), Failed> {
     }
 }
 
-/// The line of a failure message that says what was observed.
-fn failure_summary(message: &str) -> String {
-    const SAYS: [&str; 10] = [
-        "expected ",
-        "source address",
-        "answers:",
-        "SRV:",
-        "hostname:",
-        "status.podIP",
-        "scenario setup failed",
-        "cannot plan",
-        "probes could not run",
-        "node pair",
-    ];
-    let lines: Vec<&str> = message.lines().map(str::trim).collect();
-    let pick = lines
-        .iter()
-        .find(|l| SAYS.iter().any(|s| l.starts_with(s)) && !l.starts_with("expected (rows"))
-        .or(lines.first())
-        .copied()
+/// One line for the log: the kind of failure and the first thing it says.
+fn summary(failure: &Failure) -> String {
+    let text = failure.to_string();
+    let first = match failure.judgement() {
+        Some(j) if !j.check_problems.is_empty() && j.failed_probes.is_empty() => {
+            j.check_problems[0].to_string()
+        }
+        Some(j) => j
+            .failed_probes
+            .first()
+            .and_then(|p| p.problems.first())
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        None => text.lines().next().unwrap_or_default().to_string(),
+    };
+    let mismatches = failure
+        .judgement()
+        .and_then(|j| j.matrix.as_ref())
+        .map(|m| {
+            format!(
+                " ({} cells differ from the expected matrix)",
+                m.mismatches()
+            )
+        })
         .unwrap_or_default();
-    let mut text = pick.to_string();
-    if message.contains("expected (rows") {
-        let mismatches = message.matches('!').count();
-        text = format!(
-            "{} ({mismatches} cells differ from the expected matrix)",
-            lines
-                .iter()
-                .find(|l| l.contains("probes failed"))
-                .copied()
-                .unwrap_or(pick)
-        );
-    }
-    text.chars().take(220).collect()
+    format!(
+        "[{}] {}{mismatches}",
+        failure.kind(),
+        first.chars().take(200).collect::<String>()
+    )
 }
 
 fn main() -> ExitCode {

@@ -3,8 +3,8 @@
 //! whether the cluster conforms to the profile.
 
 use super::RunRecord;
-use crate::checks::Status;
 use crate::features::FeaturePlan;
+use crate::verdict::{Absence, Status};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -56,7 +56,7 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
                 }
                 Status::Skipped(why) => {
                     r.skipped += 1;
-                    r.skip_reason.get_or_insert_with(|| why.clone());
+                    r.skip_reason.get_or_insert_with(|| why.to_string());
                 }
             }
         }
@@ -92,7 +92,7 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
         unsupported: plan
             .skipped
             .iter()
-            .filter(|(_, why)| why.starts_with("declared unsupported"))
+            .filter(|(_, why)| matches!(why, Absence::DeclaredUnsupported { .. }))
             .map(|(f, _)| f.clone())
             .collect(),
         features,
@@ -104,6 +104,7 @@ mod tests {
     use super::*;
     use crate::features::{plan, Declaration, Detected};
     use crate::report::CheckRecord;
+    use crate::verdict::{Failure, Skip};
 
     fn check(trial: &str, feature: &str, status: Status) -> CheckRecord {
         CheckRecord {
@@ -163,7 +164,11 @@ mod tests {
         let failed = report(
             &run(vec![
                 check("a", "core", Status::Passed),
-                check("b", "dns", Status::Failed("x".into())),
+                check(
+                    "b",
+                    "dns",
+                    Status::Failed(Failure::CannotPlan { reason: "x".into() }),
+                ),
                 check("c", "nodeport", Status::Passed),
             ]),
             &core_plan(),
@@ -202,7 +207,12 @@ mod tests {
         .chain([check(
             "np",
             "network-policy",
-            Status::Skipped("declared unsupported in the declaration".into()),
+            Status::Skipped(Skip::FeatureAbsent {
+                feature: "network-policy".into(),
+                why: Absence::DeclaredUnsupported {
+                    source: "the declaration".into(),
+                },
+            }),
         )])
         .collect();
         let r = report(&run(checks), &p);

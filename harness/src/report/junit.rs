@@ -2,7 +2,7 @@
 //! latency percentiles as testcase properties with their unit in the name.
 
 use super::{CheckRecord, RunRecord};
-use crate::checks::Status;
+use crate::verdict::Status;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,7 +30,8 @@ pub fn report(run: &RunRecord) -> Report {
 fn test_case(c: &CheckRecord) -> TestCase {
     let status = match &c.status {
         Status::Passed => TestCaseStatus::success(),
-        Status::Failed(message) => {
+        Status::Failed(failure) => {
+            let message = failure.to_string();
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
             s.set_message(message.lines().next().unwrap_or_default().to_string());
             s.set_description(message.as_str());
@@ -38,7 +39,7 @@ fn test_case(c: &CheckRecord) -> TestCase {
         }
         Status::Skipped(reason) => {
             let mut s = TestCaseStatus::skipped();
-            s.set_message(reason.as_str());
+            s.set_message(reason.to_string());
             s
         }
     };
@@ -89,6 +90,7 @@ fn test_case(c: &CheckRecord) -> TestCase {
 mod tests {
     use super::*;
     use crate::stats::LatencySummary;
+    use crate::verdict::{Failure, Skip};
 
     fn record(check: &str, status: Status) -> CheckRecord {
         CheckRecord {
@@ -123,8 +125,19 @@ mod tests {
             duration_ms: 3000,
             checks: vec![
                 record("tcp", Status::Passed),
-                record("udp", Status::Failed("expected connected\n  detail".into())),
-                record("sctp", Status::Skipped("feature sctp not supported".into())),
+                record(
+                    "udp",
+                    Status::Failed(Failure::CannotPlan {
+                        reason: "no pod named server\n  detail".into(),
+                    }),
+                ),
+                record(
+                    "sctp",
+                    Status::Skipped(Skip::NotInProfile {
+                        feature: "sctp".into(),
+                        profile: "core".into(),
+                    }),
+                ),
             ],
         };
         let xml = report(&run).to_string().unwrap();
@@ -155,7 +168,10 @@ mod tests {
         else {
             panic!("udp should have failed")
         };
-        assert_eq!(message.as_ref().unwrap().as_str(), "expected connected");
+        assert_eq!(
+            message.as_ref().unwrap().as_str(),
+            "cannot plan the check: no pod named server"
+        );
         assert!(description.as_ref().unwrap().as_str().contains("detail"));
     }
 }

@@ -3,12 +3,15 @@
 
 pub mod conformance;
 pub mod junit;
+pub mod text;
 
-use crate::checks::{Endpoint, Status};
 use crate::features::FeaturePlan;
 use crate::stats::{DnsSummary, LatencySummary, PairLatency};
+use crate::verdict::Status;
+use crate::world::Endpoint;
 use netconform_agent::protocol::{ProbeResult, ProbeSpec};
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, Serialize)]
@@ -53,6 +56,28 @@ pub struct RunRecord {
     pub started_unix: u64,
     pub duration_ms: u64,
     pub checks: Vec<CheckRecord>,
+}
+
+/// In results.json a verdict is `status`, its text as `message`, and the
+/// typed reason as `failure` or `skip`.
+impl Serialize for Status {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        match self {
+            Status::Passed => map.serialize_entry("status", "passed")?,
+            Status::Failed(f) => {
+                map.serialize_entry("status", "failed")?;
+                map.serialize_entry("message", &f.to_string())?;
+                map.serialize_entry("failure", f)?;
+            }
+            Status::Skipped(s) => {
+                map.serialize_entry("status", "skipped")?;
+                map.serialize_entry("message", &s.to_string())?;
+                map.serialize_entry("skip", s)?;
+            }
+        }
+        map.end()
+    }
 }
 
 /// Where reports go: NETCONFORM_REPORT_DIR, else `reports/` at the workspace root.

@@ -42,9 +42,18 @@ pub struct LoadedScenario {
     pub scenario: Scenario,
 }
 
-/// Loads every `*.yaml`/`*.yml` below `dir` (sorted by path). Returns all the
-/// scenarios, or every error found in any of them.
+/// The directory below the scenario directory that holds shared fixture sets.
+pub const WORLDS_DIR: &str = "worlds";
+
+/// Shared fixture sets by name.
+pub type Worlds = BTreeMap<String, WorldFile>;
+
+/// Loads every `*.yaml`/`*.yml` below `dir` (sorted by path), the shared
+/// fixture sets of `dir/worlds/` first. Returns all the scenarios, or every
+/// error found in any of them.
 pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
+    let mut errors = Vec::new();
+    let worlds = load_worlds(&dir.join(WORLDS_DIR), &mut errors);
     let mut files = Vec::new();
     if let Err(e) = collect_yaml(dir, &mut files) {
         return Err(vec![ScenarioError {
@@ -57,10 +66,9 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
     }
     files.sort();
     let mut loaded = Vec::new();
-    let mut errors = Vec::new();
     for file in files {
         match std::fs::read_to_string(&file) {
-            Ok(text) => match parse(&file, &text) {
+            Ok(text) => match parse_with(&file, &text, &worlds) {
                 Ok(scenario) => loaded.push(LoadedScenario { file, scenario }),
                 Err(mut e) => errors.append(&mut e),
             },
@@ -71,6 +79,30 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
                 field: String::new(),
                 message: format!("cannot read: {e}"),
             }),
+        }
+    }
+    // A scenario is found by its name: the file is called after it.
+    for s in &loaded {
+        let stem = s
+            .file
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if stem != s.scenario.name {
+            errors.push(ScenarioError {
+                file: s.file.clone(),
+                line: find_line(
+                    &std::fs::read_to_string(&s.file).unwrap_or_default(),
+                    "name",
+                    &s.scenario.name,
+                ),
+                column: None,
+                field: "name".into(),
+                message: format!(
+                    "scenario `{}` must be in a file named `{}.yaml`",
+                    s.scenario.name, s.scenario.name
+                ),
+            });
         }
     }
     // Scenario names become namespace and trial names: they must be unique.
@@ -101,9 +133,69 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
     }
 }
 
+/// Reads `dir/*.yaml` as shared fixture sets (none if there is no such dir).
+fn load_worlds(dir: &Path, errors: &mut Vec<ScenarioError>) -> Worlds {
+    let mut worlds = Worlds::new();
+    let mut files = Vec::new();
+    if dir.is_dir() {
+        if let Err(e) = collect_yaml(dir, &mut files) {
+            errors.push(whole_file(
+                dir,
+                format!("cannot read the worlds directory: {e}"),
+            ));
+        }
+    }
+    files.sort();
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(whole_file(&file, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        match deserialize::<WorldFile>(&file, &text) {
+            Ok(w) => {
+                let stem = file
+                    .file_stem()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                if stem != w.name {
+                    errors.push(ScenarioError {
+                        file: file.clone(),
+                        line: find_line(&text, "name", &w.name),
+                        column: None,
+                        field: "name".into(),
+                        message: format!(
+                            "world `{}` must be in a file named `{}.yaml`",
+                            w.name, w.name
+                        ),
+                    });
+                }
+                worlds.insert(w.name.clone(), w);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    worlds
+}
+
+fn whole_file(file: &Path, message: String) -> ScenarioError {
+    ScenarioError {
+        file: file.to_path_buf(),
+        line: None,
+        column: None,
+        field: String::new(),
+        message,
+    }
+}
+
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
+        if path.is_dir() && path.file_name().is_some_and(|n| n == WORLDS_DIR) {
+            continue;
+        }
         if path.is_dir() {
             collect_yaml(&path, out)?;
         } else if matches!(
@@ -116,14 +208,22 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Parses and validates one scenario document.
+/// Parses and validates one scenario document that uses no shared world.
 pub fn parse(file: &Path, text: &str) -> Result<Scenario, Vec<ScenarioError>> {
+    parse_with(file, text, &Worlds::new())
+}
+
+/// Parses one document of type `T`; an error names the line, column and field.
+fn deserialize<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+) -> Result<T, ScenarioError> {
     let deserializer = serde_yaml::Deserializer::from_str(text);
-    let scenario: Scenario = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let location = inner.location();
-        vec![ScenarioError {
+        ScenarioError {
             file: file.to_path_buf(),
             line: location.as_ref().map(|l| l.line()),
             column: location.as_ref().map(|l| l.column()),
@@ -134,8 +234,37 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, Vec<ScenarioError>> {
             } else {
                 path
             },
-        }]
-    })?;
+        }
+    })
+}
+
+/// Parses one scenario document, puts its world's fixtures first, and
+/// validates the result.
+pub fn parse_with(
+    file: &Path,
+    text: &str,
+    worlds: &Worlds,
+) -> Result<Scenario, Vec<ScenarioError>> {
+    let mut scenario: Scenario = deserialize(file, text).map_err(|e| vec![e])?;
+    if let Some(name) = &scenario.world {
+        let Some(world) = worlds.get(name) else {
+            return Err(vec![ScenarioError {
+                file: file.to_path_buf(),
+                line: find_line(text, "world", name),
+                column: None,
+                field: "world".into(),
+                message: format!(
+                    "no world `{name}` in {WORLDS_DIR}/ (known: {})",
+                    if worlds.is_empty() {
+                        "none".to_string()
+                    } else {
+                        worlds.keys().cloned().collect::<Vec<_>>().join(", ")
+                    }
+                ),
+            }]);
+        };
+        scenario.fixtures = std::mem::take(&mut scenario.fixtures).after(&world.fixtures);
+    }
     let errors = validate(&scenario)
         .into_iter()
         .map(|(field, key, value, message)| ScenarioError {
@@ -270,9 +399,9 @@ checks:
     #[test]
     fn duplicate_scenario_names_across_files_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.yaml"), VALID).unwrap();
+        std::fs::write(dir.path().join("demo.yaml"), VALID).unwrap();
         std::fs::create_dir(dir.path().join("more")).unwrap();
-        std::fs::write(dir.path().join("more/b.yml"), VALID).unwrap();
+        std::fs::write(dir.path().join("more/demo.yml"), VALID).unwrap();
         let errs = load_dir(dir.path()).unwrap_err();
         assert_eq!(errs.len(), 1);
         assert!(
@@ -288,12 +417,12 @@ checks:
     fn every_error_in_every_file_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
-            dir.path().join("a.yaml"),
+            dir.path().join("demo.yaml"),
             VALID.replace("from: client", "from: x"),
         )
         .unwrap();
         std::fs::write(
-            dir.path().join("b.yaml"),
+            dir.path().join("other.yaml"),
             VALID
                 .replace("name: demo", "name: other")
                 .replace("protocol: tcp", "protocol: x"),
@@ -301,5 +430,57 @@ checks:
         .unwrap();
         let errs = load_dir(dir.path()).unwrap_err();
         assert_eq!(errs.len(), 2, "{errs:#?}");
+    }
+
+    #[test]
+    fn a_world_puts_its_fixtures_first_and_an_unknown_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(WORLDS_DIR)).unwrap();
+        std::fs::write(
+            dir.path().join("worlds/two-pods.yaml"),
+            "name: two-pods\nfixtures:\n  pods:\n    - name: server\n      labels: {app: server}\n    - name: client\n",
+        )
+        .unwrap();
+        let own = "name: demo\nworld: two-pods\nfixtures:\n  pods:\n    - name: extra\nchecks:\n  - {name: tcp, from: client, to: {pod: server}, protocol: tcp}\n";
+        std::fs::write(dir.path().join("demo.yaml"), own).unwrap();
+        let loaded = load_dir(dir.path()).unwrap();
+        assert_eq!(loaded.len(), 1, "the world is not a scenario");
+        let pods: Vec<&str> = loaded[0]
+            .scenario
+            .fixtures
+            .pods
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(pods, ["server", "client", "extra"]);
+
+        std::fs::write(
+            dir.path().join("demo.yaml"),
+            own.replace("world: two-pods", "world: three-pods"),
+        )
+        .unwrap();
+        let errs = load_dir(dir.path()).unwrap_err();
+        assert!(
+            errs[0].to_string().ends_with(
+                "demo.yaml:2: field `world`: no world `three-pods` in worlds/ (known: two-pods)"
+            ),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn a_file_is_named_after_its_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("records.yaml"), VALID).unwrap();
+        let errs = load_dir(dir.path()).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(
+            errs[0].to_string().ends_with(
+                "records.yaml:1: field `name`: scenario `demo` must be in a file named `demo.yaml`"
+            ),
+            "{}",
+            errs[0]
+        );
     }
 }

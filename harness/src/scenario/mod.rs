@@ -1,9 +1,11 @@
-//! Declarative scenarios: the file format ([`model`]), its loader ([`load`])
-//! and the semantic checks ([`validate`]).
+//! Declarative scenarios: the file format ([`model`]), its loader ([`load`]),
+//! the semantic checks ([`validate`]) and the known feature names
+//! ([`features`]). A leaf: nothing here imports the rest of the harness.
 
+pub mod features;
 pub mod load;
 pub mod model;
 pub mod validate;
 
-pub use load::{load_dir, parse, LoadedScenario, ScenarioError};
+pub use load::{load_dir, parse, parse_with, LoadedScenario, ScenarioError, Worlds};
 pub use model::*;

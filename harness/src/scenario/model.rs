@@ -25,6 +25,11 @@ pub struct Scenario {
     /// Features every check of this scenario belongs to (a check may add its own).
     #[serde(default)]
     pub features: Vec<String>,
+    /// A shared fixture set this scenario builds on: `worlds/<name>.yaml` in
+    /// the scenario directory. Its namespaces, pods, Services, StatefulSets and
+    /// policies come first, then this file's own `fixtures`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world: Option<String>,
     #[serde(default)]
     pub fixtures: Fixtures,
     /// Measure on an idle cluster: this scenario runs alone, before any other
@@ -34,6 +39,17 @@ pub struct Scenario {
     #[serde(default)]
     pub quiet: bool,
     pub checks: Vec<Check>,
+}
+
+/// A named fixture set several scenarios build on (`worlds/<name>.yaml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorldFile {
+    /// Equal to the file name without `.yaml`.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub fixtures: Fixtures,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -135,6 +151,21 @@ pub struct AgentPorts {
     #[serde(default)]
     pub udp: Vec<u16>,
 }
+
+impl PodFixture {
+    /// The ports its main container serves: its own, or the defaults (none for
+    /// a hostNetwork pod, which would otherwise take ports on the node).
+    pub fn main_ports(&self) -> AgentPorts {
+        match &self.ports {
+            Some(p) => p.clone(),
+            None if self.host_network => AgentPorts::default(),
+            None => AgentPorts::defaults(),
+        }
+    }
+}
+
+/// `from: harness`: probes sent from the machine running netconform, not a pod.
+pub const HARNESS: &str = "harness";
 
 impl AgentPorts {
     pub fn defaults() -> AgentPorts {
@@ -535,17 +566,39 @@ pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Scenario)).expect("a schema serialises")
 }
 
+pub fn world_json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(WorldFile)).expect("a schema serialises")
+}
+
+impl Fixtures {
+    /// `shared` first, then these.
+    pub fn after(self, shared: &Fixtures) -> Fixtures {
+        fn join<T: Clone>(a: &[T], b: Vec<T>) -> Vec<T> {
+            a.iter().cloned().chain(b).collect()
+        }
+        Fixtures {
+            namespaces: join(&shared.namespaces, self.namespaces),
+            pods: join(&shared.pods, self.pods),
+            services: join(&shared.services, self.services),
+            policies: join(&shared.policies, self.policies),
+            statefulsets: join(&shared.statefulsets, self.statefulsets),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// scenarios/schema.json is generated from these types; regenerate with
+    /// scenarios/schema.json and scenarios/worlds/schema.json are generated
+    /// from these types; regenerate with
     /// `NETCONFORM_WRITE_SCHEMA=1 cargo test -p netconform-harness schema`.
-    #[test]
-    fn schema_file_is_current() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/schema.json");
-        let want = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
+    #[rstest::rstest]
+    #[case("../scenarios/schema.json", json_schema())]
+    #[case("../scenarios/worlds/schema.json", world_json_schema())]
+    fn schema_file_is_current(#[case] file: &str, #[case] schema: serde_json::Value) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let want = serde_json::to_string_pretty(&schema).unwrap() + "\n";
         if std::env::var("NETCONFORM_WRITE_SCHEMA").is_ok_and(|v| v == "1") {
             std::fs::write(&path, &want).unwrap();
         }

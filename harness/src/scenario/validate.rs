@@ -1,8 +1,8 @@
 //! The checks serde cannot make: names, references between fixtures and
 //! checks, bounds, and which fields go together. Each problem names its field.
 
+use super::features;
 use super::model::*;
-use crate::features;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// (field path, yaml key, offending value, message) for each semantic problem.
@@ -72,7 +72,7 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 "must be lower-case letters, digits and '-', at most 40 characters".into(),
             ));
         }
-        if pod.name == crate::checks::HARNESS || pod.name == "*" {
+        if pod.name == super::model::HARNESS || pod.name == "*" {
             problems.push((
                 format!("{at}.name"),
                 "name",
@@ -434,7 +434,7 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 format!("check `{}` is defined twice", check.name),
             ));
         }
-        if check.from == crate::checks::HARNESS {
+        if check.from == super::model::HARNESS {
             if check.to.node_port.is_none() {
                 problems.push((
                     format!("{at}.from"),
@@ -731,7 +731,7 @@ fn validate_target(
                 .pods
                 .iter()
                 .find(|p| &p.name == pod)
-                .is_some_and(|p| crate::fixtures::main_ports(p).http.first().is_some());
+                .is_some_and(|p| !p.main_ports().http.is_empty());
             if !http {
                 problems.push((
                     field.clone(),
