@@ -23,6 +23,11 @@ setup_bridge() {
 setup_host_ns() {
   local ns=$1 ip=$2 veth=$3
   ip netns list | grep -qx "$ns\( .*\)\?" || ip netns add "$ns"
+  # A host end left from an earlier namespace (its peer is not in this one):
+  # replace the pair.
+  if ip link show "$veth" >/dev/null 2>&1 && ! in_ns "$ns" ip link show eth0 >/dev/null 2>&1; then
+    ip link del "$veth"
+  fi
   if ! ip link show "$veth" >/dev/null 2>&1; then
     ip link add "$veth" type veth peer name eth0 netns "$ns"
     ip link set "$veth" master "$BRIDGE" up

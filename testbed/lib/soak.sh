@@ -24,7 +24,10 @@ eval "$(bash "$here/testbed" env)"
 # Built once and copied with the scenarios: every run tests the same commit,
 # even if the checkout is edited while the soak runs.
 frozen=$(mktemp -d /var/tmp/netconform-soak-suite.XXXX)
-trap 'rm -rf "$frozen"' EXIT
+pids=()
+# The conntrack loggers run inside node namespaces: they must not outlive the
+# soak (they would keep a torn-down node's namespace and veth alive).
+trap 'rm -rf "$frozen"; ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true' EXIT
 binary=$(cd "$root" && cargo test --quiet -p netconform-suite --test conformance --no-run --message-format=json |
   python3 -c 'import json, sys
 for line in sys.stdin:

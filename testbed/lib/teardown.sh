@@ -67,9 +67,14 @@ teardown() {
       while read -r d; do rmdir "$d" 2>/dev/null || true; done <"$(node_dir "$n")/created-host-dirs"
     fi
   done
+  # Whatever still runs in a testbed namespace (a benchmark's conntrack logger,
+  # a stray exec) would keep it, and its veth, alive after `ip netns del`.
   for n in "${NODES[@]}" "$OUTSIDE_NS"; do
+    for pid in $(ip netns pids "$n" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
     ip netns del "$n" 2>/dev/null || true
   done
+  for n in "${NODES[@]}"; do ip link del "${NODE_VETH[$n]}" 2>/dev/null || true; done
+  ip link del nctb-out 2>/dev/null || true
   ip link del "$BRIDGE" 2>/dev/null || true
   while iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -m comment --comment netconform-testbed -j ACCEPT 2>/dev/null; do :; done
   # Every mount the testbed made lived in a node's mount namespace, which is gone
