@@ -89,47 +89,48 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         if stem != s.scenario.name {
-            errors.push(ScenarioError {
-                file: s.file.clone(),
-                line: find_line(
-                    &std::fs::read_to_string(&s.file).unwrap_or_default(),
-                    "name",
-                    &s.scenario.name,
-                ),
-                column: None,
-                field: "name".into(),
-                message: format!(
+            errors.push(name_error(
+                s,
+                format!(
                     "scenario `{}` must be in a file named `{}.yaml`",
                     s.scenario.name, s.scenario.name
                 ),
-            });
+            ));
         }
     }
     // Scenario names become namespace and trial names: they must be unique.
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     for s in &loaded {
         if let Some(first) = seen.insert(s.scenario.name.clone(), s.file.clone()) {
-            errors.push(ScenarioError {
-                file: s.file.clone(),
-                line: find_line(
-                    &std::fs::read_to_string(&s.file).unwrap_or_default(),
-                    "name",
-                    &s.scenario.name,
-                ),
-                column: None,
-                field: "name".into(),
-                message: format!(
+            errors.push(name_error(
+                s,
+                format!(
                     "scenario name `{}` is already used by {}",
                     s.scenario.name,
                     first.display()
                 ),
-            });
+            ));
         }
     }
     if errors.is_empty() {
         Ok(loaded)
     } else {
         Err(errors)
+    }
+}
+
+/// An error about a loaded scenario's `name`, at the line that sets it.
+fn name_error(s: &LoadedScenario, message: String) -> ScenarioError {
+    ScenarioError {
+        file: s.file.clone(),
+        line: find_line(
+            &std::fs::read_to_string(&s.file).unwrap_or_default(),
+            "name",
+            &s.scenario.name,
+        ),
+        column: None,
+        field: "name".into(),
+        message,
     }
 }
 
