@@ -60,6 +60,7 @@ pub async fn exec(
     stdin: &[u8],
 ) -> Result<Vec<u8>, String> {
     let api = Api::<Pod>::namespaced(client.clone(), ns);
+    let started = std::time::Instant::now();
     let params = AttachParams::default()
         .container(container)
         .stdin(true)
@@ -103,11 +104,29 @@ pub async fn exec(
         Some(_) => Ok(out),
         // The stream ended without the exit status the API server sends last:
         // the exec transport broke, and what came through is not the answer.
+        // The elapsed time and the clock time find it in kubelet/containerd logs.
         None => Err(format!(
-            "the exec stream of `{}` in {ns}/{pod} ended without the command's exit status ({} bytes on stdout; stderr: {:?})",
+            "the exec stream of `{}` in {ns}/{pod} ended without the command's exit status after {} ms (at {} UTC; {} bytes on stdout; stderr: {:?})",
             command.join(" "),
+            started.elapsed().as_millis(),
+            utc_now(),
             out.len(),
             String::from_utf8_lossy(&err).trim()
         )),
     }
+}
+
+/// Clock time for error messages that must be matched with component logs.
+fn utc_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60,
+        now.subsec_millis()
+    )
 }

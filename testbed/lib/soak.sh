@@ -9,6 +9,9 @@
 # Failed runs keep their output under /var/tmp/netconform-soak/; with
 # NETCONFORM_SOAK_CONNTRACK_EVENTS=1 also every node's conntrack events of the
 # run (timestamped), to find the flow of a timed-out probe by its local port.
+# Failed runs also keep what the testbed's components (kubelets, containerd,
+# API server) logged during the run. The cpu column is the host's busy and
+# steal share over the run: steal is CPU the hypervisor gave to someone else.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$here/.." && pwd)
@@ -16,7 +19,7 @@ runs=$1
 out="$here/soak-results.tsv"
 keep=/var/tmp/netconform-soak
 mkdir -p "$keep"
-[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\tkernel_counters\n' >"$out"
+[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\tkernel_counters\tcpu\n' >"$out"
 events=${NETCONFORM_SOAK_CONNTRACK_EVENTS:-0}
 
 bash "$here/testbed" up >&2
@@ -82,10 +85,23 @@ print(" ".join(grew) or "-")' "$1" "$2"
 }
 source "$here/lib/common.sh"
 
+cpu_ticks() { # total busy steal, from /proc/stat's cpu line
+  awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, t - $5 - $6, $9}' /proc/stat
+}
+cpu_share() { # ticks before, ticks after -> "busy=N% steal=N%"
+  read -r t0 b0 s0 <<<"$1"
+  read -r t1 b1 s1 <<<"$2"
+  awk -v t=$((t1 - t0)) -v b=$((b1 - b0)) -v s=$((s1 - s0)) \
+    'BEGIN {if (t == 0) t = 1; printf "busy=%d%% steal=%d%%\n", 100 * b / t, 100 * s / t}'
+}
+log_sizes() { # "file size" per component log, to keep only what a run appended
+  for f in "$LOGS"/*.log; do echo "$f $(stat -c %s "$f")"; done
+}
+
 walls=() false_failures=0 failed_runs=0
 for ((i = 1; i <= runs; i++)); do
   dir=$(mktemp -d /var/tmp/netconform-soak-run.XXXX)
-  before=$(counters)
+  before=$(counters) ticks=$(cpu_ticks) sizes=$(log_sizes)
   pids=()
   if [[ $events == 1 ]]; then
     for n in "${NODES[@]}"; do
@@ -99,13 +115,13 @@ for ((i = 1; i <= runs; i++)); do
   wall=$((SECONDS - start))
   ((${#pids[@]} == 0)) || kill "${pids[@]}" 2>/dev/null || true
   wait 2>/dev/null || true
-  kernel=$(delta "$before" "$(counters)")
+  kernel=$(delta "$before" "$(counters)") cpu=$(cpu_share "$ticks" "$(cpu_ticks)")
   walls+=("$wall")
   IFS=$'\t' read -r checks failed lost tcp udp names < <(summarise "$dir/results.json")
-  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
-    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names" "$kernel")
+  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
+    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names" "$kernel" "$cpu")
   echo "$line" >>"$out"
-  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed$([[ $names != - ]] && echo " ($names)"), $lost DNS queries lost, kernel counters: $kernel" >&2
+  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed$([[ $names != - ]] && echo " ($names)"), $lost DNS queries lost, kernel counters: $kernel, cpu $cpu" >&2
   if ((failed > 0)); then
     false_failures=$((false_failures + failed)) failed_runs=$((failed_runs + 1))
     stamp=$(date -u +%Y%m%dT%H%M%S)-$i
@@ -114,6 +130,10 @@ for ((i = 1; i <= runs; i++)); do
     for f in "$dir"/conntrack-*.log; do
       [[ -f $f ]] && gzip -c "$f" >"$keep/run-$stamp-$(basename "$f").gz"
     done
+    mkdir -p "$keep/run-$stamp-logs"
+    while read -r f size; do
+      tail -c +$((size + 1)) "$f" | gzip >"$keep/run-$stamp-logs/$(basename "$f").gz"
+    done <<<"$sizes"
   fi
   rm -rf "$dir"
 done
