@@ -63,9 +63,13 @@ fn main() -> ExitCode {
                 let batch: ProbeBatch = serde_json::from_str(&input)
                     .map_err(|e| format!("probe batch on stdin is not valid: {e}"))?;
                 let results = probe::run_batch(batch).await;
-                println!(
-                    "{}",
-                    serde_json::to_string(&results).expect("results serialise")
+                let json = serde_json::to_string(&results).expect("results serialise");
+                println!("{json}");
+                // Read by the harness only when stdout did not arrive whole.
+                eprintln!(
+                    "netconform-agent: {} results, {} bytes on stdout",
+                    results.len(),
+                    json.len() + 1
                 );
                 Ok(())
             }

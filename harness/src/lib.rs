@@ -1,34 +1,31 @@
 //! netconform-harness: everything the conformance suite needs that is not the
-//! test binary itself. One module per capability:
+//! test binary itself. The folders follow one scenario's path, each layer
+//! importing only the ones before it (tests/layering.rs):
 //!
-//! - [`scenario`]: the YAML format and its validating loader
+//! - [`scenario`]: the YAML format, `vary` expansion and the validating loader (a leaf)
+//! - [`cluster`]: connecting like kubectl and listing nodes; run ids and labels
+//!   ([`cluster::run`]); namespaces deleted only by label ([`cluster::namespaces`]);
+//!   one agent exec per probe batch ([`cluster::exec`])
+//! - [`setup`]: a scenario's world in the cluster: node placement, manifests and
+//!   readiness waits ([`setup::fixtures`]), the world itself, policies on it, and
+//!   the changes checks make to it ([`setup::actions`])
+//! - [`probes`]: a check's probes, planned from the world
+//! - [`verdict`]: what a check concluded, typed; judging results ([`verdict::judge`]),
+//!   matrices and latency statistics ([`verdict::stats`])
 //! - [`features`]: features, profiles, and which checks a cluster skips
-//! - [`cluster`]: connecting like kubectl, schedulable nodes
-//! - [`run`]: run ids and the labels that mark what a run creates
-//! - [`namespaces`]: per-scenario namespaces, deleted only by label
-//! - [`placement`]: which node each fixture pod runs on
-//! - [`fixtures`]: agent pods and Services, server-side apply, readiness waits on watches
-//! - [`world`]: a scenario's fixtures as they exist in the cluster
-//! - [`actions`]: changes checks make to fixtures (replace pods, make unready, delete policies)
-//! - [`exec`]: one agent exec per probe batch
-//! - [`checks`]: checks to probes, results to verdicts
-//! - [`verdict`]: what a check concluded, typed (failures, skips)
-//! - [`stats`]: latency percentiles
-//! - [`runner`]: one scenario from namespaces to verdicts to cleanup
 //! - [`report`]: JUnit and JSON, and the only place verdicts become text
+//! - [`runner`]: one scenario (or a shared world's scenarios) from setup to
+//!   verdicts to cleanup
+//! - [`timeouts`]: every bound the harness puts on waiting
+//! - [`progress`]: progress of long work as `tracing` events
 
-pub mod actions;
-pub mod checks;
 pub mod cluster;
-pub mod exec;
 pub mod features;
-pub mod fixtures;
-pub mod namespaces;
-pub mod placement;
+pub mod probes;
+pub mod progress;
 pub mod report;
-pub mod run;
 pub mod runner;
 pub mod scenario;
-pub mod stats;
+pub mod setup;
+pub mod timeouts;
 pub mod verdict;
-pub mod world;

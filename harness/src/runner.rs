@@ -2,17 +2,20 @@
 //! check's probes, run one batch per source container (all at once), judge,
 //! and delete the scenario's namespaces by label whatever happened.
 
-use crate::actions;
-use crate::checks::{self, PlannedProbe};
-use crate::exec;
-use crate::fixtures::{AgentImage, AGENT_CONTAINER};
-use crate::namespaces;
+use crate::cluster::exec;
+use crate::cluster::namespaces;
+use crate::cluster::run::RunId;
+use crate::probes::plan::{self, PlannedProbe};
+use crate::progress::progress;
 use crate::report::{CheckRecord, ProbeRecord};
-use crate::run::RunId;
-use crate::scenario::{Check, Scenario};
-use crate::stats::{LatencySummary, PairLatency};
+use crate::scenario::{Check, Expectation, Fixtures, Protocol, Scenario};
+use crate::setup::actions;
+use crate::setup::fixtures::{AgentImage, AGENT_CONTAINER};
+use crate::setup::world::{self, World};
+use crate::timeouts::TIMEOUTS;
+use crate::verdict::judge;
+use crate::verdict::stats::{LatencySummary, PairLatency};
 use crate::verdict::{Failure, ProbeError, Status};
-use crate::world::{self, World};
 use futures::future::join_all;
 use kube::Client;
 use netconform_agent::protocol::{ProbeBatch, ProbeResult};
@@ -27,10 +30,6 @@ pub struct RunContext {
     pub nodes: Vec<String>,
 }
 
-fn progress(scenario: &str, message: impl std::fmt::Display) {
-    eprintln!("netconform [{scenario}] {message}");
-}
-
 /// Runs the checks of `scenario` named in `selected`, handing each finished
 /// check to `report`. Every selected check is reported exactly once.
 pub async fn run_scenario(
@@ -39,88 +38,255 @@ pub async fn run_scenario(
     selected: &BTreeSet<String>,
     report: &(dyn Fn(CheckRecord) + Sync),
 ) {
-    if selected.is_empty() {
+    let checks = selected_checks(scenario, selected);
+    if checks.is_empty() {
         return;
     }
-    let checks: Vec<&Check> = scenario
-        .checks
-        .iter()
-        .filter(|c| selected.contains(&c.name))
-        .collect();
     let started = Instant::now();
     match world::setup(&ctx.client, &ctx.run, &ctx.image, &ctx.nodes, scenario).await {
+        Ok(mut world) => run_checks(ctx, scenario, &mut world, &checks, report).await,
+        Err(reason) => {
+            progress(&scenario.name, format!("setup failed: {reason}"));
+            report_not_run(scenario, &checks, &reason, started, report);
+        }
+    }
+    delete_namespaces(ctx, &scenario.name).await;
+}
+
+/// Runs scenarios that share one world (see `Scenario::shared_world`) one
+/// after another on a single copy of it: each adds its policies, runs its
+/// checks, deletes its policies, and the next starts only once the traffic
+/// the scenario probed is all-allowed again, so no case sees another's
+/// policies. Scenarios without policies go last: they then prove that.
+pub async fn run_shared_world(
+    ctx: &RunContext,
+    world_name: &str,
+    world_fixtures: &Fixtures,
+    scenarios: &[(Scenario, BTreeSet<String>)],
+    report: &(dyn Fn(CheckRecord) + Sync),
+) {
+    let mut order: Vec<&(Scenario, BTreeSet<String>)> = scenarios
+        .iter()
+        .filter(|(s, selected)| !selected_checks(s, selected).is_empty())
+        .collect();
+    if order.is_empty() {
+        return;
+    }
+    order.sort_by_key(|(s, _)| s.own_policies().is_empty());
+    let base = Scenario {
+        name: world_name.to_string(),
+        description: String::new(),
+        features: vec![],
+        world: None,
+        fixtures: world_fixtures.clone(),
+        world_fixtures: None,
+        quiet: false,
+        checks: vec![],
+    };
+    let started = Instant::now();
+    match world::setup(&ctx.client, &ctx.run, &ctx.image, &ctx.nodes, &base).await {
         Ok(mut world) => {
-            // Checks that change the fixtures run after the others, one at a time.
-            let (plain, acting): (Vec<&Check>, Vec<&Check>) =
-                checks.iter().partition(|c| c.before.is_empty());
-            for r in probe_all(ctx, scenario, &world, &plain, None).await {
-                report(r);
-            }
-            for c in acting {
-                let started = Instant::now();
-                let mut failure = None;
-                for a in &c.before {
-                    if let Err(e) = actions::run(&ctx.client, &mut world, a, &scenario.name).await {
-                        failure = Some(Failure::ActionFailed {
-                            action: format!("{a:?}"),
-                            reason: e.to_string(),
-                        });
-                        break;
-                    }
-                }
-                if let Some(f) = failure {
-                    report(record(
-                        scenario,
-                        c,
-                        Status::Failed(f),
-                        started.elapsed(),
-                        None,
-                        vec![],
-                    ));
+            // Set when a scenario's policies could not be removed: the world is
+            // then not what the remaining scenarios expect.
+            let mut spoiled: Option<String> = None;
+            for (scenario, selected) in order {
+                let checks = selected_checks(scenario, selected);
+                if let Some(reason) = &spoiled {
+                    report_not_run(scenario, &checks, reason, started, report);
                     continue;
                 }
-                let changed_ips = actions::cluster_ips_unchanged(&ctx.client, &world).await;
-                for mut r in probe_all(ctx, scenario, &world, &[c], Some(Instant::now())).await {
-                    if !changed_ips.is_empty() {
-                        let also = match r.status {
-                            Status::Failed(f) => Some(Box::new(f)),
-                            _ => None,
-                        };
-                        r.status = Status::Failed(Failure::ClusterIpChanged {
-                            changes: changed_ips.clone(),
-                            also,
-                        });
-                    }
-                    report(r);
+                let own = scenario.own_policies();
+                let labels = ctx.run.labels(&scenario.name);
+                match world::apply_policies(&ctx.client, &mut world, own, &labels, &scenario.name)
+                    .await
+                {
+                    Ok(()) => run_checks(ctx, scenario, &mut world, &checks, report).await,
+                    Err(reason) => report_not_run(scenario, &checks, &reason, started, report),
+                }
+                if own.is_empty() {
+                    continue;
+                }
+                let restored = match world::delete_policies(&ctx.client, &mut world, own).await {
+                    Ok(()) => restore(ctx, world_name, &world, scenario, &checks).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = restored {
+                    progress(
+                        world_name,
+                        format!("{e}; its remaining scenarios cannot run"),
+                    );
+                    spoiled = Some(format!(
+                        "the shared world {world_name} is not back to all-allowed after {}: {e}",
+                        scenario.name
+                    ));
                 }
             }
         }
         Err(reason) => {
-            progress(&scenario.name, format!("setup failed: {reason}"));
-            for c in checks {
-                report(record(
+            progress(world_name, format!("setup failed: {reason}"));
+            for (scenario, selected) in order {
+                report_not_run(
                     scenario,
-                    c,
-                    Status::Failed(Failure::SetupFailed {
-                        reason: reason.to_string(),
-                    }),
-                    started.elapsed(),
-                    None,
-                    vec![],
-                ));
+                    &selected_checks(scenario, selected),
+                    &reason,
+                    started,
+                    report,
+                );
             }
         }
     }
+    delete_namespaces(ctx, world_name).await;
+}
+
+/// Waits (bounded) until every pod-to-pod probe of `probed` is connected
+/// again: the same sources, targets, protocols and ports, all expected to
+/// connect, converging from now.
+async fn restore(
+    ctx: &RunContext,
+    world_name: &str,
+    world: &World,
+    scenario: &Scenario,
+    probed: &[&Check],
+) -> Result<(), String> {
+    let checks: Vec<Check> = probed
+        .iter()
+        .filter(|c| {
+            c.to.pod.is_some()
+                && matches!(c.protocol, Protocol::Tcp | Protocol::Udp | Protocol::Http)
+        })
+        .map(|c| Check {
+            expect: Expectation::Connected,
+            except: vec![],
+            samples: 1,
+            warmup: 0,
+            latency: Default::default(),
+            converge_ms: Some(TIMEOUTS.restore.as_millis() as u64),
+            ..(*c).clone()
+        })
+        .collect();
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let restoring = Scenario {
+        name: format!("{world_name} after {}", scenario.name),
+        checks: checks.clone(),
+        ..scenario.clone()
+    };
+    let refs: Vec<&Check> = checks.iter().collect();
+    let started = Instant::now();
+    for r in probe_all(ctx, &restoring, world, &refs, Some(started)).await {
+        if let Status::Failed(f) = r.status {
+            return Err(format!("{}: {f}", r.check));
+        }
+    }
+    progress(
+        world_name,
+        format!(
+            "all-allowed again {:.1}s after {}'s policies were deleted",
+            started.elapsed().as_secs_f64(),
+            scenario.name
+        ),
+    );
+    Ok(())
+}
+
+fn selected_checks<'a>(scenario: &'a Scenario, selected: &BTreeSet<String>) -> Vec<&'a Check> {
+    scenario
+        .checks
+        .iter()
+        .filter(|c| selected.contains(&c.name))
+        .collect()
+}
+
+/// Every check of a scenario whose fixtures could not be set up fails with the reason.
+fn report_not_run(
+    scenario: &Scenario,
+    checks: &[&Check],
+    reason: &str,
+    started: Instant,
+    report: &(dyn Fn(CheckRecord) + Sync),
+) {
+    for c in checks {
+        report(record(
+            scenario,
+            c,
+            Status::Failed(Failure::SetupFailed {
+                reason: reason.to_string(),
+            }),
+            started.elapsed(),
+            None,
+            vec![],
+        ));
+    }
+}
+
+/// Probes the plain checks together, then the checks that change the
+/// fixtures one at a time.
+async fn run_checks(
+    ctx: &RunContext,
+    scenario: &Scenario,
+    world: &mut World,
+    checks: &[&Check],
+    report: &(dyn Fn(CheckRecord) + Sync),
+) {
+    let (plain, acting): (Vec<&Check>, Vec<&Check>) =
+        checks.iter().partition(|c| c.before.is_empty());
+    for r in probe_all(ctx, scenario, world, &plain, None).await {
+        report(r);
+    }
+    for c in acting {
+        let started = Instant::now();
+        let mut failure = None;
+        for a in &c.before {
+            if let Err(e) = actions::run(&ctx.client, world, a, &scenario.name).await {
+                failure = Some(Failure::ActionFailed {
+                    action: format!("{a:?}"),
+                    reason: e.to_string(),
+                });
+                break;
+            }
+        }
+        if let Some(f) = failure {
+            report(record(
+                scenario,
+                c,
+                Status::Failed(f),
+                started.elapsed(),
+                None,
+                vec![],
+            ));
+            continue;
+        }
+        let changed_ips = actions::cluster_ips_unchanged(&ctx.client, world).await;
+        for mut r in probe_all(ctx, scenario, world, &[c], Some(Instant::now())).await {
+            if !changed_ips.is_empty() {
+                let also = match r.status {
+                    Status::Failed(f) => Some(Box::new(f)),
+                    _ => None,
+                };
+                r.status = Status::Failed(Failure::ClusterIpChanged {
+                    changes: changed_ips.clone(),
+                    also,
+                });
+            }
+            report(r);
+        }
+    }
+}
+
+/// Deletes the namespaces labelled with this run and `scenario` (a scenario's
+/// or a shared world's name).
+async fn delete_namespaces(ctx: &RunContext, scenario: &str) {
     let selector = format!(
         "{},{}={}",
         ctx.run.selector(),
-        crate::run::LABEL_SCENARIO,
-        scenario.name
+        crate::cluster::run::LABEL_SCENARIO,
+        scenario
     );
     match namespaces::delete_by_label(&ctx.client, &selector).await {
-        Ok(names) => progress(&scenario.name, format!("deleting {}", names.join(", "))),
+        Ok(names) => progress(scenario, format!("deleting {}", names.join(", "))),
         Err(e) => progress(
-            &scenario.name,
+            scenario,
             format!("could not delete its namespaces (the run's final cleanup retries): {e}"),
         ),
     }
@@ -149,7 +315,7 @@ pub fn record(
         status,
         duration_ms: took.as_millis() as u64,
         latency,
-        dns: crate::stats::dns_summary(probes.iter().flat_map(|p| &p.result.attempts)),
+        dns: crate::verdict::stats::dns_summary(probes.iter().flat_map(|p| &p.result.attempts)),
         node_pairs: vec![],
         converged_after_ms: None,
         probes,
@@ -168,7 +334,7 @@ async fn probe_all(
     let mut records = Vec::new();
     let mut planned: Vec<(&Check, Vec<PlannedProbe>)> = Vec::new();
     for c in checks {
-        match checks::plan(c, world) {
+        match plan::plan(c, world) {
             Ok(p) => planned.push((c, p)),
             Err(e) => records.push(record(
                 scenario,
@@ -194,7 +360,7 @@ async fn probe_all(
             let deadline = since + Duration::from_millis(limit);
             let mut rounds = 1;
             while status != Status::Passed && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                tokio::time::sleep(TIMEOUTS.converge_pause).await;
                 rounds += 1;
                 let again = run_round(ctx, world, &[(*c, probes.clone())], scenario.quiet).await;
                 (status, latency, probe_records, pairs) =
@@ -285,7 +451,7 @@ async fn run_round(
                 bounds.sum()
             } else {
                 bounds.max().unwrap_or_default()
-            } + Duration::from_secs(30);
+            } + TIMEOUTS.exec_margin;
             let batch = ProbeBatch {
                 probes: probes.iter().map(|p| p.spec.clone()).collect(),
                 sequential: quiet,
@@ -344,12 +510,12 @@ async fn run_round(
                 }
             }
             let (status, latency) = if errors.is_empty() {
-                checks::evaluate(c, world, &judged)
+                judge::evaluate(c, world, &judged)
             } else {
                 (Status::Failed(Failure::ProbesCouldNotRun { errors }), None)
             };
             let pairs = if quiet {
-                checks::node_pairs(c, &judged)
+                judge::node_pairs(c, &judged)
             } else {
                 vec![]
             };

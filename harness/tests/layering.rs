@@ -1,5 +1,6 @@
-//! The harness's modules form a layered graph: no import cycles, and the
-//! scenario format is a leaf. Read from the sources (`crate::<module>` paths),
+//! The harness's modules form a layered graph: no import cycles, the
+//! scenario format is a leaf, and every folder imports only the folders
+//! before it on a scenario's path. Read from the sources (`crate::<module>` paths),
 //! so a new cycle fails `cargo test` with the path that closes it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,7 +80,7 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 #[test]
 fn harness_modules_have_no_import_cycle() {
     let graph = module_graph();
-    assert!(graph.len() > 10, "read the modules: {graph:?}");
+    assert!(graph.len() >= 10, "read the modules: {graph:?}");
     if let Some(cycle) = find_cycle(&graph) {
         panic!("import cycle: {}", cycle.join(" -> "));
     }
@@ -89,6 +90,38 @@ fn harness_modules_have_no_import_cycle() {
 fn the_scenario_format_imports_nothing_else_from_the_harness() {
     let graph = module_graph();
     assert_eq!(graph["scenario"], BTreeSet::new());
+}
+
+/// A scenario's path through the harness; `progress` and `timeouts` are
+/// leaves anyone may use.
+const LAYERS: [&[&str]; 8] = [
+    &["scenario", "progress", "timeouts"],
+    &["cluster"],
+    &["setup"],
+    &["probes"],
+    &["verdict"],
+    &["features"],
+    &["report"],
+    &["runner"],
+];
+
+#[test]
+fn each_folder_imports_only_earlier_ones() {
+    let rank = |m: &str| {
+        LAYERS
+            .iter()
+            .position(|layer| layer.contains(&m))
+            .unwrap_or_else(|| panic!("module `{m}` is in no layer of {LAYERS:?}"))
+    };
+    let mut wrong = Vec::new();
+    for (module, deps) in module_graph() {
+        for dep in deps {
+            if rank(&dep) >= rank(&module) && !LAYERS[0].contains(&dep.as_str()) {
+                wrong.push(format!("{module} -> {dep}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "imports against the layering: {wrong:?}");
 }
 
 #[test]

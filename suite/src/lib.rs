@@ -10,25 +10,28 @@
 //! 5. Delete what the run created (by its label, also on Ctrl-C), wait for it to
 //!    be gone, write reports/junit.xml and reports/results.json.
 
+mod logging;
 mod results;
 mod selection;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use netconform_harness::cluster::{self, Cluster};
-use netconform_harness::fixtures::AgentImage;
+use netconform_harness::cluster::run::RunId;
+use netconform_harness::cluster::{self, namespaces, Cluster};
+use netconform_harness::features;
 use netconform_harness::report::{self, CheckRecord, RunRecord};
-use netconform_harness::run::RunId;
 use netconform_harness::runner::{self, RunContext};
-use netconform_harness::scenario::{load_dir, LoadedScenario};
+use netconform_harness::scenario::{load_dir, Fixtures, LoadedScenario, Scenario};
+use netconform_harness::setup::fixtures::AgentImage;
+use netconform_harness::setup::placement;
+use netconform_harness::timeouts::TIMEOUTS;
 use netconform_harness::verdict::{Skip, Status};
-use netconform_harness::{features, namespaces, placement};
 use results::Results;
 use selection::will_run;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,6 +51,7 @@ pub fn trial_name(scenario: &str, check: &str) -> String {
 }
 
 pub fn main() -> ExitCode {
+    logging::init();
     let args = Arguments::from_args();
     let dir = scenarios_dir();
     let scenarios = match load_dir(&dir) {
@@ -238,7 +242,7 @@ fn run_on_cluster(
                 "\nnetconform: interrupted; deleting this run's namespaces ({cleanup_selector})"
             );
             let _ = tokio::time::timeout(
-                Duration::from_secs(30),
+                TIMEOUTS.interrupted_cleanup,
                 namespaces::delete_by_label(&cleanup_client, &cleanup_selector),
             )
             .await;
@@ -287,9 +291,13 @@ fn run_on_cluster(
     conclusion.exit_code()
 }
 
+/// A scenario with the names of its selected checks.
+type Job = (Scenario, BTreeSet<String>);
+
 /// Starts every scenario that has selected checks; each publishes its verdicts.
 /// Quiet scenarios run first, one at a time, on the otherwise idle cluster;
-/// the others start together once they are done.
+/// the others start together once they are done, except that scenarios
+/// sharing a world run one after another on one copy of it.
 fn start_scenarios(
     runtime: &tokio::runtime::Runtime,
     ctx: &Arc<RunContext>,
@@ -298,7 +306,8 @@ fn start_scenarios(
     results: &Arc<Results>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut quiet = Vec::new();
-    let mut busy = Vec::new();
+    let mut alone = Vec::new();
+    let mut shared: BTreeMap<String, (Fixtures, Vec<Job>)> = BTreeMap::new();
     for s in scenarios {
         let Some(checks) = selected.get(&s.scenario.name) else {
             continue;
@@ -306,8 +315,14 @@ fn start_scenarios(
         let job = (s.scenario.clone(), checks.clone());
         if s.scenario.quiet {
             quiet.push(job)
+        } else if let Some((world, fixtures)) = s.scenario.shared_world() {
+            shared
+                .entry(world.to_string())
+                .or_insert_with(|| (fixtures.clone(), Vec::new()))
+                .1
+                .push(job)
         } else {
-            busy.push(job)
+            alone.push(job)
         }
     }
     let (ctx, results) = (ctx.clone(), results.clone());
@@ -315,7 +330,7 @@ fn start_scenarios(
         for (scenario, checks) in quiet {
             runner::run_scenario(&ctx, &scenario, &checks, &|record| results.publish(record)).await;
         }
-        let tasks: Vec<_> = busy
+        let mut tasks: Vec<_> = alone
             .into_iter()
             .map(|(scenario, checks)| {
                 let (ctx, results) = (ctx.clone(), results.clone());
@@ -327,10 +342,38 @@ fn start_scenarios(
                 })
             })
             .collect();
+        for (world, (fixtures, jobs)) in shared {
+            for (copy, jobs) in split(jobs, WORLD_COPIES).into_iter().enumerate() {
+                let (ctx, results, fixtures) = (ctx.clone(), results.clone(), fixtures.clone());
+                let name = format!("{world}-{}", copy + 1);
+                tasks.push(tokio::spawn(async move {
+                    runner::run_shared_world(&ctx, &name, &fixtures, &jobs, &|record| {
+                        results.publish(record)
+                    })
+                    .await
+                }));
+            }
+        }
         for t in tasks {
             let _ = t.await;
         }
     })]
+}
+
+/// How many copies of a shared world run side by side, each taking its turn
+/// through part of the world's scenarios. One copy starts the fewest pods, but
+/// on a cluster that ignores NetworkPolicy every scenario waits out its
+/// convergence window in turn; two halve that wait for 9 more pods.
+const WORLD_COPIES: usize = 2;
+
+/// Deals `jobs` round-robin into at most `n` non-empty parts.
+fn split<T>(jobs: Vec<T>, n: usize) -> Vec<Vec<T>> {
+    let mut parts: Vec<Vec<T>> = (0..n.max(1)).map(|_| Vec::new()).collect();
+    for (i, job) in jobs.into_iter().enumerate() {
+        parts[i % n.max(1)].push(job);
+    }
+    parts.retain(|p| !p.is_empty());
+    parts
 }
 
 /// Deletes whatever still carries the run's label and waits (bounded) until it is gone.
@@ -342,12 +385,13 @@ async fn cleanup(ctx: &RunContext, run: &RunId) {
                 "netconform: waiting for {} namespace(s) of run {run} to be deleted",
                 names.len()
             );
-            match namespaces::wait_gone(&ctx.client, &selector, Duration::from_secs(120)).await {
+            match namespaces::wait_gone(&ctx.client, &selector, TIMEOUTS.namespaces_gone).await {
                 Ok(left) if left.is_empty() => {
                     eprintln!("netconform: no namespace of run {run} is left")
                 }
                 Ok(left) => eprintln!(
-                    "netconform: still terminating after 120s: {}",
+                    "netconform: still terminating after {}s: {}",
+                    TIMEOUTS.namespaces_gone.as_secs(),
                     left.join(", ")
                 ),
                 Err(e) => eprintln!("netconform: checking namespace deletion: {e}"),
@@ -362,6 +406,7 @@ async fn cleanup(ctx: &RunContext, run: &RunId) {
 /// without libtest (the fault tests use this): all their scenarios at once,
 /// then cleanup. Placement limits still skip; features do not.
 pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, String> {
+    logging::init();
     let scenarios = load_dir(&scenarios_dir()).map_err(|errs| {
         errs.iter()
             .map(|e| e.to_string())

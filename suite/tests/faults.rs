@@ -170,6 +170,7 @@ fn cases() -> Vec<FaultCase> {
                 "np-egress-to-pod",
                 "np-ip-block",
                 "np-union",
+                "np-any-namespace",
             ],
             must_fail: &[], // filled in below: every matrix check but np-no-policy's
             symptom: Symptom::MatrixMismatch,

@@ -89,7 +89,7 @@ fn test_case(c: &CheckRecord) -> TestCase {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::LatencySummary;
+    use crate::verdict::stats::LatencySummary;
     use crate::verdict::{Failure, Skip};
 
     fn record(check: &str, status: Status) -> CheckRecord {

@@ -6,9 +6,9 @@ pub mod junit;
 pub mod text;
 
 use crate::features::FeaturePlan;
-use crate::stats::{DnsSummary, LatencySummary, PairLatency};
+use crate::setup::world::Endpoint;
+use crate::verdict::stats::{DnsSummary, LatencySummary, PairLatency};
 use crate::verdict::Status;
-use crate::world::Endpoint;
 use netconform_agent::protocol::{ProbeResult, ProbeSpec};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};

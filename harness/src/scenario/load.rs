@@ -1,6 +1,7 @@
 //! Reading and validating scenario files. Every error names the file, the line
 //! and column, and the field (as a path like `checks[2].protocol`).
 
+use super::expand::{expand_vary, has_vary, Origin};
 use super::model::*;
 use super::validate::validate;
 use std::collections::BTreeMap;
@@ -246,7 +247,7 @@ pub fn parse_with(
     text: &str,
     worlds: &Worlds,
 ) -> Result<Scenario, Vec<ScenarioError>> {
-    let mut scenario: Scenario = deserialize(file, text).map_err(|e| vec![e])?;
+    let (mut scenario, origins) = deserialize_scenario(file, text).map_err(|e| vec![e])?;
     if let Some(name) = &scenario.world {
         let Some(world) = worlds.get(name) else {
             return Err(vec![ScenarioError {
@@ -265,15 +266,19 @@ pub fn parse_with(
             }]);
         };
         scenario.fixtures = std::mem::take(&mut scenario.fixtures).after(&world.fixtures);
+        scenario.world_fixtures = Some(world.fixtures.clone());
     }
     let errors = validate(&scenario)
         .into_iter()
-        .map(|(field, key, value, message)| ScenarioError {
-            file: file.to_path_buf(),
-            line: find_line(text, key, &value),
-            column: None,
-            field,
-            message,
+        .map(|(field, key, value, message)| {
+            let (field, note) = remap(&field, &origins);
+            ScenarioError {
+                file: file.to_path_buf(),
+                line: find_line(text, key, &value),
+                column: None,
+                field,
+                message: message + &note,
+            }
         })
         .collect::<Vec<_>>();
     if errors.is_empty() {
@@ -281,6 +286,69 @@ pub fn parse_with(
     } else {
         Err(errors)
     }
+}
+
+/// Types a scenario document, expanding `vary` first if a check uses it. A
+/// file without `vary` is typed from its text (errors have exact positions);
+/// one with it from the expanded document, and an error then names the check
+/// in the file, its line, and the combination it was in.
+fn deserialize_scenario(file: &Path, text: &str) -> Result<(Scenario, Vec<Origin>), ScenarioError> {
+    // Broken YAML, or no `vary`: typed from the text, with its exact positions.
+    let original = match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(doc) if has_vary(&doc) => doc,
+        _ => return Ok((deserialize(file, text)?, vec![])),
+    };
+    let check_line = |index: usize| {
+        let name = original["checks"][index]["name"]
+            .as_str()
+            .unwrap_or_default();
+        find_line(text, "name", name)
+    };
+    let mut doc = original.clone();
+    let origins = expand_vary(&mut doc).map_err(|e| ScenarioError {
+        file: file.to_path_buf(),
+        line: check_index(&e.field).and_then(check_line),
+        column: None,
+        field: e.field,
+        message: e.message,
+    })?;
+    let scenario = serde_path_to_error::deserialize(doc).map_err(|e| {
+        let path = e.path().to_string();
+        let (field, note) = remap(&path, &origins);
+        ScenarioError {
+            file: file.to_path_buf(),
+            line: check_index(&field).and_then(check_line),
+            column: None,
+            message: strip_location(&e.into_inner().to_string(), &path) + &note,
+            field,
+        }
+    })?;
+    Ok((scenario, origins))
+}
+
+/// The check index a field path starts with (`checks[3].port` -> 3).
+fn check_index(field: &str) -> Option<usize> {
+    field
+        .strip_prefix("checks[")?
+        .split(']')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A field path of the expanded document as a path in the file, with a note
+/// naming the `vary` combination it belongs to.
+fn remap(field: &str, origins: &[Origin]) -> (String, String) {
+    let Some(origin) = check_index(field).and_then(|i| origins.get(i)) else {
+        return (field.to_string(), String::new());
+    };
+    let rest = field.split_once(']').map_or("", |(_, rest)| rest);
+    let note = if origin.combination.is_empty() {
+        String::new()
+    } else {
+        format!(" (with {} from its `vary`)", origin.combination)
+    };
+    (format!("checks[{}]{rest}", origin.index), note)
 }
 
 /// serde_yaml puts the field path before its messages and " at line L column C"
@@ -469,6 +537,42 @@ checks:
             errs[0]
         );
     }
+
+    #[rstest::rstest]
+    #[case::adds_a_pod("fixtures:\n  pods:\n    - name: extra\n", "", None)]
+    #[case::adds_nothing("", "", Some("two-pods"))]
+    #[case::adds_a_policy(POLICY, ", converge_ms: 5000", Some("two-pods"))]
+    #[case::deletes_its_policy(POLICY, ", before: [{delete_policy: deny}]", Some("two-pods"))]
+    #[case::replaces_a_pod(POLICY, ", before: [{replace_pods: server}]", None)]
+    fn only_scenarios_that_add_policies_share_their_world(
+        #[case] fixtures: &str,
+        #[case] check_extra: &str,
+        #[case] shared: Option<&str>,
+    ) {
+        let worlds = Worlds::from([(
+            "two-pods".to_string(),
+            serde_yaml::from_str(
+                "name: two-pods\nfixtures:\n  pods:\n    - name: server\n      labels: {app: server}\n    - name: client\n",
+            )
+            .unwrap(),
+        )]);
+        let text = format!(
+            "name: demo\nworld: two-pods\n{fixtures}checks:\n  - {{name: tcp, from: client, to: {{pod: server}}, protocol: tcp{check_extra}}}\n"
+        );
+        let scenario = parse_with(Path::new("demo.yaml"), &text, &worlds).unwrap();
+        assert_eq!(scenario.shared_world().map(|(name, _)| name), shared);
+        let own: Vec<&str> = scenario
+            .own_policies()
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(
+            own.len(),
+            usize::from(!fixtures.is_empty() && fixtures.contains("policies"))
+        );
+    }
+
+    const POLICY: &str = "fixtures:\n  policies:\n    - {name: deny, spec: {podSelector: {}, policyTypes: [Ingress]}}\n";
 
     #[test]
     fn a_file_is_named_after_its_scenario() {

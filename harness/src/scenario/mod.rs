@@ -2,6 +2,7 @@
 //! the semantic checks ([`validate`]) and the known feature names
 //! ([`features`]). A leaf: nothing here imports the rest of the harness.
 
+pub mod expand;
 pub mod features;
 pub mod load;
 pub mod model;

@@ -32,6 +32,9 @@ pub struct Scenario {
     pub world: Option<String>,
     #[serde(default)]
     pub fixtures: Fixtures,
+    /// The part of `fixtures` that came from the world (set by the loader).
+    #[serde(skip)]
+    pub world_fixtures: Option<Fixtures>,
     /// Measure on an idle cluster: this scenario runs alone, before any other
     /// scenario starts, its probes one at a time. Latency thresholds are
     /// judged only in quiet scenarios (elsewhere the suite's own load is in
@@ -39,6 +42,37 @@ pub struct Scenario {
     #[serde(default)]
     pub quiet: bool,
     pub checks: Vec<Check>,
+}
+
+impl Scenario {
+    /// The world this scenario can share at run time with the other scenarios
+    /// on it: the world has no policies of its own (so its resting state is
+    /// all-allowed), the scenario adds only NetworkPolicies to it, its checks'
+    /// `before` actions delete only its own policies (the world's pods stay as
+    /// they are), and it is not quiet. Such scenarios take turns on one copy
+    /// of the world; any other scenario gets fixtures of its own.
+    pub fn shared_world(&self) -> Option<(&str, &Fixtures)> {
+        let (name, world) = (self.world.as_deref()?, self.world_fixtures.as_ref()?);
+        let own = &self.fixtures;
+        let adds_only_policies = own.namespaces.len() == world.namespaces.len()
+            && own.pods.len() == world.pods.len()
+            && own.services.len() == world.services.len()
+            && own.statefulsets.len() == world.statefulsets.len();
+        let own_policy = |name: &str| self.own_policies().iter().any(|p| p.name == name);
+        let leaves_the_world_alone = self.checks.iter().flat_map(|c| &c.before).all(|a| {
+            a.replace_pods.is_none()
+                && a.make_unready.is_none()
+                && a.delete_policy.as_deref().is_none_or(own_policy)
+        });
+        (world.policies.is_empty() && adds_only_policies && leaves_the_world_alone && !self.quiet)
+            .then_some((name, world))
+    }
+
+    /// The policies this scenario adds to its world (all of them without one).
+    pub fn own_policies(&self) -> &[PolicyFixture] {
+        let inherited = self.world_fixtures.as_ref().map_or(0, |w| w.policies.len());
+        &self.fixtures.policies[inherited..]
+    }
 }
 
 /// A named fixture set several scenarios build on (`worlds/<name>.yaml`).
@@ -291,6 +325,7 @@ pub struct Check {
     /// What is probed. `identity` checks have no target.
     #[serde(default)]
     pub to: Target,
+    /// Required, unless `vary` gives it.
     pub protocol: Protocol,
     /// Port on the target (default: the agent's port for the protocol, or the
     /// Service's first port).
@@ -335,6 +370,12 @@ pub struct Check {
     /// 16 MiB); udp: the datagram payload, checked in the reply (at most 65000).
     #[serde(default)]
     pub payload_bytes: Option<u64>,
+    /// One check per combination of these values, e.g. `{protocol: [tcp, udp],
+    /// port: [80, 81]}`, with `name` mentioning each key (`"{protocol}-{port}"`).
+    /// Expanded when the file is read (a varied field, `protocol` included, is
+    /// then not given directly); never set on a loaded check.
+    #[serde(default, skip_serializing)]
+    pub vary: Option<BTreeMap<String, Vec<serde_json::Value>>>,
 }
 
 /// One change to a scenario's fixtures. Exactly one field.
@@ -563,7 +604,16 @@ pub struct PairOutliers {
 
 /// The JSON Schema of a scenario file (scenarios/schema.json), for editors.
 pub fn json_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Scenario)).expect("a schema serialises")
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(Scenario)).expect("a schema serialises");
+    // A check may take its protocol from `vary` instead.
+    if let Some(required) = schema
+        .pointer_mut("/$defs/Check/required")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        required.retain(|field| field != "protocol");
+    }
+    schema
 }
 
 pub fn world_json_schema() -> serde_json::Value {

@@ -1,7 +1,7 @@
 //! Per-scenario namespaces: created with generated names and run labels, and
 //! deleted only by those labels, never by name alone.
 
-use crate::run::{RunId, LABEL_RUN};
+use crate::cluster::run::{RunId, LABEL_RUN};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::runtime::wait::{await_condition, conditions};

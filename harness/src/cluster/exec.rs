@@ -1,13 +1,16 @@
 //! Running the agent inside a fixture pod: one exec carries a whole probe batch
 //! (JSON on stdin, JSON results on stdout), never one exec per probe.
 
-use crate::fixtures::{AGENT_BINARY, AGENT_CONTAINER};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::AttachParams;
 use kube::{Api, Client};
 use netconform_agent::protocol::{ProbeBatch, ProbeResult};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The container of a fixture pod that runs the agent, and the agent's path in its image.
+pub const AGENT_CONTAINER: &str = "agent";
+pub const AGENT_BINARY: &str = "/netconform-agent";
 
 /// Runs `netconform-agent probe` in the pod's agent container with `batch`, bounded by `limit`.
 pub async fn probe(
@@ -30,9 +33,9 @@ pub async fn probe_in(
     limit: Duration,
 ) -> Result<Vec<ProbeResult>, String> {
     let input = serde_json::to_vec(batch).expect("a probe batch serialises");
-    let out = tokio::time::timeout(
+    let (out, err) = tokio::time::timeout(
         limit,
-        exec(client, ns, pod, container, &[AGENT_BINARY, "probe"], &input),
+        exec_output(client, ns, pod, container, &[AGENT_BINARY, "probe"], &input),
     )
     .await
     .map_err(|_| {
@@ -41,9 +44,13 @@ pub async fn probe_in(
             limit.as_secs()
         )
     })??;
+    // The agent says on stderr how much it printed: with it, lost output
+    // (the runtime's) is told apart from output the agent never wrote.
     serde_json::from_slice(&out).map_err(|e| {
         format!(
-            "agent probe in {ns}/{pod} printed something that is not a result batch ({e}): {}",
+            "agent probe in {ns}/{pod} printed something that is not a result batch ({e}; {} bytes on stdout, stderr: {:?}): {}",
+            out.len(),
+            String::from_utf8_lossy(&err).trim(),
             String::from_utf8_lossy(&out)
         )
     })
@@ -59,6 +66,20 @@ pub async fn exec(
     command: &[&str],
     stdin: &[u8],
 ) -> Result<Vec<u8>, String> {
+    Ok(exec_output(client, ns, pod, container, command, stdin)
+        .await?
+        .0)
+}
+
+/// Like [`exec`], returning stdout and stderr.
+pub async fn exec_output(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    command: &[&str],
+    stdin: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), String> {
     let api = Api::<Pod>::namespaced(client.clone(), ns);
     let started = std::time::Instant::now();
     let params = AttachParams::default()
@@ -101,7 +122,7 @@ pub async fn exec(
             s.message.unwrap_or_default(),
             String::from_utf8_lossy(&err).trim()
         )),
-        Some(_) => Ok(out),
+        Some(_) => Ok((out, err)),
         // The stream ended without the exit status the API server sends last:
         // the exec transport broke, and what came through is not the answer.
         // The elapsed time and the clock time find it in kubelet/containerd logs.

@@ -1,12 +1,16 @@
-//! What a check concluded, as data. Judging (checks.rs) builds these values;
+//! What a check concluded, as data. Judging ([`judge`]) builds these values;
 //! the report module is the only place that turns them into text, and tests
 //! (the fault tests among them) match on them instead of parsing messages.
+
+pub mod judge;
+pub mod stats;
 
 use netconform_agent::protocol::{DnsQuery, Outcome};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::scenario::{Expectation, Protocol};
+use crate::setup::actions::ClusterIpChange;
 
 /// A check's verdict.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,13 +92,6 @@ pub struct ProbeError {
     pub from_pod: String,
     pub target: String,
     pub error: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ClusterIpChange {
-    pub service: String,
-    pub before: String,
-    pub after: String,
 }
 
 /// The judged probes of a check and what only the whole check can show.

@@ -17,8 +17,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub const FIELD_MANAGER: &str = "netconform";
-pub const AGENT_CONTAINER: &str = "agent";
-pub const AGENT_BINARY: &str = "/netconform-agent";
+pub use crate::cluster::exec::{AGENT_BINARY, AGENT_CONTAINER};
 /// Every fixture pod carries the name of the fixture it belongs to.
 pub const LABEL_FIXTURE: &str = "netconform.io/fixture";
 /// Where the agent image comes from. The default is a local name that is never
@@ -260,6 +259,16 @@ pub fn network_policy(
         "spec": fixture.spec
     }))
     .map_err(|e| format!("NetworkPolicy {}: {e}", fixture.name))
+}
+
+/// Deletes a NetworkPolicy this run created; one already gone is fine.
+pub async fn delete_network_policy(client: &Client, ns: &str, name: &str) -> kube::Result<()> {
+    let api = Api::<NetworkPolicy>::namespaced(client.clone(), ns);
+    match api.delete(name, &kube::api::DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Server-side apply of a namespaced fixture object (Pod, Service, NetworkPolicy).

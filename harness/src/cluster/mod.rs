@@ -2,6 +2,10 @@
 //! from NETCONFORM_CONTEXT) or in-cluster config, like kubectl. A failure names
 //! what was tried.
 
+pub mod exec;
+pub mod namespaces;
+pub mod run;
+
 use k8s_openapi::api::core::v1::Node;
 use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -9,8 +13,7 @@ use kube::{Api, Client, Config};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How long the first contact with the API server may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = crate::timeouts::TIMEOUTS.connect;
 
 #[derive(Debug, thiserror::Error)]
 #[error("no cluster reachable (tried {tried}): {reason}")]

@@ -2,12 +2,13 @@
 //! their IPs and nodes), Services (with cluster IPs, node ports and backends),
 //! the nodes, and the cluster domain. Built by `setup`, read by checks.
 
-use crate::exec;
-use crate::fixtures::{self, AgentImage, AGENT_CONTAINER};
-use crate::namespaces;
-use crate::placement;
-use crate::run::RunId;
-use crate::scenario::{Scenario, ServiceKind};
+use crate::cluster::exec;
+use crate::cluster::namespaces;
+use crate::cluster::run::RunId;
+use crate::progress::progress;
+use crate::scenario::{PolicyFixture, Scenario, ServiceKind};
+use crate::setup::fixtures::{self, AgentImage, AGENT_CONTAINER};
+use crate::setup::placement;
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::ListParams;
@@ -15,10 +16,9 @@ use kube::{Api, Client};
 use netconform_agent::protocol::{Outcome, ProbeBatch, ProbeKind, ProbeSpec};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How long fixture pods may take to become Ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(180);
+use crate::timeouts::TIMEOUTS;
 
 /// A fixture pod as the run found it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -104,10 +104,6 @@ impl World {
     }
 }
 
-fn progress(scenario: &str, message: impl std::fmt::Display) {
-    eprintln!("netconform [{scenario}] {message}");
-}
-
 /// Creates the scenario's namespaces, pods and Services and waits until they
 /// serve. The caller deletes the namespaces (by label) whatever this returns.
 pub async fn setup(
@@ -158,7 +154,7 @@ pub async fn setup(
     }
     // Pods are admitted only once the namespace's default ServiceAccount exists.
     for real in world.namespaces.values() {
-        namespaces::wait_default_service_account(client, real, Duration::from_secs(60)).await?;
+        namespaces::wait_default_service_account(client, real, TIMEOUTS.service_account).await?;
     }
     progress(
         &scenario.name,
@@ -230,7 +226,7 @@ pub async fn setup(
             fixtures::apply(client, &pod)
                 .await
                 .map_err(|e| format!("applying pod {ns}/{name}: {e}"))?;
-            fixtures::wait_ready(client, ns, name, READY_TIMEOUT).await
+            fixtures::wait_ready(client, ns, name, TIMEOUTS.pod_ready).await
         }
     });
     // StatefulSets: applied, then each of their pods waited for by its name.
@@ -246,7 +242,7 @@ pub async fn setup(
     }
     let set_waits = set_members
         .iter()
-        .map(|(_, name, ns)| fixtures::wait_ready(client, ns, name, READY_TIMEOUT));
+        .map(|(_, name, ns)| fixtures::wait_ready(client, ns, name, TIMEOUTS.pod_ready));
     for ((set, name, _), ready) in set_members.iter().zip(join_all(set_waits).await) {
         let pod = ready?;
         let status = pod.status.unwrap_or_default();
@@ -343,26 +339,63 @@ pub async fn setup(
     }
     wait_endpoints(client, &world, &scenario.name).await?;
 
-    for p in &scenario.fixtures.policies {
+    apply_policies(
+        client,
+        &mut world,
+        &scenario.fixtures.policies,
+        &labels,
+        &scenario.name,
+    )
+    .await?;
+    Ok(world)
+}
+
+/// Creates `policies` in the world's namespaces (labelled with `labels`) and
+/// notes when: enforcement is waited for from that moment.
+pub async fn apply_policies(
+    client: &Client,
+    world: &mut World,
+    policies: &[PolicyFixture],
+    labels: &BTreeMap<String, String>,
+    scenario: &str,
+) -> Result<(), String> {
+    for p in policies {
         let ns = world.namespaces[p.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
         let mut p = p.clone();
-        p.spec = expand_pod_ips(&p.spec, &world)?;
+        p.spec = expand_pod_ips(&p.spec, world)?;
         world.policy_namespaces.insert(p.name.clone(), ns.clone());
-        fixtures::apply(client, &fixtures::network_policy(&p, &ns, &labels)?)
+        fixtures::apply(client, &fixtures::network_policy(&p, &ns, labels)?)
             .await
             .map_err(|e| format!("applying NetworkPolicy {ns}/{}: {e}", p.name))?;
     }
-    if !scenario.fixtures.policies.is_empty() {
+    if !policies.is_empty() {
         world.policies_applied = Some(Instant::now());
         progress(
-            &scenario.name,
-            format!(
-                "{} NetworkPolicies applied",
-                scenario.fixtures.policies.len()
-            ),
+            scenario,
+            format!("{} NetworkPolicies applied", policies.len()),
         );
     }
-    Ok(world)
+    Ok(())
+}
+
+/// Deletes `policies` again: a scenario on a shared world leaves it as it
+/// found it. (How soon the network forgets them is the next scenario's
+/// business: its checks converge from its own policies' creation.)
+pub async fn delete_policies(
+    client: &Client,
+    world: &mut World,
+    policies: &[PolicyFixture],
+) -> Result<(), String> {
+    for p in policies {
+        let Some(ns) = world.policy_namespaces.remove(&p.name) else {
+            continue;
+        };
+        fixtures::delete_network_policy(client, &ns, &p.name)
+            .await
+            .map_err(|e| format!("deleting NetworkPolicy {ns}/{}: {e}", p.name))?;
+    }
+    world.policies_applied = None;
+    Ok(())
 }
 
 fn service_info(svc: &Service, kind: ServiceKind, backends: Vec<Endpoint>) -> ServiceInfo {
@@ -422,7 +455,7 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
             false
         };
         if !matches!(
-            tokio::time::timeout(Duration::from_secs(60), wait).await,
+            tokio::time::timeout(TIMEOUTS.endpoints, wait).await,
             Ok(true)
         ) {
             return Err(format!(
@@ -486,7 +519,7 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
             probes,
             sequential: false,
         },
-        Duration::from_secs(90),
+        TIMEOUTS.data_path,
     )
     .await?;
     for r in results {

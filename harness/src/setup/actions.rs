@@ -2,11 +2,11 @@
 //! pods, making pods unready, deleting policies. The world is updated to match,
 //! so expectations (Service backends, pod IPs) follow.
 
-use crate::exec;
-use crate::fixtures::{self, AGENT_CONTAINER};
+use crate::cluster::exec;
+use crate::progress::progress;
 use crate::scenario::Action;
-use crate::verdict::ClusterIpChange;
-use crate::world::World;
+use crate::setup::fixtures::{self, AGENT_CONTAINER};
+use crate::setup::world::World;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::DeleteParams;
@@ -14,7 +14,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
 use std::time::Duration;
 
-const LIMIT: Duration = Duration::from_secs(120);
+const LIMIT: Duration = crate::timeouts::TIMEOUTS.action;
 
 /// Carries out one action; progress goes to stderr.
 pub async fn run(
@@ -25,11 +25,11 @@ pub async fn run(
 ) -> Result<(), String> {
     if let Some(fixture) = &action.replace_pods {
         replace_pods(client, world, fixture).await?;
-        eprintln!("netconform [{scenario}] replaced the pods of {fixture}");
+        progress(scenario, format!("replaced the pods of {fixture}"));
     }
     if let Some(fixture) = &action.make_unready {
         make_unready(client, world, fixture).await?;
-        eprintln!("netconform [{scenario}] pods of {fixture} are not Ready");
+        progress(scenario, format!("pods of {fixture} are not Ready"));
     }
     if let Some(policy) = &action.delete_policy {
         let ns = world
@@ -41,7 +41,7 @@ pub async fn run(
             .delete(policy, &DeleteParams::default())
             .await
             .map_err(|e| format!("deleting NetworkPolicy {ns}/{policy}: {e}"))?;
-        eprintln!("netconform [{scenario}] deleted NetworkPolicy {ns}/{policy}");
+        progress(scenario, format!("deleted NetworkPolicy {ns}/{policy}"));
     }
     Ok(())
 }
@@ -157,4 +157,12 @@ pub async fn cluster_ips_unchanged(client: &Client, world: &World) -> Vec<Cluste
         }
     }
     changes
+}
+
+/// A fixture Service whose clusterIP changed while a check changed its backends.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterIpChange {
+    pub service: String,
+    pub before: String,
+    pub after: String,
 }

@@ -1,0 +1,5 @@
+//! Probes: planning a check's probes ([`plan`]). The agent runs them in the
+//! pods (one exec per source container, `cluster::exec`); the runner runs
+//! the rounds.
+
+pub mod plan;

@@ -1,0 +1,358 @@
+//! From a scenario check to probes: every source pod x every target, each
+//! with its expectation. Pure: the world is given, nothing here talks to the
+//! cluster.
+
+use crate::scenario::*;
+use crate::setup::world::{expand_name, Endpoint, World};
+use netconform_agent::protocol::{DnsRecord, ProbeKind, ProbeSpec};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// One probe of a check: from one pod to one target.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlannedProbe {
+    pub from: Endpoint,
+    /// Human name of the target: `ns/pod`, `node X`, a DNS name, `localhost`.
+    pub target: String,
+    /// The target pod, when the target is one.
+    pub target_pod: Option<Endpoint>,
+    pub spec: ProbeSpec,
+    /// What the answer must contain (DNS answers, interface addresses).
+    pub expected_answers: Option<ExpectedAnswers>,
+    /// Per-probe expectation (NodePort `local` policy differs by node).
+    pub expect: Expectation,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum ExpectedAnswers {
+    /// Exactly these addresses.
+    Exactly(BTreeSet<String>),
+    /// SRV records: this many, all on this port.
+    Srv { count: usize, port: u16 },
+    /// Identity: these addresses among the pod's own, and this hostname.
+    Identity {
+        addresses: BTreeSet<String>,
+        hostname: Option<String>,
+    },
+}
+
+fn default_port(protocol: Protocol) -> u16 {
+    match protocol {
+        Protocol::Udp => DEFAULT_UDP_PORT,
+        Protocol::Http => DEFAULT_HTTP_PORT,
+        _ => DEFAULT_TCP_PORT,
+    }
+}
+
+/// The probes a check makes, or why it cannot be planned on this world.
+pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
+    let sources = pods_named(world, &check.from)?;
+    let mut probes = Vec::new();
+    for from in &sources {
+        let mut add = |target: String,
+                       target_pod: Option<Endpoint>,
+                       kind: ProbeKind,
+                       expected_answers: Option<ExpectedAnswers>,
+                       expect: Expectation| {
+            probes.push(PlannedProbe {
+                from: from.clone(),
+                target,
+                target_pod,
+                spec: ProbeSpec {
+                    id: String::new(),
+                    kind,
+                    timeout_ms: check.timeout_ms,
+                    samples: check.samples + check.warmup,
+                    until_connected: false,
+                    interval_ms: 0,
+                    payload_bytes: check.payload_bytes.unwrap_or(0),
+                },
+                expected_answers,
+                expect,
+            })
+        };
+        let transport = |host: String, port: u16| match check.protocol {
+            Protocol::Tcp => ProbeKind::Tcp { host, port },
+            Protocol::Udp => ProbeKind::Udp { host, port },
+            _ => ProbeKind::Http {
+                host,
+                port,
+                path: check.path.clone().unwrap_or_else(|| "/clientip".into()),
+            },
+        };
+
+        if check.protocol == Protocol::Identity {
+            let hostname = (!from.host_network).then(|| from.hostname.clone());
+            let expected = ExpectedAnswers::Identity {
+                addresses: BTreeSet::from([from.ip.clone()]),
+                hostname,
+            };
+            add(
+                format!("{}/{}", from.namespace, from.pod),
+                Some(from.clone()),
+                ProbeKind::Identity,
+                Some(expected),
+                check.expect,
+            );
+            continue;
+        }
+        if check.protocol == Protocol::Dns {
+            let name = dns_name(check, world)?;
+            let record = match check.record.unwrap_or(DnsRecordKind::A) {
+                DnsRecordKind::A => DnsRecord::A,
+                DnsRecordKind::Aaaa => DnsRecord::Aaaa,
+                DnsRecordKind::Srv => DnsRecord::Srv,
+            };
+            let expected = expected_dns(check, world)?;
+            add(
+                name.clone(),
+                None,
+                ProbeKind::Dns { name, record },
+                expected,
+                check.expect,
+            );
+            continue;
+        }
+
+        let to = &check.to;
+        if let Some(pod) = &to.pod {
+            for target in pods_named(world, pod)? {
+                // A pod's traffic to itself never leaves it: matrices leave those pairs out.
+                if check.from == "*" && pod == "*" && target == *from {
+                    continue;
+                }
+                let port = check.port.unwrap_or(default_port(check.protocol));
+                let expect = pair_expectation(check, world, from, &target);
+                add(
+                    format!("{}/{}", target.namespace, target.pod),
+                    Some(target.clone()),
+                    transport(target.ip.clone(), port),
+                    None,
+                    expect,
+                );
+            }
+        } else if let Some(name) = &to.service {
+            let svc = world
+                .services
+                .get(name)
+                .ok_or_else(|| format!("no service `{name}`"))?;
+            let port = check
+                .port
+                .or(svc.ports.first().map(|p| p.port))
+                .ok_or("the service has no port")?;
+            let host = match to.address.unwrap_or_default() {
+                ServiceAddress::ClusterIp => svc
+                    .cluster_ip
+                    .clone()
+                    .ok_or_else(|| format!("service `{name}` has no cluster IP"))?,
+                ServiceAddress::Name => svc.name.clone(),
+                ServiceAddress::NameNamespace => format!("{}.{}", svc.name, svc.namespace),
+                ServiceAddress::Fqdn => expand_name(
+                    &format!("{}.{}.svc.{{domain}}", svc.name, svc.namespace),
+                    world,
+                )?,
+            };
+            add(
+                format!("{host}:{port}"),
+                None,
+                transport(host.clone(), port),
+                None,
+                check.expect,
+            );
+        } else if let Some(name) = &to.node_port {
+            let svc = world
+                .services
+                .get(name)
+                .ok_or_else(|| format!("no service `{name}`"))?;
+            let sp = match check.port {
+                Some(p) => svc.ports.iter().find(|sp| sp.port == p),
+                None => svc.ports.first(),
+            }
+            .ok_or_else(|| format!("service `{name}` has no such port"))?;
+            let node_port = sp
+                .node_port
+                .ok_or_else(|| format!("service `{name}` has no node port"))?;
+            let backend_nodes: BTreeSet<&str> =
+                svc.backends.iter().map(|b| b.node.as_str()).collect();
+            for node in &world.nodes {
+                let has_backend = backend_nodes.contains(node.name.as_str());
+                let selected = match to.nodes.unwrap_or_default() {
+                    NodeSelection::All => true,
+                    NodeSelection::WithBackend => has_backend,
+                    NodeSelection::WithoutBackend => !has_backend,
+                };
+                if selected && !(to.exclude_client_node && node.name == from.node) {
+                    add(
+                        format!("node {} {}:{node_port}", node.name, node.internal_ip),
+                        None,
+                        transport(node.internal_ip.clone(), node_port),
+                        None,
+                        check.expect,
+                    );
+                }
+            }
+        } else if to.localhost {
+            let port = check.port.unwrap_or(default_port(check.protocol));
+            add(
+                "localhost".into(),
+                Some(from.clone()),
+                transport("127.0.0.1".into(), port),
+                None,
+                check.expect,
+            );
+        } else {
+            return Err("the check has no target".into());
+        }
+    }
+    for (i, p) in probes.iter_mut().enumerate() {
+        p.spec.id = format!("{}#{i}", check.name);
+    }
+    Ok(probes)
+}
+
+/// The pods a check names: a fixture's pods, `*` for every pod off the host
+/// network (sorted by namespace and name), or the harness itself.
+fn pods_named(world: &World, name: &str) -> Result<Vec<Endpoint>, String> {
+    if name == HARNESS {
+        return Ok(vec![Endpoint {
+            pod: HARNESS.into(),
+            hostname: HARNESS.into(),
+            host_network: true,
+            ..Default::default()
+        }]);
+    }
+    if name == "*" {
+        let mut all: Vec<Endpoint> = world
+            .groups
+            .values()
+            .flatten()
+            .filter(|e| !e.host_network)
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
+        return Ok(all);
+    }
+    world
+        .groups
+        .get(name)
+        .cloned()
+        .ok_or_else(|| format!("no pods for `{name}`"))
+}
+
+/// `x/a`: the logical namespace and the pod, as scenarios name them.
+pub fn short_name(world: &World, e: &Endpoint) -> String {
+    let logical = world
+        .namespaces
+        .iter()
+        .find(|(_, real)| **real == e.namespace)
+        .map(|(l, _)| l.as_str())
+        .unwrap_or(&e.namespace);
+    format!("{logical}/{}", e.pod)
+}
+
+fn pattern_matches(pattern: &str, name: &str) -> bool {
+    let (pns, ppod) = pattern.split_once('/').unwrap_or(("*", pattern));
+    let (ns, pod) = name.split_once('/').unwrap_or(("", name));
+    (pns == "*" || pns == ns) && (ppod == "*" || ppod == pod)
+}
+
+/// What a check expects from one pair: `expect`, unless an `except` entry
+/// (the last that matches) says otherwise.
+pub fn pair_expectation(
+    check: &Check,
+    world: &World,
+    from: &Endpoint,
+    to: &Endpoint,
+) -> Expectation {
+    let (f, t) = (short_name(world, from), short_name(world, to));
+    check
+        .except
+        .iter()
+        .rev()
+        .find(|e| pattern_matches(&e.from, &f) && pattern_matches(&e.to, &t))
+        .map(|e| e.expect)
+        .unwrap_or(check.expect)
+}
+
+fn dns_name(check: &Check, world: &World) -> Result<String, String> {
+    if let Some(name) = &check.to.name {
+        return expand_name(name, world);
+    }
+    if let Some(name) = &check.to.service {
+        let svc = world
+            .services
+            .get(name)
+            .ok_or_else(|| format!("no service `{name}`"))?;
+        return match check.to.address.unwrap_or(ServiceAddress::Fqdn) {
+            ServiceAddress::Name => Ok(svc.name.clone()),
+            ServiceAddress::NameNamespace => Ok(format!("{}.{}", svc.name, svc.namespace)),
+            _ => expand_name(
+                &format!("{}.{}.svc.{{domain}}", svc.name, svc.namespace),
+                world,
+            ),
+        };
+    }
+    Err("a dns check needs `to.name` or `to.service`".into())
+}
+
+fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>, String> {
+    let Some(a) = &check.assert.answers else {
+        return Ok(None);
+    };
+    let service = |name: &str| {
+        world
+            .services
+            .get(name)
+            .ok_or_else(|| format!("no service `{name}`"))
+    };
+    if let Some(s) = &a.cluster_ip_of {
+        let ip = service(s)?
+            .cluster_ip
+            .clone()
+            .ok_or_else(|| format!("service `{s}` has no cluster IP"))?;
+        return Ok(Some(ExpectedAnswers::Exactly(BTreeSet::from([ip]))));
+    }
+    if let Some(s) = &a.ready_pod_ips_of {
+        return Ok(Some(ExpectedAnswers::Exactly(
+            service(s)?.backends.iter().map(|b| b.ip.clone()).collect(),
+        )));
+    }
+    if let Some(p) = &a.pod_ip_of {
+        // A fixture's pods, or one pod by name (e.g. a StatefulSet's `web-0`).
+        let ips: BTreeSet<String> = match world.groups.get(p) {
+            Some(group) => group.iter().map(|e| e.ip.clone()).collect(),
+            None => world
+                .groups
+                .values()
+                .flatten()
+                .filter(|e| &e.pod == p)
+                .map(|e| e.ip.clone())
+                .collect(),
+        };
+        if ips.is_empty() {
+            return Err(format!("no pods for `{p}`"));
+        }
+        return Ok(Some(ExpectedAnswers::Exactly(ips)));
+    }
+    if let Some(sp) = &a.srv_port_of {
+        let (s, port_name) = sp
+            .split_once('/')
+            .ok_or("srv_port_of is `<service>/<port name>`")?;
+        let svc = service(s)?;
+        let port = svc
+            .ports
+            .iter()
+            .find(|p| p.name.as_deref() == Some(port_name))
+            .ok_or_else(|| format!("service `{s}` has no port named `{port_name}`"))?;
+        let count = if svc.kind == ServiceKind::Headless {
+            svc.backends.len()
+        } else {
+            1
+        };
+        return Ok(Some(ExpectedAnswers::Srv {
+            count,
+            port: port.port,
+        }));
+    }
+    Ok(None)
+}

@@ -1,0 +1,8 @@
+//! A scenario's world in the cluster: which node each pod runs on
+//! ([`placement`]), the manifests and readiness waits ([`fixtures`]), the world
+//! as it exists ([`world`]) and the changes checks make to it ([`actions`]).
+
+pub mod actions;
+pub mod fixtures;
+pub mod placement;
+pub mod world;

@@ -1,0 +1,44 @@
+//! Every bound the harness puts on waiting, in one place. Probe timeouts are
+//! not here: they belong to the checks (`timeout_ms`, `converge_ms` in the
+//! scenario files). Each wait that runs out is an error naming what it waited for.
+
+use std::time::Duration;
+
+pub struct Timeouts {
+    /// The first contact with the API server.
+    pub connect: Duration,
+    /// A namespace's default ServiceAccount (pods are admitted only after it).
+    pub service_account: Duration,
+    /// Fixture pods becoming Ready (image import, CNI, probes on a busy node).
+    pub pod_ready: Duration,
+    /// A Service's EndpointSlices listing every Ready backend.
+    pub endpoints: Duration,
+    /// The first probe through a new Service, until its data path answers.
+    pub data_path: Duration,
+    /// One `before` action (pods replaced or made unready, a policy deleted).
+    pub action: Duration,
+    /// A shared world back to all-allowed after a scenario's policies are deleted.
+    pub restore: Duration,
+    /// Added to a batch's own probe bounds for the exec around it.
+    pub exec_margin: Duration,
+    /// Between two rounds of a converging check.
+    pub converge_pause: Duration,
+    /// The run's namespaces gone at the end (the run reports them if not).
+    pub namespaces_gone: Duration,
+    /// Deleting the run's namespaces after Ctrl-C.
+    pub interrupted_cleanup: Duration,
+}
+
+pub const TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(10),
+    service_account: Duration::from_secs(60),
+    pod_ready: Duration::from_secs(180),
+    endpoints: Duration::from_secs(60),
+    data_path: Duration::from_secs(90),
+    action: Duration::from_secs(120),
+    restore: Duration::from_secs(30),
+    exec_margin: Duration::from_secs(30),
+    converge_pause: Duration::from_millis(300),
+    namespaces_gone: Duration::from_secs(120),
+    interrupted_cleanup: Duration::from_secs(30),
+};
