@@ -244,52 +244,23 @@ pub async fn setup(
         .iter()
         .map(|(_, name, ns)| fixtures::wait_ready(client, ns, name, TIMEOUTS.pod_ready));
     for ((set, name, _), ready) in set_members.iter().zip(join_all(set_waits).await) {
-        let pod = ready?;
-        let status = pod.status.unwrap_or_default();
-        world.groups.entry(set.clone()).or_default().push(Endpoint {
-            pod: name.clone(),
-            namespace: pod.metadata.namespace.unwrap_or_default(),
-            ip: status
-                .pod_ip
-                .ok_or_else(|| format!("pod {name} is Ready but has no IP"))?,
-            node: pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_name.clone())
-                .unwrap_or_default(),
-            hostname: name.clone(),
-            labels: pod.metadata.labels.unwrap_or_default(),
-            host_network: false,
-        });
+        let endpoint = ready_endpoint(ready?, name, name.clone(), false)?;
+        world.groups.entry(set.clone()).or_default().push(endpoint);
     }
     for ((f, name, _, _), ready) in members.iter().zip(join_all(applies).await) {
-        let pod = ready?;
-        let status = pod.status.unwrap_or_default();
+        let hostname = f.hostname.clone().unwrap_or_else(|| {
+            if f.host_network {
+                String::new()
+            } else {
+                name.clone()
+            }
+        });
+        let endpoint = ready_endpoint(ready?, name, hostname, f.host_network)?;
         world
             .groups
             .entry(f.name.clone())
             .or_default()
-            .push(Endpoint {
-                pod: name.clone(),
-                namespace: pod.metadata.namespace.unwrap_or_default(),
-                ip: status
-                    .pod_ip
-                    .ok_or_else(|| format!("pod {name} is Ready but has no IP"))?,
-                node: pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.node_name.clone())
-                    .unwrap_or_default(),
-                hostname: f.hostname.clone().unwrap_or_else(|| {
-                    if f.host_network {
-                        String::new()
-                    } else {
-                        name.clone()
-                    }
-                }),
-                labels: pod.metadata.labels.unwrap_or_default(),
-                host_network: f.host_network,
-            });
+            .push(endpoint);
     }
     progress(
         &scenario.name,
@@ -348,6 +319,31 @@ pub async fn setup(
     )
     .await?;
     Ok(world)
+}
+
+/// A Ready pod as the world records it.
+fn ready_endpoint(
+    pod: k8s_openapi::api::core::v1::Pod,
+    name: &str,
+    hostname: String,
+    host_network: bool,
+) -> Result<Endpoint, String> {
+    let status = pod.status.unwrap_or_default();
+    Ok(Endpoint {
+        pod: name.to_string(),
+        namespace: pod.metadata.namespace.unwrap_or_default(),
+        ip: status
+            .pod_ip
+            .ok_or_else(|| format!("pod {name} is Ready but has no IP"))?,
+        node: pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default(),
+        hostname,
+        labels: pod.metadata.labels.unwrap_or_default(),
+        host_network,
+    })
 }
 
 /// Creates `policies` in the world's namespaces (labelled with `labels`) and
