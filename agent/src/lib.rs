@@ -9,6 +9,8 @@ pub mod protocol;
 #[cfg(feature = "runtime")]
 pub mod identity;
 #[cfg(feature = "runtime")]
+pub mod kept;
+#[cfg(feature = "runtime")]
 pub mod probe;
 #[cfg(feature = "runtime")]
 pub mod resolver;

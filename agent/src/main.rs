@@ -1,7 +1,7 @@
 //! netconform-agent: see lib.rs.
 
 use clap::{Parser, Subcommand};
-use netconform_agent::{identity, probe, protocol::ProbeBatch, serve};
+use netconform_agent::{identity, kept, probe, protocol::ProbeBatch, serve};
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -27,7 +27,13 @@ enum Command {
         http: Vec<u16>,
     },
     /// Read a probe batch (JSON) on stdin, run it, print the results (JSON).
-    Probe,
+    Probe {
+        /// Also keep the results in the pod under this id, for `results`.
+        #[arg(long)]
+        keep: Option<String>,
+    },
+    /// Print (and remove) the results a `probe --keep <ID>` kept.
+    Results { id: String },
     /// Print this pod's hostname and interface addresses (JSON).
     Info,
     /// Make this pod's readiness probe (HTTP /healthz) pass or fail.
@@ -55,7 +61,13 @@ fn main() -> ExitCode {
                     _ = sigterm() => Ok(()),
                 }
             }
-            Command::Probe => {
+            Command::Probe { keep } => {
+                if let Some(id) = &keep {
+                    // Refused before any probe runs, not after.
+                    if !kept::valid_id(id) {
+                        return Err(format!("--keep {id:?}: not [a-z0-9-]{{1,64}}"));
+                    }
+                }
                 let mut input = String::new();
                 std::io::stdin()
                     .read_to_string(&mut input)
@@ -64,6 +76,10 @@ fn main() -> ExitCode {
                     .map_err(|e| format!("probe batch on stdin is not valid: {e}"))?;
                 let results = probe::run_batch(batch).await;
                 let json = serde_json::to_string(&results).expect("results serialise");
+                if let Some(id) = &keep {
+                    // Kept before printing: once stdout is written the harness may ask.
+                    kept::keep(id, &json).map_err(|e| format!("keeping results {id}: {e}"))?;
+                }
                 println!("{json}");
                 // Read by the harness only when stdout did not arrive whole.
                 eprintln!(
@@ -71,6 +87,11 @@ fn main() -> ExitCode {
                     results.len(),
                     json.len() + 1
                 );
+                Ok(())
+            }
+            Command::Results { id } => {
+                let json = kept::take(&id).map_err(|e| format!("results {id}: {e}"))?;
+                println!("{json}");
                 Ok(())
             }
             Command::SetReady { ready } => {

@@ -508,7 +508,14 @@ async fn finish(
             - started.elapsed().as_secs(),
         duration_ms: started.elapsed().as_millis() as u64,
         checks,
+        exec_transport_losses: netconform_harness::cluster::exec::transport_losses(),
     };
+    if !record.exec_transport_losses.is_empty() {
+        eprintln!(
+            "netconform: {} exec(s) reported success without the agent's output; their results were read from the copy the agent keeps in the pod (results.json: exec_transport_losses)",
+            record.exec_transport_losses.len()
+        );
+    }
     let dir = report::report_dir(&workspace_root());
     match report::write(&record, feature_plan, &dir) {
         Ok(paths) => eprintln!(

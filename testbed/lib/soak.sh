@@ -42,13 +42,13 @@ cp "$binary" "$frozen/conformance"
 cp -r "$root/scenarios" "$frozen/scenarios"
 commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- . ':!testbed/*.tsv' || echo +dirty)
 
-summarise() { # results.json -> checks, failed, dns_lost, tcp pairs, udp pairs, failed names (tab-separated)
+summarise() { # results.json -> checks, failed, dns_lost, tcp pairs, udp pairs, failed names, exec outputs lost (tab-separated)
   python3 - "$1" <<'PY'
 import json, sys
 try:
     run = json.load(open(sys.argv[1]))
 except Exception as e:
-    print(f"0\t1\t0\t-\t-\tno results.json ({e})")
+    print(f"0\t1\t0\t-\t-\tno results.json ({e})\t0")
     sys.exit()
 checks = run["checks"]
 failed = [c["trial"] for c in checks if c["status"] == "failed"]
@@ -61,7 +61,7 @@ def pairs(trial):
     return " ".join(f"{short(p['from'])}>{short(p['to'])}:{p['p50_us']}" for p in c["node_pairs"])
 print("\t".join([str(len(checks)), str(len(failed)), str(lost),
                  pairs("latency::tcp-connect-pairs"), pairs("latency::udp-round-trip-pairs"),
-                 ",".join(failed) or "-"]))
+                 ",".join(failed) or "-", str(len(run.get("exec_transport_losses", [])))]))
 PY
 }
 
@@ -98,7 +98,7 @@ log_sizes() { # "file size" per component log, to keep only what a run appended
   for f in "$LOGS"/*.log; do echo "$f $(stat -c %s "$f")"; done
 }
 
-walls=() false_failures=0 failed_runs=0
+walls=() false_failures=0 failed_runs=0 exec_lost_total=0
 for ((i = 1; i <= runs; i++)); do
   dir=$(mktemp -d /var/tmp/netconform-soak-run.XXXX)
   before=$(counters) ticks=$(cpu_ticks) sizes=$(log_sizes)
@@ -117,11 +117,12 @@ for ((i = 1; i <= runs; i++)); do
   wait 2>/dev/null || true
   kernel=$(delta "$before" "$(counters)") cpu=$(cpu_share "$ticks" "$(cpu_ticks)")
   walls+=("$wall")
-  IFS=$'\t' read -r checks failed lost tcp udp names < <(summarise "$dir/results.json")
-  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
-    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names" "$kernel" "$cpu")
+  IFS=$'\t' read -r checks failed lost tcp udp names exec_lost < <(summarise "$dir/results.json")
+  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
+    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names" "$kernel" "$cpu" "$exec_lost")
   echo "$line" >>"$out"
-  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed$([[ $names != - ]] && echo " ($names)"), $lost DNS queries lost, kernel counters: $kernel, cpu $cpu" >&2
+  exec_lost_total=$((exec_lost_total + ${exec_lost:-0}))
+  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed$([[ $names != - ]] && echo " ($names)"), $lost DNS queries lost, kernel counters: $kernel, cpu $cpu, exec outputs lost and read from the kept copy: $exec_lost" >&2
   if ((failed > 0)); then
     false_failures=$((false_failures + failed)) failed_runs=$((failed_runs + 1))
     stamp=$(date -u +%Y%m%dT%H%M%S)-$i
@@ -139,8 +140,8 @@ for ((i = 1; i <= runs; i++)); do
 done
 sorted=$(printf '%s\n' "${walls[@]}" | sort -n)
 min=$(head -1 <<<"$sorted") max=$(tail -1 <<<"$sorted") median=$(sed -n "$(((runs + 1) / 2))p" <<<"$sorted")
-echo "soak: $runs runs, $failed_runs with a failure, $false_failures false failures; wall min ${min}s median ${median}s max ${max}s" >&2
-printf '%s\t%s\tsoak-%s-runs\tfalse_failures=%s failed_runs=%s\twall min=%ss median=%ss max=%ss\t%s\n' \
-  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$runs" "$false_failures" "$failed_runs" "$min" "$median" "$max" \
+echo "soak: $runs runs, $failed_runs with a failure, $false_failures false failures, $exec_lost_total exec outputs lost by the transport (read from the kept copy); wall min ${min}s median ${median}s max ${max}s" >&2
+printf '%s\t%s\tsoak-%s-runs\tfalse_failures=%s failed_runs=%s exec_outputs_lost=%s\twall min=%ss median=%ss max=%ss\t%s\n' \
+  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$runs" "$false_failures" "$failed_runs" "$exec_lost_total" "$min" "$median" "$max" \
   "$([[ $false_failures == 0 ]] && echo within || echo OVER)" >>"$out"
 ((false_failures == 0))

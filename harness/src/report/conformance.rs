@@ -131,6 +131,7 @@ mod tests {
             started_unix: 0,
             duration_ms: 0,
             checks,
+            exec_transport_losses: vec![],
         }
     }
 

@@ -123,6 +123,7 @@ mod tests {
             server_version: "v1.34.4".into(),
             started_unix: 0,
             duration_ms: 3000,
+            exec_transport_losses: vec![],
             checks: vec![
                 record("tcp", Status::Passed),
                 record(

@@ -56,6 +56,9 @@ pub struct RunRecord {
     pub started_unix: u64,
     pub duration_ms: u64,
     pub checks: Vec<CheckRecord>,
+    /// Execs whose output the transport lost and whose kept results were read
+    /// instead: not a verdict, a measure of the exec path (see docs/verdicts.md).
+    pub exec_transport_losses: Vec<crate::cluster::exec::TransportLoss>,
 }
 
 /// In results.json a verdict is `status`, its text as `message`, and the
