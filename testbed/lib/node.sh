@@ -125,7 +125,10 @@ start_node_runtime() {
   fi
   install_cni_plugins
   write_containerd_config "$n"
-  start_node_proc "$n" "$n-containerd" nsenter -t "$(holder_pid "$n")" -m -n -- containerd --config "$d/containerd.toml"
+  # NETCONFORM_TESTBED_RUNTIME_DEBUG=1: containerd logs every exec's start,
+  # exit and end of output piping (read when an exec's output goes missing).
+  start_node_proc "$n" "$n-containerd" nsenter -t "$(holder_pid "$n")" -m -n -- containerd --config "$d/containerd.toml" \
+    ${NETCONFORM_TESTBED_RUNTIME_DEBUG:+--log-level debug}
   wait_for "$n containerd" 30 node_ctr "$n" version
   local archive
   for archive in "${IMAGE_ARCHIVES[@]}"; do

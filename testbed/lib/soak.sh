@@ -19,7 +19,7 @@ runs=$1
 out="$here/soak-results.tsv"
 keep=/var/tmp/netconform-soak
 mkdir -p "$keep"
-[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\tkernel_counters\tcpu\n' >"$out"
+[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\tkernel_counters\tcpu\texec_outputs_lost\n' >"$out"
 events=${NETCONFORM_SOAK_CONNTRACK_EVENTS:-0}
 
 bash "$here/testbed" up >&2
