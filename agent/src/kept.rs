@@ -33,8 +33,9 @@ fn path(id: &str) -> io::Result<PathBuf> {
     Ok(PathBuf::from(DIR).join(format!("{id}.json")))
 }
 
-/// Kept copies older than this are never asked for (a batch's exec is long over).
-const STALE: std::time::Duration = std::time::Duration::from_secs(600);
+/// Kept copies older than this are never asked for: the harness reads one
+/// right after its exec returns. /tmp is small (memory-backed, a few MiB).
+const STALE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Stores `json` for `id`, written whole or not at all (rename), and drops
 /// stale copies so a long-lived fixture pod does not collect them.

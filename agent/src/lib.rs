@@ -7,6 +7,8 @@
 pub mod protocol;
 
 #[cfg(feature = "runtime")]
+pub mod icmp;
+#[cfg(feature = "runtime")]
 pub mod identity;
 #[cfg(feature = "runtime")]
 pub mod kept;
@@ -16,3 +18,5 @@ pub mod probe;
 pub mod resolver;
 #[cfg(feature = "runtime")]
 pub mod serve;
+#[cfg(feature = "runtime")]
+pub mod tls;

@@ -78,7 +78,11 @@ fn main() -> ExitCode {
                 let json = serde_json::to_string(&results).expect("results serialise");
                 if let Some(id) = &keep {
                     // Kept before printing: once stdout is written the harness may ask.
-                    kept::keep(id, &json).map_err(|e| format!("keeping results {id}: {e}"))?;
+                    // Best effort: the copy only matters if stdout is lost,
+                    // and a full /tmp must not cost the results themselves.
+                    if let Err(e) = kept::keep(id, &json) {
+                        eprintln!("netconform-agent: could not keep results {id}: {e}");
+                    }
                 }
                 println!("{json}");
                 // Read by the harness only when stdout did not arrive whole.

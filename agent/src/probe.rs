@@ -2,8 +2,10 @@
 //! one after another (so they measure latency, not contention), every attempt
 //! bounded by its timeout, every loop bounded by [`MAX_SAMPLES`].
 
+use crate::icmp;
 use crate::protocol::*;
 use crate::resolver::{self, ClientConf, ResolveError};
+use crate::tls;
 use futures::future::join_all;
 use hickory_proto::rr::RData;
 use http_body_util::{BodyExt, Empty};
@@ -84,8 +86,61 @@ async fn attempt_once(spec: &ProbeSpec, limit: Duration) -> Attempt {
             Ok((addr, queries)) => with_queries(http(addr, host, path, limit).await, queries),
             Err(failure) => failure,
         },
-        ProbeKind::Dns { name, record } => dns(name, *record).await,
+        ProbeKind::Dns { name, record, tcp } => dns(name, *record, *tcp).await,
+        ProbeKind::Https {
+            host,
+            port,
+            path,
+            server_name,
+            ca_file,
+        } => match address(host, *port).await {
+            Ok((addr, queries)) => {
+                let tls = TlsTarget {
+                    server_name,
+                    ca_file,
+                };
+                with_queries(http_over(addr, host, path, limit, Some(tls)).await, queries)
+            }
+            Err(failure) => failure,
+        },
+        ProbeKind::Icmp { host } => ping(host, limit).await,
         ProbeKind::Identity => identity(),
+    }
+}
+
+/// One ICMP echo; the latency is the round trip. A ping socket the pod may
+/// not open is an error that names the sysctl, never a lost echo.
+async fn ping(host: &str, limit: Duration) -> Attempt {
+    static SEQ: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(1);
+    let ip: IpAddr = match host.parse() {
+        Ok(ip) => ip,
+        Err(_) => {
+            return failed(
+                Outcome::Error,
+                format!("icmp targets an address, not {host:?}"),
+            )
+        }
+    };
+    let socket = match icmp::open(ip) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return failed(
+                Outcome::Error,
+                format!("cannot open an ICMP ping socket ({e}): this pod's group is outside net.ipv4.ping_group_range"),
+            )
+        }
+        Err(e) => return io_failure(&e),
+    };
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    match icmp::echo(&socket, ip, seq, limit).await {
+        Ok(icmp::Echo::Reply) => connected(elapsed_us(started)),
+        Ok(icmp::Echo::Lost) => {
+            let mut a = timed_out(limit);
+            a.detail = Some(format!("no echo reply within {} ms", limit.as_millis()));
+            a
+        }
+        Err(e) => io_failure(&e),
     }
 }
 
@@ -394,15 +449,49 @@ async fn udp(addr: SocketAddr, limit: Duration, payload_bytes: u64) -> Attempt {
 
 /// HTTP GET over a fresh connection; latency covers connect, request and response.
 async fn http(addr: SocketAddr, host: &str, path: &str, limit: Duration) -> Attempt {
+    http_over(addr, host, path, limit, None).await
+}
+
+/// The TLS side of an HTTPS probe: whom the certificate must name, and the CA
+/// it must chain to.
+struct TlsTarget<'a> {
+    server_name: &'a str,
+    ca_file: &'a str,
+}
+
+/// A GET over plain TCP or, with `tls`, over a verified TLS session; the
+/// latency covers connect, handshake and response.
+async fn http_over(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    limit: Duration,
+    tls: Option<TlsTarget<'_>>,
+) -> Attempt {
     let port = addr.port();
     let started = Instant::now();
     let exchange = async {
-        let stream = TcpStream::connect(addr).await?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(io::Error::other)?;
-        tokio::spawn(conn);
+        let tcp = TcpStream::connect(addr).await?;
+        // The connection task ends with the exchange; the sender is all we keep.
+        let mut sender = match tls {
+            None => {
+                let (s, c) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                        .await
+                        .map_err(io::Error::other)?;
+                tokio::spawn(c);
+                s
+            }
+            Some(t) => {
+                let stream = tls::connect(tcp, t.server_name, t.ca_file).await?;
+                let (s, c) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .map_err(io::Error::other)?;
+                tokio::spawn(c);
+                s
+            }
+        };
         let req = hyper::Request::get(path)
             .header("host", format!("{host}:{port}"))
             .header("user-agent", "netconform-agent")
@@ -449,13 +538,17 @@ async fn http(addr: SocketAddr, host: &str, path: &str, limit: Duration) -> Atte
 
 /// A DNS lookup as the pod's libc would make it; the latency is the whole
 /// resolution (search walk and retries included), every query is recorded.
-async fn dns(name: &str, record: DnsRecord) -> Attempt {
+async fn dns(name: &str, record: DnsRecord, tcp: bool) -> Attempt {
     let conf = match client_conf() {
-        Ok(c) => c,
+        Ok(c) if tcp => ClientConf {
+            use_tcp: true,
+            ..c.clone()
+        },
+        Ok(c) => c.clone(),
         Err(e) => return failed(Outcome::DnsError, e),
     };
     let started = Instant::now();
-    let resolution = resolver::resolve(conf, name, record).await;
+    let resolution = resolver::resolve(&conf, name, record).await;
     let mut attempt = match resolution.result {
         Ok(records) => {
             let mut answers: Vec<String> = records
@@ -481,7 +574,10 @@ async fn dns(name: &str, record: DnsRecord) -> Attempt {
             Outcome::NotFound,
             format!("{name}: {}", ResolveError::NotFound),
         ),
-        Err(e) => failed(Outcome::DnsError, format!("resolving {name}: {e}")),
+        Err(e) => {
+            let over = if tcp { " over TCP" } else { "" };
+            failed(Outcome::DnsError, format!("resolving {name}{over}: {e}"))
+        }
     };
     attempt.latency_us = elapsed_us(started);
     with_queries(attempt, resolution.queries)

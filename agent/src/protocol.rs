@@ -62,15 +62,20 @@ impl ProbeSpec {
         let names = match &self.kind {
             ProbeKind::Tcp { host, .. }
             | ProbeKind::Udp { host, .. }
-            | ProbeKind::Http { host, .. } => host.parse::<std::net::IpAddr>().is_err(),
+            | ProbeKind::Http { host, .. }
+            | ProbeKind::Https { host, .. } => host.parse::<std::net::IpAddr>().is_err(),
             ProbeKind::Dns { .. } => true,
-            ProbeKind::Identity => false,
+            ProbeKind::Icmp { .. } | ProbeKind::Identity => false,
         };
         std::time::Duration::from_millis(
             samples * per_sample + if names { MAX_RESOLVE_MS } else { 0 },
         )
     }
 }
+
+/// Where fixture pods mount the cluster's root CA (the `kube-root-ca.crt`
+/// ConfigMap every namespace has), which signs the API server's certificate.
+pub const KUBE_ROOT_CA: &str = "/var/run/netconform/kube-root-ca/ca.crt";
 
 /// The bytes a payload probe sends: a pattern whose every position is checkable.
 pub fn payload(len: usize) -> Vec<u8> {
@@ -106,7 +111,26 @@ pub enum ProbeKind {
         path: String,
     },
     /// A DNS lookup through the pod's resolver (resolv.conf, search path included).
-    Dns { name: String, record: DnsRecord },
+    Dns {
+        name: String,
+        record: DnsRecord,
+        /// Every query over TCP, as with resolv.conf's `use-vc` (clients that
+        /// only speak TCP, and what a truncated UDP answer falls back to).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        tcp: bool,
+    },
+    /// HTTPS GET with the server's certificate verified against `ca_file` (a
+    /// PEM file in the pod) for `server_name`: how a pod talks to the API server.
+    Https {
+        host: String,
+        port: u16,
+        path: String,
+        server_name: String,
+        ca_file: String,
+    },
+    /// ICMP echo (ping) through an unprivileged ping socket; needs the pod's
+    /// `net.ipv4.ping_group_range` to include its group. Never to a name.
+    Icmp { host: String },
     /// The pod's own hostname, interface addresses and DNS search path.
     Identity,
 }
@@ -291,7 +315,8 @@ mod tests {
             batch.probes[1].kind,
             ProbeKind::Dns {
                 name: "kubernetes.default".into(),
-                record: DnsRecord::Srv
+                record: DnsRecord::Srv,
+                tcp: false,
             }
         );
         let again: ProbeBatch =

@@ -92,6 +92,7 @@ fn cases() -> Vec<FaultCase> {
                 "pod-to-pod::tcp-other-node",
                 "pod-to-pod::udp-other-node",
                 "pod-to-pod::http-other-node",
+                "pod-to-pod::icmp-other-node",
                 "all-nodes::tcp",
                 "all-nodes::udp",
                 "all-nodes::http",
@@ -111,10 +112,39 @@ fn cases() -> Vec<FaultCase> {
                 "dns-records::unknown-name-is-nxdomain",
                 "dns-records::headless-drops-an-unready-pod",
                 "dns-records::statefulset-pod-record",
+                "dns-records::kubernetes-service-name",
+                "dns-records::service-a-record-over-tcp",
+                "dns-records::headless-over-tcp",
+                "dns-records::srv-over-tcp",
                 "cluster-ip::by-short-name",
                 "cluster-ip::by-name-and-namespace",
                 "cluster-ip::by-fqdn",
                 "cluster-ip::external-name-resolves-to-its-target",
+            ],
+            symptom: Symptom::UnexpectedOutcome,
+        },
+        // Pods cut off from the API server, pod-to-pod untouched.
+        FaultCase {
+            fault: "apiserver-from-pods-blocked",
+            scenarios: &["all-nodes"],
+            must_fail: &["all-nodes::api-server-through-kubernetes-service"],
+            symptom: Symptom::UnexpectedOutcome,
+        },
+        // ping dropped, TCP/UDP/HTTP untouched: exactly the ICMP checks fail.
+        FaultCase {
+            fault: "icmp-blocked",
+            scenarios: &["pod-to-pod"],
+            must_fail: &["pod-to-pod::icmp-same-node", "pod-to-pod::icmp-other-node"],
+            symptom: Symptom::UnexpectedOutcome,
+        },
+        // DNS answers UDP but not TCP: exactly the over-TCP lookups fail.
+        FaultCase {
+            fault: "dns-tcp-blocked",
+            scenarios: &["dns-records"],
+            must_fail: &[
+                "dns-records::service-a-record-over-tcp",
+                "dns-records::headless-over-tcp",
+                "dns-records::srv-over-tcp",
             ],
             symptom: Symptom::UnexpectedOutcome,
         },

@@ -5,7 +5,7 @@
 # $NC_STATE/faults/ so `heal` knows what to undo.
 
 FAULTS_DIR="$NC_STATE/faults"
-FAULT_NAMES="snat no-route dns-down service-rules-off netpol-off mtu slow-pair"
+FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked service-rules-off netpol-off mtu slow-pair"
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
@@ -38,6 +38,49 @@ fault_dns_down() { # no DNS server answers (CoreDNS scaled to zero)
 heal_dns_down() {
   kubectl_admin -n kube-system scale deployment/coredns --replicas=2 >/dev/null
   kubectl_admin -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null
+}
+
+# dns-tcp-blocked: DNS answers over UDP only. Every node drops forwarded TCP to
+# port 53 (after kube-proxy's DNAT that is CoreDNS's pod port), as a firewall
+# that lets "DNS" through as UDP/53 does.
+fault_dns_tcp_blocked() {
+  local n
+  for n in "${NODES[@]}"; do
+    in_ns "$n" iptables -I FORWARD 1 -p tcp --dport 53 -m comment --comment netconform-fault-dns-tcp-blocked -j DROP
+  done
+}
+heal_dns_tcp_blocked() {
+  local n
+  for n in "${NODES[@]}"; do
+    while in_ns "$n" iptables -D FORWARD -p tcp --dport 53 -m comment --comment netconform-fault-dns-tcp-blocked -j DROP 2>/dev/null; do :; done
+  done
+}
+
+# icmp-blocked: every node drops forwarded ICMP echo requests (pod to pod, on
+# one node through the bridge and across nodes); TCP and UDP are untouched.
+fault_icmp_blocked() {
+  local n
+  for n in "${NODES[@]}"; do
+    in_ns "$n" iptables -I FORWARD 1 -p icmp --icmp-type echo-request -m comment --comment netconform-fault-icmp-blocked -j DROP
+  done
+}
+heal_icmp_blocked() {
+  local n
+  for n in "${NODES[@]}"; do
+    while in_ns "$n" iptables -D FORWARD -p icmp --icmp-type echo-request -m comment --comment netconform-fault-icmp-blocked -j DROP 2>/dev/null; do :; done
+  done
+}
+
+# apiserver-from-pods-blocked: the control-plane node drops TCP from pod
+# addresses to the API server's port (nodes and kubelets still reach it; CoreDNS
+# keeps answering from its cache for the fault's short life).
+fault_apiserver_from_pods_blocked() {
+  in_ns "${NODES[0]}" iptables -I INPUT 1 -s "$POD_CIDR" -p tcp --dport 6443 \
+    -m comment --comment netconform-fault-apiserver-from-pods-blocked -j DROP
+}
+heal_apiserver_from_pods_blocked() {
+  while in_ns "${NODES[0]}" iptables -D INPUT -s "$POD_CIDR" -p tcp --dport 6443 \
+    -m comment --comment netconform-fault-apiserver-from-pods-blocked -j DROP 2>/dev/null; do :; done
 }
 
 fault_service_rules_off() { # kube-proxy stopped on one node and its Service rules flushed

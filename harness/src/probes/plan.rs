@@ -4,7 +4,7 @@
 
 use crate::scenario::*;
 use crate::setup::world::{expand_name, Endpoint, World};
-use netconform_agent::protocol::{DnsRecord, ProbeKind, ProbeSpec};
+use netconform_agent::protocol::{DnsRecord, ProbeKind, ProbeSpec, KUBE_ROOT_CA};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -74,6 +74,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
         let transport = |host: String, port: u16| match check.protocol {
             Protocol::Tcp => ProbeKind::Tcp { host, port },
             Protocol::Udp => ProbeKind::Udp { host, port },
+            Protocol::Icmp => ProbeKind::Icmp { host },
             _ => ProbeKind::Http {
                 host,
                 port,
@@ -96,7 +97,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
             );
             continue;
         }
-        if check.protocol == Protocol::Dns {
+        if check.protocol.is_dns() {
             let name = dns_name(check, world)?;
             let record = match check.record.unwrap_or(DnsRecordKind::A) {
                 DnsRecordKind::A => DnsRecord::A,
@@ -107,7 +108,11 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
             add(
                 name.clone(),
                 None,
-                ProbeKind::Dns { name, record },
+                ProbeKind::Dns {
+                    name,
+                    record,
+                    tcp: check.protocol == Protocol::DnsTcp,
+                },
                 expected,
                 check.expect,
             );
@@ -191,6 +196,24 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
                     );
                 }
             }
+        } else if to.api_server {
+            // By the Service's address: name resolution has checks of its own.
+            let host = api_server_ip(world)?;
+            add(
+                format!("kubernetes Service {host}"),
+                None,
+                ProbeKind::Https {
+                    host,
+                    port: check.port.unwrap_or(443),
+                    path: check.path.clone().unwrap_or_else(|| "/livez".into()),
+                    // The name the API server's serving certificate carries
+                    // for in-cluster clients, whatever the cluster domain.
+                    server_name: "kubernetes.default.svc".into(),
+                    ca_file: KUBE_ROOT_CA.into(),
+                },
+                None,
+                check.expect,
+            );
         } else if to.localhost {
             let port = check.port.unwrap_or(default_port(check.protocol));
             add(
@@ -295,6 +318,13 @@ fn dns_name(check: &Check, world: &World) -> Result<String, String> {
     Err("a dns check needs `to.name` or `to.service`".into())
 }
 
+fn api_server_ip(world: &World) -> Result<String, String> {
+    world
+        .api_server_ip
+        .clone()
+        .ok_or_else(|| "the `kubernetes` Service in namespace default could not be read (its clusterIP is the API server's in-cluster address)".into())
+}
+
 fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>, String> {
     let Some(a) = &check.assert.answers else {
         return Ok(None);
@@ -333,6 +363,11 @@ fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>,
             return Err(format!("no pods for `{p}`"));
         }
         return Ok(Some(ExpectedAnswers::Exactly(ips)));
+    }
+    if a.api_server_cluster_ip {
+        return Ok(Some(ExpectedAnswers::Exactly(BTreeSet::from([
+            api_server_ip(world)?,
+        ]))));
     }
     if let Some(sp) = &a.srv_port_of {
         let (s, port_name) = sp

@@ -202,6 +202,7 @@ mod tests {
             "host-network",
             "network-policy-egress",
             "latency",
+            "icmp",
         ]
         .iter()
         .map(|f| check(f, f, Status::Passed))

@@ -440,6 +440,10 @@ pub struct Target {
     /// The pod's own loopback.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub localhost: bool,
+    /// The API server through the `kubernetes` Service, by its name
+    /// `kubernetes.default.svc.<domain>`, port 443 (protocol https).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub api_server: bool,
 }
 
 impl Target {
@@ -482,7 +486,15 @@ pub enum Protocol {
     Tcp,
     Udp,
     Http,
+    /// A lookup through the pod's resolver, over UDP (TCP after a truncated answer).
     Dns,
+    /// The same lookup with every query over TCP (resolv.conf's `use-vc`).
+    #[serde(rename = "dns-tcp")]
+    DnsTcp,
+    /// HTTPS GET `path` with the certificate verified (`to.api_server`).
+    Https,
+    /// ICMP echo (ping) to a pod's address, without root or capabilities.
+    Icmp,
     /// The pod's own addresses and hostname, compared with what the API says.
     Identity,
 }
@@ -494,8 +506,16 @@ impl Protocol {
             Protocol::Udp => "udp",
             Protocol::Http => "http",
             Protocol::Dns => "dns",
+            Protocol::DnsTcp => "dns-tcp",
+            Protocol::Https => "https",
+            Protocol::Icmp => "icmp",
             Protocol::Identity => "identity",
         }
+    }
+
+    /// A name lookup rather than traffic to an address.
+    pub fn is_dns(self) -> bool {
+        matches!(self, Protocol::Dns | Protocol::DnsTcp)
     }
 }
 
@@ -566,6 +586,9 @@ pub struct DnsAnswers {
     /// one record per Ready backend of a headless Service, else one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srv_port_of: Option<String>,
+    /// The clusterIP of the `kubernetes` Service in `default` (the API server).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub api_server_cluster_ip: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -569,7 +569,7 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 "payload_bytes is 1..=16777216 for tcp, 1..=65000 for udp, and nothing else".into(),
             )),
         }
-        if check.record.is_some() && check.protocol != Protocol::Dns {
+        if check.record.is_some() && !check.protocol.is_dns() {
             problems.push((
                 format!("{at}.record"),
                 "record",
@@ -577,7 +577,7 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 "`record` applies to protocol dns only".into(),
             ));
         }
-        if check.assert.answers.is_some() && check.protocol != Protocol::Dns {
+        if check.assert.answers.is_some() && !check.protocol.is_dns() {
             problems.push((
                 format!("{at}.assert.answers"),
                 "answers",
@@ -585,7 +585,7 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 "`answers` applies to protocol dns only".into(),
             ));
         }
-        if check.expect == Expectation::NotFound && check.protocol != Protocol::Dns {
+        if check.expect == Expectation::NotFound && !check.protocol.is_dns() {
             problems.push((
                 format!("{at}.expect"),
                 "expect",
@@ -621,6 +621,7 @@ fn validate_target(
         to.node_port.is_some(),
         to.name.is_some(),
         to.localhost,
+        to.api_server,
     ]
     .iter()
     .filter(|b| **b)
@@ -638,7 +639,41 @@ fn validate_target(
             }
             return;
         }
-        Protocol::Dns => {
+        Protocol::Https => {
+            if !to.api_server || given != 1 {
+                problems.push((
+                    field.clone(),
+                    "to",
+                    String::new(),
+                    "an https check targets `to.api_server: true` (the only server whose CA a pod has)".into(),
+                ));
+            }
+        }
+        Protocol::Icmp => {
+            // ICMP has no port: a Service (a port mapping) is not its target.
+            if to.pod.is_none() || given != 1 {
+                problems.push((
+                    field.clone(),
+                    "to",
+                    String::new(),
+                    "an icmp check targets `to.pod` (a Service maps ports; ICMP has none)".into(),
+                ));
+            }
+            for (set, key) in [
+                (check.port.is_some(), "port"),
+                (check.assert.source_ip.is_some(), "assert.source_ip"),
+            ] {
+                if set {
+                    problems.push((
+                        format!("{at}.{key}"),
+                        key.rsplit('.').next().unwrap_or(key),
+                        String::new(),
+                        format!("`{key}` does not apply to icmp (no port; the echo carries no seen address)"),
+                    ));
+                }
+            }
+        }
+        Protocol::Dns | Protocol::DnsTcp => {
             if to.name.is_none() && to.service.is_none() {
                 problems.push((
                     field.clone(),
@@ -654,7 +689,8 @@ fn validate_target(
                     field.clone(),
                     "to",
                     String::new(),
-                    "give exactly one of pod, service, node_port, name, localhost".into(),
+                    "give exactly one of pod, service, node_port, name, localhost, api_server"
+                        .into(),
                 ));
             }
             if to.name.is_some() {
@@ -666,6 +702,14 @@ fn validate_target(
                 ));
             }
         }
+    }
+    if to.api_server && check.protocol != Protocol::Https {
+        problems.push((
+            format!("{field}.api_server"),
+            "api_server",
+            "true".into(),
+            "`to.api_server` is reached with protocol https".into(),
+        ));
     }
     if let Some(pod) = &to.pod {
         if pod != "*" && !pods.contains(pod.as_str()) {
@@ -817,13 +861,14 @@ fn validate_target(
         ]
         .iter()
         .filter(|o| o.is_some())
-        .count();
+        .count()
+            + usize::from(a.api_server_cluster_ip);
         if given != 1 {
             problems.push((
                 format!("{at}.assert.answers"),
                 "answers",
                 String::new(),
-                "give exactly one of cluster_ip_of, ready_pod_ips_of, pod_ip_of, srv_port_of"
+                "give exactly one of cluster_ip_of, ready_pod_ips_of, pod_ip_of, srv_port_of, api_server_cluster_ip"
                     .into(),
             ));
         }

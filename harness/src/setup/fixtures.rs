@@ -12,12 +12,16 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
+use netconform_agent::protocol::KUBE_ROOT_CA;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub const FIELD_MANAGER: &str = "netconform";
 pub use crate::cluster::exec::{AGENT_BINARY, AGENT_CONTAINER};
+/// The non-root identity fixture pods run as.
+const FIXTURE_USER: u32 = 65532;
+const FIXTURE_GROUP: u32 = 65532;
 /// Every fixture pod carries the name of the fixture it belongs to.
 pub const LABEL_FIXTURE: &str = "netconform.io/fixture";
 /// Where the agent image comes from. The default is a local name that is never
@@ -41,6 +45,14 @@ impl AgentImage {
                 .unwrap_or_else(|_| "IfNotPresent".to_string()),
         }
     }
+}
+
+/// The directory the agent reads the cluster's root CA from.
+fn kube_root_ca_dir() -> &'static str {
+    KUBE_ROOT_CA
+        .rsplit_once('/')
+        .map(|(dir, _)| dir)
+        .expect("KUBE_ROOT_CA is a path")
 }
 
 fn agent_container(
@@ -81,7 +93,10 @@ fn agent_container(
         },
         "resources": {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"memory": "64Mi"}},
         // The root filesystem is read-only; /tmp holds the readiness marker.
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "kube-root-ca", "mountPath": kube_root_ca_dir(), "readOnly": true}
+        ]
     })
 }
 
@@ -114,13 +129,19 @@ pub fn agent_pod(
             .chain(&sidecar_ports.tcp)
             .chain(&sidecar_ports.udp)
     };
-    // Ports below 1024 without CAP_NET_BIND_SERVICE: a namespaced, "safe" sysctl
-    // (not allowed, and not needed, on the host network).
-    let sysctls = if !fixture.host_network && all_ports().any(|p| *p < 1024) {
-        json!([{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}])
-    } else {
-        json!([])
-    };
+    // Namespaced, Kubernetes-"safe" sysctls instead of capabilities (neither
+    // allowed nor needed on the host network): ports below 1024 without
+    // CAP_NET_BIND_SERVICE, and ICMP ping sockets for the pod's own group only.
+    let mut sysctls = Vec::new();
+    if !fixture.host_network {
+        if all_ports().any(|p| *p < 1024) {
+            sysctls.push(json!({"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}));
+        }
+        let group = FIXTURE_GROUP.to_string();
+        sysctls.push(
+            json!({"name": "net.ipv4.ping_group_range", "value": format!("{group} {group}")}),
+        );
+    }
     let mut spec = json!({
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}
@@ -129,12 +150,18 @@ pub fn agent_pod(
         "automountServiceAccountToken": false,
         "enableServiceLinks": false,
         "securityContext": {
-            "runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
+            "runAsNonRoot": true, "runAsUser": FIXTURE_USER, "runAsGroup": FIXTURE_GROUP,
             "seccompProfile": {"type": "RuntimeDefault"},
             "sysctls": sysctls
         },
         "containers": containers,
-        "volumes": [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}]
+        "volumes": [
+            // The readiness marker and the agent's kept probe results (about
+            // two minutes' worth; see agent/src/kept.rs).
+            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}},
+            // The cluster's root CA, to verify the API server like a client library.
+            {"name": "kube-root-ca", "configMap": {"name": "kube-root-ca.crt", "optional": true}}
+        ]
     });
     if fixture.host_network {
         spec["hostNetwork"] = json!(true);

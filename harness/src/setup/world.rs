@@ -80,6 +80,9 @@ pub struct World {
     pub pod_specs: BTreeMap<String, k8s_openapi::api::core::v1::Pod>,
     /// fixture policy -> its real namespace
     pub policy_namespaces: BTreeMap<String, String>,
+    /// The clusterIP of Service default/kubernetes (read only), the API
+    /// server's in-cluster address.
+    pub api_server_ip: Option<String>,
 }
 
 impl World {
@@ -282,6 +285,12 @@ pub async fn setup(
     if let Some(pod) = world.groups.values().flatten().find(|e| !e.host_network) {
         world.domain = discover_domain(client, pod).await;
     }
+    world.api_server_ip = Api::<Service>::namespaced(client.clone(), "default")
+        .get_opt("kubernetes")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| s.spec?.cluster_ip);
 
     for f in &scenario.fixtures.services {
         let ns = world.namespaces[f.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
