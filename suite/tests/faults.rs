@@ -34,6 +34,8 @@ enum Symptom {
     UnexpectedOutcome,
     /// A connectivity matrix differs from the expected one.
     MatrixMismatch,
+    /// One client's connections reached several backends of an affinity Service.
+    SpreadDespiteAffinity,
     /// Exactly these (from node, to node) pairs are latency outliers, and no
     /// probe failed on its own.
     PairOutliers(&'static [(&'static str, &'static str)]),
@@ -50,6 +52,9 @@ impl Symptom {
                 problems().any(|p| matches!(p, ProbeProblem::UnexpectedOutcome { .. }))
             }
             Symptom::MatrixMismatch => j.matrix.as_ref().is_some_and(|m| m.mismatches() > 0),
+            Symptom::SpreadDespiteAffinity => {
+                problems().any(|p| matches!(p, ProbeProblem::SpreadDespiteAffinity { .. }))
+            }
             Symptom::PairOutliers(pairs) => {
                 let got: BTreeSet<(&str, &str)> = j
                     .check_problems
@@ -123,6 +128,17 @@ fn cases() -> Vec<FaultCase> {
             ],
             symptom: Symptom::UnexpectedOutcome,
         },
+        // kube-proxy's ClientIP affinity rules gone on the client's node:
+        // only the affinity checks fail (spread and every other Service work).
+        FaultCase {
+            fault: "affinity-ignored",
+            scenarios: &["cluster-ip"],
+            must_fail: &[
+                "cluster-ip::client-ip-affinity",
+                "cluster-ip::client-ip-affinity-with-timeout",
+            ],
+            symptom: Symptom::SpreadDespiteAffinity,
+        },
         // Pods cut off from the API server, pod-to-pod untouched.
         FaultCase {
             fault: "apiserver-from-pods-blocked",
@@ -162,6 +178,8 @@ fn cases() -> Vec<FaultCase> {
                 "cluster-ip::named-target-port",
                 "cluster-ip::udp-port",
                 "cluster-ip::spreads-over-backends",
+                "cluster-ip::client-ip-affinity",
+                "cluster-ip::client-ip-affinity-with-timeout",
                 "cluster-ip::external-name-resolves-to-its-target",
             ],
             symptom: Symptom::UnexpectedOutcome,

@@ -5,7 +5,7 @@
 # $NC_STATE/faults/ so `heal` knows what to undo.
 
 FAULTS_DIR="$NC_STATE/faults"
-FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked service-rules-off netpol-off mtu slow-pair"
+FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored service-rules-off netpol-off mtu slow-pair"
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
@@ -83,12 +83,33 @@ heal_apiserver_from_pods_blocked() {
     -m comment --comment netconform-fault-apiserver-from-pods-blocked -j DROP 2>/dev/null; do :; done
 }
 
-fault_service_rules_off() { # kube-proxy stopped on one node and its Service rules flushed
+# affinity-ignored: kube-proxy on one node (where the cluster-ip scenario's
+# client runs) programs every Service rule but its ClientIP-affinity ones (the
+# `recent --rcheck` matches that send a known client back to its backend): it
+# is restarted with an iptables-restore on its PATH that drops those lines.
+# Services still answer there, spread at random.
+fault_affinity_ignored() {
+  local dir="$NC_STATE/faults-bin/affinity-ignored"
+  mkdir -p "$dir"
+  printf '#!/bin/sh\nsed "/--rcheck/d" | exec %s "$@"\n' "$(command -v iptables-restore)" >"$dir/iptables-restore"
+  chmod +x "$dir/iptables-restore"
+  stop_kube_proxy "$FAULT_NODE"
+  start_kube_proxy "$FAULT_NODE" "$dir"
+}
+stop_kube_proxy() {
   local pid
-  if pid=$(recorded_pid "$FAULT_NODE-kube-proxy"); then
+  if pid=$(recorded_pid "$1-kube-proxy"); then
     kill -TERM "$pid"
     while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
   fi
+}
+heal_affinity_ignored() {
+  stop_kube_proxy "$FAULT_NODE"
+  start_kube_proxy "$FAULT_NODE"
+}
+
+fault_service_rules_off() { # kube-proxy stopped on one node and its Service rules flushed
+  stop_kube_proxy "$FAULT_NODE"
   in_ns "$FAULT_NODE" iptables -t nat -F KUBE-SERVICES
 }
 heal_service_rules_off() { start_kube_proxy "$FAULT_NODE"; }

@@ -169,7 +169,7 @@ write_cni_config() {
 EOF
 }
 
-start_kube_proxy() {
+start_kube_proxy() { # NODE [PATH_PREFIX]
   local n=$1 d; d=$(node_dir "$n")
   write_if_changed "$d/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -184,5 +184,6 @@ oomScoreAdj: 0
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 metricsBindAddress: 127.0.0.1:10249
 EOF
-  start_node_proc "$n" "$n-kube-proxy" ip netns exec "$n" "$BIN/kube-proxy" --config "$d/kube-proxy.yaml" --v=1
+  # $2: a directory put first on kube-proxy's PATH (a fault's iptables-restore wrapper).
+  start_node_proc "$n" "$n-kube-proxy" env PATH="${2:+$2:}$PATH" ip netns exec "$n" "$BIN/kube-proxy" --config "$d/kube-proxy.yaml" --v=1
 }

@@ -143,6 +143,11 @@ impl Display for ProbeProblem {
                 "source address: expected the client's pod IP {expected} (no NAT), the server saw {}",
                 seen.iter().map(|(ip, n)| format!("{ip} on {n} samples")).collect::<Vec<_>>().join(", ")
             ),
+            ProbeProblem::SpreadDespiteAffinity { servers } => write!(
+                f,
+                "expected one backend for all of this client's connections (session affinity), got {}",
+                servers.iter().map(|(s, n)| format!("{n} from {s}")).collect::<Vec<_>>().join(", ")
+            ),
             ProbeProblem::AnsweredByOtherPod { expected, got } => {
                 write!(f, "expected the answer from this pod ({expected}), got it from {}", set(got))
             }

@@ -268,6 +268,17 @@ pub struct ServiceFixture {
     /// on nodes with a backend.
     #[serde(default)]
     pub external_traffic_policy_local: bool,
+    /// `sessionAffinity: ClientIP`: a client's connections stay on one backend
+    /// (for `timeout_seconds`, Kubernetes' default 10800 when not given).
+    #[serde(default)]
+    pub client_ip_affinity: Option<ClientIpAffinity>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientIpAffinity {
+    #[serde(default)]
+    pub timeout_seconds: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -554,6 +565,9 @@ pub struct Assertions {
     /// Across the samples, at least this many different backends answered.
     #[serde(default)]
     pub distinct_servers_at_least: Option<u32>,
+    /// Every sample of a client was answered by one backend (session affinity).
+    #[serde(default)]
+    pub one_server_per_client: bool,
     /// What a DNS lookup must return, exactly (as a set).
     #[serde(default)]
     pub answers: Option<DnsAnswers>,

@@ -264,6 +264,12 @@ pub fn service(
     if fixture.external_traffic_policy_local {
         spec["externalTrafficPolicy"] = json!("Local");
     }
+    if let Some(affinity) = &fixture.client_ip_affinity {
+        spec["sessionAffinity"] = json!("ClientIP");
+        if let Some(t) = affinity.timeout_seconds {
+            spec["sessionAffinityConfig"] = json!({"clientIP": {"timeoutSeconds": t}});
+        }
+    }
     serde_json::from_value(json!({
         "apiVersion": "v1",
         "kind": "Service",

@@ -129,6 +129,15 @@ pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) ->
             });
         }
     }
+    if check.assert.one_server_per_client {
+        let mut servers: BTreeMap<String, usize> = BTreeMap::new();
+        for s in connected().filter_map(|a| a.server.clone()) {
+            *servers.entry(s).or_default() += 1;
+        }
+        if servers.len() > 1 {
+            problems.push(ProbeProblem::SpreadDespiteAffinity { servers });
+        }
+    }
     if check.assert.same_pod {
         let others: BTreeSet<String> = connected()
             .filter_map(|a| a.server.clone())
@@ -619,6 +628,33 @@ mod tests {
         let msg = status.failure().unwrap().to_string();
         assert!(
             msg.contains("expected exactly {10.0.1.3, 10.0.2.3}, got {10.0.1.3}"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_client_spread_over_backends_fails_session_affinity() {
+        let mut c = check(Expectation::Connected, false);
+        c.assert.one_server_per_client = true;
+        let served_by = |server: &str| Attempt {
+            server: Some(server.into()),
+            ..attempt(Outcome::Connected, None, 10)
+        };
+        let (status, _) = run(&c, vec![served_by("web-a"), served_by("web-a")]);
+        assert!(status.is_passed(), "{status:?}");
+        let (status, _) = run(
+            &c,
+            vec![served_by("web-a"), served_by("web-b"), served_by("web-a")],
+        );
+        assert_eq!(
+            probe_problems(&status),
+            vec![ProbeProblem::SpreadDespiteAffinity {
+                servers: BTreeMap::from([("web-a".to_string(), 2), ("web-b".to_string(), 1)]),
+            }]
+        );
+        let msg = status.failure().unwrap().to_string();
+        assert!(
+            msg.contains("session affinity), got 2 from web-a, 1 from web-b"),
             "{msg}"
         );
     }

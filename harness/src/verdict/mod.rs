@@ -164,6 +164,11 @@ pub enum ProbeProblem {
         expected: String,
         seen: BTreeMap<String, usize>,
     },
+    /// A client's samples were answered by more than one backend although the
+    /// Service keeps a client on one (session affinity).
+    SpreadDespiteAffinity {
+        servers: BTreeMap<String, usize>,
+    },
     /// The answer came from another pod than the client itself.
     AnsweredByOtherPod {
         expected: String,
