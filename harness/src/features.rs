@@ -38,6 +38,7 @@ pub const PROFILES: &[Profile] = &[
             "network-policy-egress",
             "latency",
             "icmp",
+            "host-port",
         ],
     },
 ];

@@ -139,6 +139,18 @@ fn cases() -> Vec<FaultCase> {
             ],
             symptom: Symptom::SpreadDespiteAffinity,
         },
+        // hostPorts lead nowhere; everything else works.
+        FaultCase {
+            fault: "hostport-off",
+            scenarios: &["host-port", "nodeport"],
+            must_fail: &[
+                "host-port::tcp-from-other-node",
+                "host-port::udp-from-other-node",
+                "host-port::tcp-from-harness",
+                "host-port::udp-from-harness",
+            ],
+            symptom: Symptom::UnexpectedOutcome,
+        },
         // Pods cut off from the API server, pod-to-pod untouched.
         FaultCase {
             fault: "apiserver-from-pods-blocked",

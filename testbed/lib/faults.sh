@@ -5,7 +5,7 @@
 # $NC_STATE/faults/ so `heal` knows what to undo.
 
 FAULTS_DIR="$NC_STATE/faults"
-FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored service-rules-off netpol-off mtu slow-pair"
+FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored hostport-off service-rules-off netpol-off mtu slow-pair"
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
@@ -106,6 +106,24 @@ stop_kube_proxy() {
 heal_affinity_ignored() {
   stop_kube_proxy "$FAULT_NODE"
   start_kube_proxy "$FAULT_NODE"
+}
+
+# hostport-off: every node's portmap DNAT chain returns before any pod's rule,
+# so hostPorts lead nowhere; NodePorts and Services (kube-proxy's chains) are
+# untouched. portmap only appends to the chain, so pods created later are
+# caught too.
+fault_hostport_off() {
+  local n
+  for n in "${NODES[@]}"; do
+    in_ns "$n" iptables -t nat -N CNI-HOSTPORT-DNAT 2>/dev/null || true
+    in_ns "$n" iptables -t nat -I CNI-HOSTPORT-DNAT 1 -m comment --comment netconform-fault-hostport-off -j RETURN
+  done
+}
+heal_hostport_off() {
+  local n
+  for n in "${NODES[@]}"; do
+    while in_ns "$n" iptables -t nat -D CNI-HOSTPORT-DNAT -m comment --comment netconform-fault-hostport-off -j RETURN 2>/dev/null; do :; done
+  done
 }
 
 fault_service_rules_off() { # kube-proxy stopped on one node and its Service rules flushed

@@ -196,6 +196,30 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
                     );
                 }
             }
+        } else if let Some(pod) = &to.host_port {
+            let port = check.port.unwrap_or(default_port(check.protocol));
+            for target in pods_named(world, pod)? {
+                let node = world
+                    .nodes
+                    .iter()
+                    .find(|n| n.name == target.node)
+                    .ok_or_else(|| {
+                        format!(
+                            "pod {} runs on node {}, which is not Ready",
+                            target.pod, target.node
+                        )
+                    })?;
+                add(
+                    format!(
+                        "{}/{} hostPort {}:{port}",
+                        target.namespace, target.pod, node.internal_ip
+                    ),
+                    Some(target.clone()),
+                    transport(node.internal_ip.clone(), port),
+                    None,
+                    check.expect,
+                );
+            }
         } else if to.api_server {
             // By the Service's address: name resolution has checks of its own.
             let host = api_server_ip(world)?;

@@ -203,6 +203,7 @@ mod tests {
             "network-policy-egress",
             "latency",
             "icmp",
+            "host-port",
         ]
         .iter()
         .map(|f| check(f, f, Status::Passed))

@@ -15,6 +15,7 @@ pub const FEATURES: &[Feature] = &[
     Feature { name: "host-network", description: "hostNetwork pods (needs a namespace that allows privileged pods)" },
     Feature { name: "network-policy", description: "NetworkPolicy ingress isolation" },
     Feature { name: "network-policy-egress", description: "NetworkPolicy egress isolation" },
+    Feature { name: "host-port", description: "hostPort on a pod (the CNI portmap plugin): the pod answers on its node's address" },
     Feature { name: "icmp", description: "ICMP echo (ping) between pods, from pods without root or capabilities (ping sockets); some clusters block ICMP on purpose" },
     Feature { name: "latency", description: "node-pair latency on an idle cluster: no node pair far slower than the cluster's own baseline" },
     Feature { name: "ipv6", description: "IPv6 pod and Service addresses" },

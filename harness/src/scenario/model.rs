@@ -173,6 +173,10 @@ pub struct PodFixture {
     pub hostname: Option<String>,
     #[serde(default)]
     pub subdomain: Option<String>,
+    /// Publish every TCP and UDP port the agent serves on the pod's node as
+    /// the same hostPort (the CNI portmap plugin's job).
+    #[serde(default)]
+    pub host_ports: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -451,6 +455,9 @@ pub struct Target {
     /// The pod's own loopback.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub localhost: bool,
+    /// A fixture pod's hostPort: its node's InternalIP, `port` (host_ports pods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<String>,
     /// The API server through the `kubernetes` Service, by its name
     /// `kubernetes.default.svc.<domain>`, port 443 (protocol https).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -435,12 +435,12 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
             ));
         }
         if check.from == super::model::HARNESS {
-            if check.to.node_port.is_none() {
+            if check.to.node_port.is_none() && check.to.host_port.is_none() {
                 problems.push((
                     format!("{at}.from"),
                     "from",
                     check.from.clone(),
-                    "probes from the harness host go to node ports only (`to.node_port`)".into(),
+                    "probes from the harness host go to node addresses only (`to.node_port`, `to.host_port`)".into(),
                 ));
             }
             if check.assert.source_ip.is_some() {
@@ -622,6 +622,7 @@ fn validate_target(
         to.name.is_some(),
         to.localhost,
         to.api_server,
+        to.host_port.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -689,7 +690,7 @@ fn validate_target(
                     field.clone(),
                     "to",
                     String::new(),
-                    "give exactly one of pod, service, node_port, name, localhost, api_server"
+                    "give exactly one of pod, service, node_port, host_port, name, localhost, api_server"
                         .into(),
                 ));
             }
@@ -701,6 +702,28 @@ fn validate_target(
                     "`to.name` is for dns checks; probe a Service with `to.service`".into(),
                 ));
             }
+        }
+    }
+    if let Some(pod) = &to.host_port {
+        if !pods.contains(pod.as_str()) {
+            problems.push((
+                format!("{field}.host_port"),
+                "host_port",
+                pod.clone(),
+                format!("unknown pod `{pod}` (pods: {})", join(pods)),
+            ));
+        } else if !s
+            .fixtures
+            .pods
+            .iter()
+            .any(|p| &p.name == pod && p.host_ports)
+        {
+            problems.push((
+                format!("{field}.host_port"),
+                "host_port",
+                pod.clone(),
+                format!("pod `{pod}` publishes no hostPorts (set `host_ports: true` on it)"),
+            ));
         }
     }
     if to.api_server && check.protocol != Protocol::Https {

@@ -60,6 +60,7 @@ fn agent_container(
     ports: &AgentPorts,
     image: &AgentImage,
     port_prefix: &str,
+    host_ports: bool,
 ) -> serde_json::Value {
     let mut args = vec!["serve".to_string()];
     let mut container_ports = Vec::new();
@@ -70,7 +71,11 @@ fn agent_container(
     ] {
         for p in list {
             args.extend([flag.to_string(), p.to_string()]);
-            container_ports.push(json!({"name": format!("{port_prefix}{}-{p}", &flag[2..]), "containerPort": p, "protocol": proto}));
+            let mut port = json!({"name": format!("{port_prefix}{}-{p}", &flag[2..]), "containerPort": p, "protocol": proto});
+            if host_ports {
+                port["hostPort"] = json!(p);
+            }
+            container_ports.push(port);
         }
     }
     let readiness = match (ports.http.first(), ports.tcp.first()) {
@@ -111,9 +116,21 @@ pub fn agent_pod(
     image: &AgentImage,
 ) -> Pod {
     let ports = fixture.main_ports();
-    let mut containers = vec![agent_container(AGENT_CONTAINER, &ports, image, "")];
+    let mut containers = vec![agent_container(
+        AGENT_CONTAINER,
+        &ports,
+        image,
+        "",
+        fixture.host_ports,
+    )];
     if let Some(sidecar) = &fixture.sidecar {
-        containers.push(agent_container(SIDECAR_CONTAINER, sidecar, image, "s"));
+        containers.push(agent_container(
+            SIDECAR_CONTAINER,
+            sidecar,
+            image,
+            "s",
+            false,
+        ));
     }
     let mut all_labels = fixture.labels.clone();
     all_labels.extend(labels.clone());
