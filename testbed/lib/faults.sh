@@ -40,48 +40,44 @@ heal_dns_down() {
   kubectl_admin -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null
 }
 
+# A fault's iptables rule, spelled once for both injecting and healing:
+# `fault_rule add|del NODE [-t TABLE] CHAIN MATCH...`. `add` inserts it first
+# in CHAIN; `del` removes every copy.
+fault_rule() {
+  local op=$1 n=$2 table=(); shift 2
+  if [[ $1 == -t ]]; then table=(-t "$2"); shift 2; fi
+  local chain=$1; shift
+  if [[ $op == add ]]; then
+    in_ns "$n" iptables "${table[@]}" -I "$chain" 1 "$@"
+  else
+    while in_ns "$n" iptables "${table[@]}" -D "$chain" "$@" 2>/dev/null; do :; done
+  fi
+}
+every_node_rule() { # add|del [-t TABLE] CHAIN MATCH...
+  local op=$1 n; shift
+  for n in "${NODES[@]}"; do fault_rule "$op" "$n" "$@"; done
+}
+
 # dns-tcp-blocked: DNS answers over UDP only. Every node drops forwarded TCP to
 # port 53 (after kube-proxy's DNAT that is CoreDNS's pod port), as a firewall
 # that lets "DNS" through as UDP/53 does.
-fault_dns_tcp_blocked() {
-  local n
-  for n in "${NODES[@]}"; do
-    in_ns "$n" iptables -I FORWARD 1 -p tcp --dport 53 -m comment --comment netconform-fault-dns-tcp-blocked -j DROP
-  done
-}
-heal_dns_tcp_blocked() {
-  local n
-  for n in "${NODES[@]}"; do
-    while in_ns "$n" iptables -D FORWARD -p tcp --dport 53 -m comment --comment netconform-fault-dns-tcp-blocked -j DROP 2>/dev/null; do :; done
-  done
-}
+DNS_TCP_BLOCKED=(FORWARD -p tcp --dport 53 -m comment --comment netconform-fault-dns-tcp-blocked -j DROP)
+fault_dns_tcp_blocked() { every_node_rule add "${DNS_TCP_BLOCKED[@]}"; }
+heal_dns_tcp_blocked() { every_node_rule del "${DNS_TCP_BLOCKED[@]}"; }
 
 # icmp-blocked: every node drops forwarded ICMP echo requests (pod to pod, on
 # one node through the bridge and across nodes); TCP and UDP are untouched.
-fault_icmp_blocked() {
-  local n
-  for n in "${NODES[@]}"; do
-    in_ns "$n" iptables -I FORWARD 1 -p icmp --icmp-type echo-request -m comment --comment netconform-fault-icmp-blocked -j DROP
-  done
-}
-heal_icmp_blocked() {
-  local n
-  for n in "${NODES[@]}"; do
-    while in_ns "$n" iptables -D FORWARD -p icmp --icmp-type echo-request -m comment --comment netconform-fault-icmp-blocked -j DROP 2>/dev/null; do :; done
-  done
-}
+ICMP_BLOCKED=(FORWARD -p icmp --icmp-type echo-request -m comment --comment netconform-fault-icmp-blocked -j DROP)
+fault_icmp_blocked() { every_node_rule add "${ICMP_BLOCKED[@]}"; }
+heal_icmp_blocked() { every_node_rule del "${ICMP_BLOCKED[@]}"; }
 
 # apiserver-from-pods-blocked: the control-plane node drops TCP from pod
 # addresses to the API server's port (nodes and kubelets still reach it; CoreDNS
 # keeps answering from its cache for the fault's short life).
-fault_apiserver_from_pods_blocked() {
-  in_ns "${NODES[0]}" iptables -I INPUT 1 -s "$POD_CIDR" -p tcp --dport 6443 \
-    -m comment --comment netconform-fault-apiserver-from-pods-blocked -j DROP
-}
-heal_apiserver_from_pods_blocked() {
-  while in_ns "${NODES[0]}" iptables -D INPUT -s "$POD_CIDR" -p tcp --dport 6443 \
-    -m comment --comment netconform-fault-apiserver-from-pods-blocked -j DROP 2>/dev/null; do :; done
-}
+APISERVER_FROM_PODS_BLOCKED=(INPUT -s "$POD_CIDR" -p tcp --dport 6443
+  -m comment --comment netconform-fault-apiserver-from-pods-blocked -j DROP)
+fault_apiserver_from_pods_blocked() { fault_rule add "${NODES[0]}" "${APISERVER_FROM_PODS_BLOCKED[@]}"; }
+heal_apiserver_from_pods_blocked() { fault_rule del "${NODES[0]}" "${APISERVER_FROM_PODS_BLOCKED[@]}"; }
 
 # affinity-ignored: kube-proxy on one node (where the cluster-ip scenario's
 # client runs) programs every Service rule but its ClientIP-affinity ones (the
@@ -112,19 +108,15 @@ heal_affinity_ignored() {
 # so hostPorts lead nowhere; NodePorts and Services (kube-proxy's chains) are
 # untouched. portmap only appends to the chain, so pods created later are
 # caught too.
+HOSTPORT_OFF=(-t nat CNI-HOSTPORT-DNAT -m comment --comment netconform-fault-hostport-off -j RETURN)
 fault_hostport_off() {
   local n
   for n in "${NODES[@]}"; do
     in_ns "$n" iptables -t nat -N CNI-HOSTPORT-DNAT 2>/dev/null || true
-    in_ns "$n" iptables -t nat -I CNI-HOSTPORT-DNAT 1 -m comment --comment netconform-fault-hostport-off -j RETURN
   done
+  every_node_rule add "${HOSTPORT_OFF[@]}"
 }
-heal_hostport_off() {
-  local n
-  for n in "${NODES[@]}"; do
-    while in_ns "$n" iptables -t nat -D CNI-HOSTPORT-DNAT -m comment --comment netconform-fault-hostport-off -j RETURN 2>/dev/null; do :; done
-  done
-}
+heal_hostport_off() { every_node_rule del "${HOSTPORT_OFF[@]}"; }
 
 fault_service_rules_off() { # kube-proxy stopped on one node and its Service rules flushed
   stop_kube_proxy "$FAULT_NODE"
