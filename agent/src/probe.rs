@@ -71,9 +71,10 @@ async fn run_probe(spec: ProbeSpec) -> ProbeResult {
 async fn attempt_once(spec: &ProbeSpec, limit: Duration) -> Attempt {
     match &spec.kind {
         ProbeKind::Tcp { host, port } => match address(host, *port).await {
-            Ok((addr, queries)) => {
-                with_queries(tcp(addr, limit, spec.payload_bytes).await, queries)
-            }
+            Ok((addr, queries)) => with_queries(
+                tcp(addr, limit, spec.payload_bytes, stream_time(spec)).await,
+                queries,
+            ),
             Err(failure) => failure,
         },
         ProbeKind::Udp { host, port } => match address(host, *port).await {
@@ -183,6 +184,7 @@ fn connected(latency_us: u64) -> Attempt {
         answers: vec![],
         search: vec![],
         dns_queries: vec![],
+        stream: None,
     }
 }
 
@@ -263,7 +265,12 @@ async fn address(host: &str, port: u16) -> Result<(SocketAddr, Vec<DnsQuery>), A
 
 /// TCP: the latency is the connect (one handshake); then the echo server's
 /// greeting tells who answered and which source address it saw.
-async fn tcp(addr: SocketAddr, limit: Duration, payload_bytes: u64) -> Attempt {
+async fn tcp(
+    addr: SocketAddr,
+    limit: Duration,
+    payload_bytes: u64,
+    stream_for: Option<Duration>,
+) -> Attempt {
     let started = Instant::now();
     let socket = match if addr.is_ipv4() {
         TcpSocket::new_v4()
@@ -338,8 +345,84 @@ async fn tcp(addr: SocketAddr, limit: Duration, payload_bytes: u64) -> Attempt {
             }
         }
         attempt.latency_us = elapsed_us(started);
+    } else if let (Some(stream_for), Some(_)) = (stream_for, &attempt.server) {
+        let figures = echo_stream(reader.into_inner(), stream_for, limit).await;
+        match figures {
+            Ok(f) if f.bytes > 0 => {
+                attempt.detail = Some(format!(
+                    "{} bytes echoed in {} ms ({:.0} Mbit/s)",
+                    f.bytes,
+                    f.duration_us / 1000,
+                    f.mbit_per_s()
+                ));
+                attempt.stream = Some(f);
+            }
+            Ok(_) => {
+                attempt.outcome = Outcome::TimedOut;
+                attempt.detail = Some(format!(
+                    "TCP stream: nothing came back within {} ms",
+                    (stream_for + limit).as_millis()
+                ));
+            }
+            Err(e) => {
+                attempt.outcome = Outcome::BadReply;
+                attempt.detail = Some(format!("TCP stream failed: {e}"));
+            }
+        }
     }
     attempt
+}
+
+fn stream_time(spec: &ProbeSpec) -> Option<Duration> {
+    (spec.stream_ms > 0).then(|| Duration::from_millis(spec.stream_ms.min(MAX_STREAM_MS)))
+}
+
+/// Streams through the echo server for `stream_for`, reading the echo all
+/// along, then closes its side and waits (at most `drain` more) for the rest.
+/// Full duplex, so the slower direction of the path sets the rate.
+async fn echo_stream(
+    stream: TcpStream,
+    stream_for: Duration,
+    drain: Duration,
+) -> io::Result<StreamFigures> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut rd, mut wr) = stream.into_split();
+    let started = Instant::now();
+    let stop_sending = started + stream_for;
+    let writer = async move {
+        let chunk = payload(128 * 1024);
+        while Instant::now() < stop_sending {
+            match timeout(stop_sending - Instant::now(), wr.write_all(&chunk)).await {
+                Ok(r) => r?,
+                Err(_) => break,
+            }
+        }
+        wr.shutdown().await
+    };
+    let reader = async move {
+        let mut bytes = 0u64;
+        let mut buf = vec![0u8; 128 * 1024];
+        let cut = stop_sending + drain;
+        loop {
+            match timeout(
+                cut.saturating_duration_since(Instant::now()),
+                rd.read(&mut buf),
+            )
+            .await
+            {
+                Ok(Ok(0)) | Err(_) => break,
+                Ok(Ok(n)) => bytes += n as u64,
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+        Ok::<_, io::Error>(StreamFigures {
+            bytes,
+            duration_us: elapsed_us(started),
+        })
+    };
+    let (w, figures) = tokio::join!(writer, reader);
+    w?;
+    figures
 }
 
 /// The local port of a socket whose connect is under way (`fd` is owned by a

@@ -10,6 +10,8 @@ pub const MAX_TIMEOUT_MS: u64 = 30_000;
 /// Upper bound of one name resolution (search walk, tries and timeouts
 /// included), whatever resolv.conf asks for.
 pub const MAX_RESOLVE_MS: u64 = 30_000;
+/// Upper bound of one throughput stream (seconds, not minutes).
+pub const MAX_STREAM_MS: u64 = 10_000;
 
 /// What the TCP and UDP echo servers send first: `NETCONFORM <hostname> <peer-ip>`,
 /// so a client learns which pod answered and which source address it saw.
@@ -48,6 +50,10 @@ pub struct ProbeSpec {
     /// datagram's payload size, checked in the reply. 0: a plain probe.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub payload_bytes: u64,
+    /// TCP: after the greeting, stream through the echo server for this long
+    /// and count what comes back (throughput). 0: a plain probe.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stream_ms: u64,
 }
 
 impl ProbeSpec {
@@ -57,8 +63,9 @@ impl ProbeSpec {
     /// the harness waits for it (plus the exec's own overhead).
     pub fn time_bound(&self) -> std::time::Duration {
         let samples = u64::from(self.samples.clamp(1, MAX_SAMPLES));
-        let per_sample =
-            self.timeout_ms.clamp(1, MAX_TIMEOUT_MS) + self.interval_ms.min(MAX_TIMEOUT_MS);
+        let per_sample = self.timeout_ms.clamp(1, MAX_TIMEOUT_MS)
+            + self.stream_ms.min(MAX_STREAM_MS)
+            + self.interval_ms.min(MAX_TIMEOUT_MS);
         let names = match &self.kind {
             ProbeKind::Tcp { host, .. }
             | ProbeKind::Udp { host, .. }
@@ -176,6 +183,25 @@ pub struct Attempt {
     /// and DNS probes), in order, as a pod's libc would have sent them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_queries: Vec<DnsQuery>,
+    /// A TCP stream through the echo server (`stream_ms`): what came back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamFigures>,
+}
+
+/// Bytes that made the round trip through the echo server, and how long from
+/// the first byte sent to the last byte back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct StreamFigures {
+    pub bytes: u64,
+    pub duration_us: u64,
+}
+
+impl StreamFigures {
+    /// Megabits per second, as iperf reports them.
+    pub fn mbit_per_s(&self) -> f64 {
+        self.bytes as f64 * 8.0 / self.duration_us.max(1) as f64
+    }
 }
 
 /// One DNS query of the agent's stub resolver and what became of it.

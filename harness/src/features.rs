@@ -37,6 +37,7 @@ pub const PROFILES: &[Profile] = &[
             "network-policy",
             "network-policy-egress",
             "latency",
+            "throughput",
             "icmp",
             "host-port",
         ],

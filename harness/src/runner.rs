@@ -14,7 +14,7 @@ use crate::setup::fixtures::{AgentImage, AGENT_CONTAINER};
 use crate::setup::world::{self, World};
 use crate::timeouts::TIMEOUTS;
 use crate::verdict::judge;
-use crate::verdict::stats::{LatencySummary, PairLatency};
+use crate::verdict::stats::{LatencySummary, PairLatency, PairThroughput};
 use crate::verdict::{Failure, ProbeError, Status};
 use futures::future::join_all;
 use kube::Client;
@@ -317,6 +317,7 @@ pub fn record(
         latency,
         dns: crate::verdict::stats::dns_summary(probes.iter().flat_map(|p| &p.result.attempts)),
         node_pairs: vec![],
+        node_pair_throughput: vec![],
         converged_after_ms: None,
         probes,
     }
@@ -386,7 +387,7 @@ async fn probe_all(
             probe_records,
         );
         r.converged_after_ms = converged.map(|d| d.as_millis() as u64);
-        r.node_pairs = pairs;
+        (r.node_pairs, r.node_pair_throughput) = pairs;
         if let Some(d) = r.dns.filter(|d| d.lost > 0) {
             let covered = match d.resolved_after_loss {
                 0 => String::new(),
@@ -411,7 +412,7 @@ type Verdict = (
     Status,
     Option<LatencySummary>,
     Vec<ProbeRecord>,
-    Vec<PairLatency>,
+    (Vec<PairLatency>, Vec<PairThroughput>),
 );
 
 /// Runs the planned probes of several checks, one agent batch per (pod,
@@ -515,9 +516,12 @@ async fn run_round(
                 (Status::Failed(Failure::ProbesCouldNotRun { errors }), None)
             };
             let pairs = if quiet {
-                judge::node_pairs(c, &judged)
+                (
+                    judge::node_pairs(c, &judged),
+                    judge::node_pair_throughput(c, &judged),
+                )
             } else {
-                vec![]
+                Default::default()
             };
             let probes = judged
                 .into_iter()

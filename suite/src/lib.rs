@@ -490,6 +490,7 @@ async fn finish(
                     latency: None,
                     dns: None,
                     node_pairs: vec![],
+                    node_pair_throughput: vec![],
                     converged_after_ms: None,
                     probes: vec![],
                 });

@@ -36,8 +36,8 @@ enum Symptom {
     MatrixMismatch,
     /// One client's connections reached several backends of an affinity Service.
     SpreadDespiteAffinity,
-    /// Exactly these (from node, to node) pairs are latency outliers, and no
-    /// probe failed on its own.
+    /// Exactly these (from node, to node) pairs are latency or throughput
+    /// outliers, and no probe failed on its own.
     PairOutliers(&'static [(&'static str, &'static str)]),
 }
 
@@ -60,7 +60,8 @@ impl Symptom {
                     .check_problems
                     .iter()
                     .filter_map(|c| match c {
-                        CheckProblem::NodePairOutlier { from, to, .. } => {
+                        CheckProblem::NodePairOutlier { from, to, .. }
+                        | CheckProblem::ThroughputPairOutlier { from, to, .. } => {
                             Some((from.as_str(), to.as_str()))
                         }
                         _ => None,
@@ -203,15 +204,29 @@ fn cases() -> Vec<FaultCase> {
             must_fail: &["large-packets::udp-near-mtu"],
             symptom: Symptom::UnexpectedOutcome,
         },
-        // One node pair 40 ms slower: only the quiet latency matrix may notice
-        // (the functional checks' timeouts are far larger), and it must name the pair.
+        // One node pair 40 ms slower: only the quiet node-pair checks may
+        // notice (the functional checks' timeouts are far larger), and they
+        // must name the pair. A 40 ms round trip also cuts what a quarter-second
+        // TCP stream carries, so the throughput pairs see it too.
         FaultCase {
             fault: "slow-pair",
             scenarios: &["latency", "pod-to-pod"],
             must_fail: &[
                 "latency::tcp-connect-pairs",
                 "latency::udp-round-trip-pairs",
+                "latency::tcp-throughput-pairs",
             ],
+            symptom: Symptom::PairOutliers(&[
+                ("netconform-worker", "netconform-worker2"),
+                ("netconform-worker2", "netconform-worker"),
+            ]),
+        },
+        // One node pair shaped to 20 Mbit/s: latency stays (small packets pass
+        // unhindered), only the throughput pairs may fail, naming the pair.
+        FaultCase {
+            fault: "throttled-pair",
+            scenarios: &["latency", "pod-to-pod"],
+            must_fail: &["latency::tcp-throughput-pairs"],
             symptom: Symptom::PairOutliers(&[
                 ("netconform-worker", "netconform-worker2"),
                 ("netconform-worker2", "netconform-worker"),

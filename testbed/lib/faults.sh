@@ -5,7 +5,7 @@
 # $NC_STATE/faults/ so `heal` knows what to undo.
 
 FAULTS_DIR="$NC_STATE/faults"
-FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored hostport-off service-rules-off netpol-off mtu slow-pair"
+FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored hostport-off service-rules-off netpol-off mtu slow-pair throttled-pair"
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
@@ -166,6 +166,21 @@ heal_slow_pair() {
   fi
   rm -f "$PIDS/$a-delay.pid"
 }
+
+# throttled-pair: what netconform-worker sends to netconform-worker2's pods is
+# shaped to 20 Mbit/s (HTB on its uplink; everything else goes through an
+# unshaped 40 Gbit/s class). Small packets are not held back: latency and
+# every functional check stay as they were, only a stream between the two
+# workers' pods (either direction, its echo crosses the shaped way) is slow.
+THROTTLED_PAIR_RATE=20mbit
+fault_throttled_pair() {
+  local a=${NODES[1]} b=${NODES[2]}
+  in_ns "$a" tc qdisc add dev eth0 root handle 1: htb default 10
+  in_ns "$a" tc class add dev eth0 parent 1: classid 1:10 htb rate 40gbit burst 1m quantum 60000
+  in_ns "$a" tc class add dev eth0 parent 1: classid 1:20 htb rate "$THROTTLED_PAIR_RATE" ceil "$THROTTLED_PAIR_RATE" burst 32k quantum 60000
+  in_ns "$a" tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst "$(node_pod_cidr "$b")" flowid 1:20
+}
+heal_throttled_pair() { in_ns "${NODES[1]}" tc qdisc del dev eth0 root 2>/dev/null || true; }
 
 cmd_fault() {
   local name=${1:-}

@@ -66,6 +66,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
                     until_connected: false,
                     interval_ms: 0,
                     payload_bytes: check.payload_bytes.unwrap_or(0),
+                    stream_ms: check.stream_ms.unwrap_or(0),
                 },
                 expected_answers,
                 expect,

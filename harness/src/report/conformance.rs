@@ -118,6 +118,7 @@ mod tests {
             latency: None,
             dns: None,
             node_pairs: vec![],
+            node_pair_throughput: vec![],
             converged_after_ms: None,
             probes: vec![],
         }
@@ -202,6 +203,7 @@ mod tests {
             "host-network",
             "network-policy-egress",
             "latency",
+            "throughput",
             "icmp",
             "host-port",
         ]

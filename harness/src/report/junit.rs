@@ -74,6 +74,14 @@ fn test_case(c: &CheckRecord) -> TestCase {
             ));
         }
     }
+    for p in &c.node_pair_throughput {
+        for (stat, value) in [("median_mbps", p.median_mbps), ("min_mbps", p.min_mbps)] {
+            tc.add_property(Property::new(
+                format!("pair:{}->{}:{stat}", p.from, p.to),
+                format!("{value:.0}"),
+            ));
+        }
+    }
     if let Some(d) = &c.dns {
         for (name, value) in [
             ("dns_queries", d.queries),
@@ -110,6 +118,7 @@ mod tests {
             }),
             dns: None,
             node_pairs: vec![],
+            node_pair_throughput: vec![],
             converged_after_ms: None,
             probes: vec![],
         }

@@ -7,7 +7,7 @@ pub mod text;
 
 use crate::features::FeaturePlan;
 use crate::setup::world::Endpoint;
-use crate::verdict::stats::{DnsSummary, LatencySummary, PairLatency};
+use crate::verdict::stats::{DnsSummary, LatencySummary, PairLatency, PairThroughput};
 use crate::verdict::Status;
 use netconform_agent::protocol::{ProbeResult, ProbeSpec};
 use serde::ser::SerializeMap;
@@ -41,6 +41,9 @@ pub struct CheckRecord {
     /// Quiet scenarios: latency per (client node, server node).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub node_pairs: Vec<PairLatency>,
+    /// Quiet scenarios, `stream_ms` checks: throughput per (client node, server node).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub node_pair_throughput: Vec<PairThroughput>,
     /// For checks that wait for convergence (NetworkPolicy): how long after
     /// the fixtures were applied the check first passed.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -191,6 +191,12 @@ impl Display for CheckProblem {
                 *p50_us as f64 / (*baseline_p50_us).max(1) as f64,
                 *baseline_p50_us as f64 / 1000.0,
             ),
+            CheckProblem::ThroughputPairOutlier { from, to, median_mbps, baseline_mbps, ratio, floor_mbps } => write!(
+                f,
+                "node pair {from} -> {to}: median throughput {median_mbps:.0} Mbit/s is 1/{:.1} of the cluster's baseline {baseline_mbps:.0} Mbit/s for {} pairs (an outlier is under 1/{ratio} and over {floor_mbps} Mbit/s below it)",
+                baseline_mbps / median_mbps.max(f64::MIN_POSITIVE),
+                if from == to { "same-node" } else { "cross-node" },
+            ),
             CheckProblem::NoProbes => write!(f, "the check planned no probe"),
         }
     }

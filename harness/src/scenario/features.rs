@@ -18,6 +18,7 @@ pub const FEATURES: &[Feature] = &[
     Feature { name: "host-port", description: "hostPort on a pod (the CNI portmap plugin): the pod answers on its node's address" },
     Feature { name: "icmp", description: "ICMP echo (ping) between pods, from pods without root or capabilities (ping sockets); some clusters block ICMP on purpose" },
     Feature { name: "latency", description: "node-pair latency on an idle cluster: no node pair far slower than the cluster's own baseline" },
+    Feature { name: "throughput", description: "node-pair TCP throughput on an idle cluster: no node pair far below the cluster's own baseline" },
     Feature { name: "ipv6", description: "IPv6 pod and Service addresses" },
     Feature { name: "sctp", description: "SCTP pods and Services" },
 ];

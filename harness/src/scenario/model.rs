@@ -177,6 +177,11 @@ pub struct PodFixture {
     /// the same hostPort (the CNI portmap plugin's job).
     #[serde(default)]
     pub host_ports: bool,
+    /// With `per_node`: every Ready node, tainted ones (a control plane)
+    /// included, tolerating their taints; for node-pair figures that should
+    /// cover every node of the cluster.
+    #[serde(default)]
+    pub tolerate_taints: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -385,6 +390,14 @@ pub struct Check {
     /// 16 MiB); udp: the datagram payload, checked in the reply (at most 65000).
     #[serde(default)]
     pub payload_bytes: Option<u64>,
+    /// tcp: after connecting, stream through the echo server for this many
+    /// milliseconds (at most 10000) and measure the throughput, reported per
+    /// node pair in quiet scenarios.
+    #[serde(default)]
+    pub stream_ms: Option<u64>,
+    /// Throughput limits of a `stream_ms` check (quiet scenarios only).
+    #[serde(default)]
+    pub throughput: ThroughputThresholds,
     /// One check per combination of these values, e.g. `{protocol: [tcp, udp],
     /// port: [80, 81]}`, with `name` mentioning each key (`"{protocol}-{port}"`).
     /// Expanded when the file is read (a varied field, `protocol` included, is
@@ -644,6 +657,26 @@ impl LatencyThresholds {
 pub struct PairOutliers {
     pub ratio: f64,
     pub floor_ms: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThroughputThresholds {
+    /// Fail the node pairs whose median throughput is far below the cluster's
+    /// own baseline: the upper median of the medians of the pairs of the same
+    /// kind (same-node pairs and cross-node pairs are compared apart, since a
+    /// same-node pair never leaves its node).
+    #[serde(default)]
+    pub pair_outliers: Option<ThroughputOutliers>,
+}
+
+/// A node pair is an outlier when the baseline is more than `ratio` times
+/// its median *and* more than `floor_mbps` above it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThroughputOutliers {
+    pub ratio: f64,
+    pub floor_mbps: f64,
 }
 
 /// The JSON Schema of a scenario file (scenarios/schema.json), for editors.

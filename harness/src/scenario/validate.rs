@@ -114,6 +114,14 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
     }
     for (i, pod) in s.fixtures.pods.iter().enumerate() {
         let at = format!("fixtures.pods[{i}]");
+        if pod.tolerate_taints && !pod.per_node {
+            problems.push((
+                format!("{at}.tolerate_taints"),
+                "tolerate_taints",
+                "true".into(),
+                "applies to `per_node` pods only".into(),
+            ));
+        }
         if pod.host_network {
             let ns =
                 pod.namespace
@@ -568,6 +576,51 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 n.to_string(),
                 "payload_bytes is 1..=16777216 for tcp, 1..=65000 for udp, and nothing else".into(),
             )),
+        }
+        match (check.stream_ms, check.protocol) {
+            (None, _) => {}
+            (Some(_), Protocol::Tcp) if check.payload_bytes.is_some() => problems.push((
+                format!("{at}.stream_ms"),
+                "stream_ms",
+                String::new(),
+                "a check either streams (`stream_ms`) or sends one payload (`payload_bytes`), not both".into(),
+            )),
+            (Some(n), Protocol::Tcp) if (1..=netconform_agent::protocol::MAX_STREAM_MS).contains(&n) => {}
+            (Some(n), _) => problems.push((
+                format!("{at}.stream_ms"),
+                "stream_ms",
+                n.to_string(),
+                format!(
+                    "stream_ms is 1..={} and applies to protocol tcp only",
+                    netconform_agent::protocol::MAX_STREAM_MS
+                ),
+            )),
+        }
+        if let Some(o) = &check.throughput.pair_outliers {
+            let mut why = vec![];
+            if !(o.ratio > 1.0 && o.floor_mbps >= 0.0) {
+                why.push(format!(
+                    "ratio must be over 1 and floor_mbps at least 0 (got ratio {} floor_mbps {})",
+                    o.ratio, o.floor_mbps
+                ));
+            }
+            if check.stream_ms.is_none() {
+                why.push("throughput is measured only by a `stream_ms` check".into());
+            }
+            if !s.quiet {
+                why.push("throughput is judged only in a `quiet: true` scenario (elsewhere the suite's own load is in every figure)".into());
+            }
+            if check.to.pod.is_none() {
+                why.push("node pairs need a pod target (`to.pod`)".into());
+            }
+            for w in why {
+                problems.push((
+                    format!("{at}.throughput.pair_outliers"),
+                    "pair_outliers",
+                    String::new(),
+                    w,
+                ));
+            }
         }
         if check.record.is_some() && !check.protocol.is_dns() {
             problems.push((

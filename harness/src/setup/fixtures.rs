@@ -183,10 +183,11 @@ pub fn agent_pod(
     if fixture.host_network {
         spec["hostNetwork"] = json!(true);
         spec["dnsPolicy"] = json!("ClusterFirstWithHostNet");
-        if fixture.per_node {
-            // A node agent runs on every node, the tainted control plane included.
-            spec["tolerations"] = json!([{"operator": "Exists"}]);
-        }
+    }
+    if fixture.per_node && (fixture.host_network || fixture.tolerate_taints) {
+        // A node agent (or a node-pair fixture) runs on every node, the
+        // tainted control plane included.
+        spec["tolerations"] = json!([{"operator": "Exists"}]);
     }
     if let Some(h) = &fixture.hostname {
         spec["hostname"] = json!(h);

@@ -205,7 +205,7 @@ pub async fn setup(
         if f.per_node {
             // A hostNetwork per_node pod is a node agent: like a DaemonSet, it runs
             // on every Ready node, tainted ones included (it tolerates any taint).
-            let nodes: Vec<String> = if f.host_network {
+            let nodes: Vec<String> = if f.host_network || f.tolerate_taints {
                 world.nodes.iter().map(|n| n.name.clone()).collect()
             } else {
                 schedulable.to_vec()
@@ -507,6 +507,7 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
                     until_connected: true,
                     interval_ms: 200,
                     payload_bytes: 0,
+                    stream_ms: 0,
                 });
             }
         }

@@ -6,7 +6,8 @@ use crate::probes::plan::*;
 use crate::scenario::*;
 use crate::setup::world::{Endpoint, World};
 use crate::verdict::stats::{
-    baseline_p50_us, pair_latency, pair_outliers, summarise, LatencySummary, PairLatency,
+    baseline_p50_us, pair_latency, pair_outliers, pair_throughput, summarise, throughput_baseline,
+    throughput_outliers, LatencySummary, PairLatency, PairThroughput, MIN_PAIRS_FOR_BASELINE,
 };
 use crate::verdict::*;
 use netconform_agent::protocol::{Attempt, Outcome, ProbeResult};
@@ -230,6 +231,28 @@ pub fn node_pairs(check: &Check, probes: &[(PlannedProbe, ProbeResult)]) -> Vec<
     )
 }
 
+/// Throughput per (client node, server node), over the measured streams of
+/// the probes that target a pod.
+pub fn node_pair_throughput(
+    check: &Check,
+    probes: &[(PlannedProbe, ProbeResult)],
+) -> Vec<PairThroughput> {
+    pair_throughput(
+        probes
+            .iter()
+            .filter_map(|(p, r)| Some((p, r, p.target_pod.as_ref()?)))
+            .flat_map(|(p, r, to)| {
+                measured(check, p, r).filter_map(move |a| {
+                    Some((
+                        p.from.node.as_str(),
+                        to.node.as_str(),
+                        a.stream?.mbit_per_s(),
+                    ))
+                })
+            }),
+    )
+}
+
 fn origin(from: &Endpoint) -> Origin {
     if from.pod == HARNESS {
         Origin::HarnessHost
@@ -344,10 +367,36 @@ pub fn evaluate(
             });
         }
     }
+    let mut not_comparable = None;
+    if let Some(o) = &check.throughput.pair_outliers {
+        let pairs = node_pair_throughput(check, probes);
+        if [true, false]
+            .iter()
+            .all(|same| throughput_baseline(&pairs, *same).is_none())
+        {
+            not_comparable = Some(format!(
+                "throughput pairs are compared with at least {MIN_PAIRS_FOR_BASELINE} pairs of their kind (same-node, cross-node); this cluster gave {} node pairs",
+                pairs.len()
+            ));
+        }
+        for (p, base) in throughput_outliers(&pairs, o.ratio, o.floor_mbps) {
+            check_problems.push(CheckProblem::ThroughputPairOutlier {
+                from: p.from.clone(),
+                to: p.to.clone(),
+                median_mbps: p.median_mbps,
+                baseline_mbps: base,
+                ratio: o.ratio,
+                floor_mbps: o.floor_mbps,
+            });
+        }
+    }
     if probes.is_empty() {
         check_problems.push(CheckProblem::NoProbes);
     }
     if failed_probes.is_empty() && check_problems.is_empty() {
+        if let Some(reason) = not_comparable {
+            return (Status::Skipped(Skip::Placement { reason }), latency);
+        }
         return (Status::Passed, latency);
     }
     let judgement = Judgement {
@@ -391,6 +440,8 @@ mod tests {
             converge_ms: None,
             before: vec![],
             payload_bytes: None,
+            stream_ms: None,
+            throughput: Default::default(),
             vary: None,
         }
     }
@@ -440,6 +491,7 @@ mod tests {
             answers: vec![],
             search: vec![],
             dns_queries: vec![],
+            stream: None,
         }
     }
 

@@ -219,6 +219,15 @@ pub enum CheckProblem {
         ratio: f64,
         floor_ms: f64,
     },
+    /// A node pair whose throughput is far below the cluster's own baseline.
+    ThroughputPairOutlier {
+        from: String,
+        to: String,
+        median_mbps: f64,
+        baseline_mbps: f64,
+        ratio: f64,
+        floor_mbps: f64,
+    },
     NoProbes,
 }
 

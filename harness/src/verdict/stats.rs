@@ -84,6 +84,80 @@ pub fn pair_outliers(pairs: &[PairLatency], ratio: f64, floor_us: f64) -> Vec<&P
         .collect()
 }
 
+/// Throughput between two nodes: the streams whose client ran on `from` and
+/// whose server ran on `to`, in Mbit/s.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PairThroughput {
+    pub from: String,
+    pub to: String,
+    pub streams: u64,
+    pub median_mbps: f64,
+    pub min_mbps: f64,
+}
+
+impl PairThroughput {
+    pub fn same_node(&self) -> bool {
+        self.from == self.to
+    }
+}
+
+/// Groups `(from node, to node, Mbit/s)` streams into a node-pair list, sorted by pair.
+pub fn pair_throughput<'a>(
+    streams: impl IntoIterator<Item = (&'a str, &'a str, f64)>,
+) -> Vec<PairThroughput> {
+    let mut by_pair: std::collections::BTreeMap<(&str, &str), Vec<f64>> = Default::default();
+    for (from, to, mbps) in streams {
+        by_pair.entry((from, to)).or_default().push(mbps);
+    }
+    by_pair
+        .into_iter()
+        .map(|((from, to), mut v)| {
+            v.sort_by(f64::total_cmp);
+            PairThroughput {
+                from: from.into(),
+                to: to.into(),
+                streams: v.len() as u64,
+                median_mbps: v[v.len() / 2],
+                min_mbps: v[0],
+            }
+        })
+        .collect()
+}
+
+/// The baseline a pair is compared with: the upper median of the medians of
+/// the pairs of its own kind (same-node or cross-node; a same-node stream
+/// never touches the wire). Upper, so that one throttled link between two
+/// nodes (both directions) cannot drag the baseline down to itself. None
+/// with fewer than three pairs of the kind: the two directions of a
+/// cluster's only node link have nothing to be compared with.
+pub fn throughput_baseline(pairs: &[PairThroughput], same_node: bool) -> Option<f64> {
+    let mut medians: Vec<f64> = pairs
+        .iter()
+        .filter(|p| p.same_node() == same_node)
+        .map(|p| p.median_mbps)
+        .collect();
+    medians.sort_by(f64::total_cmp);
+    (medians.len() >= MIN_PAIRS_FOR_BASELINE).then(|| medians[medians.len() / 2])
+}
+
+pub const MIN_PAIRS_FOR_BASELINE: usize = 3;
+
+/// The pairs whose median is under baseline / `ratio` and over `floor_mbps`
+/// below the baseline, each with its baseline.
+pub fn throughput_outliers(
+    pairs: &[PairThroughput],
+    ratio: f64,
+    floor_mbps: f64,
+) -> Vec<(&PairThroughput, f64)> {
+    pairs
+        .iter()
+        .filter_map(|p| {
+            let base = throughput_baseline(pairs, p.same_node())?;
+            (p.median_mbps * ratio < base && base - p.median_mbps > floor_mbps).then_some((p, base))
+        })
+        .collect()
+}
+
 /// The DNS queries behind a check's samples: how many went unanswered, and
 /// how many samples still resolved because the client's own retry got the
 /// answer. Loss is reported beside the verdict, not folded into it.
@@ -121,6 +195,67 @@ pub fn dns_summary<'a>(attempts: impl IntoIterator<Item = &'a Attempt>) -> Optio
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    fn streams(medians: &[(&'static str, &'static str, f64)]) -> Vec<PairThroughput> {
+        pair_throughput(
+            medians
+                .iter()
+                .flat_map(|(f, t, m)| [(*f, *t, m * 0.9), (*f, *t, *m), (*f, *t, m * 1.2)]),
+        )
+    }
+
+    #[test]
+    fn a_throttled_link_is_an_outlier_in_both_directions_and_same_node_pairs_stand_apart() {
+        let (a, b, c) = ("a", "b", "c");
+        let m = streams(&[
+            (a, a, 40_000.0),
+            (b, b, 38_000.0),
+            (c, c, 41_000.0),
+            (a, b, 20.0),
+            (b, a, 19.0),
+            (a, c, 9_000.0),
+            (c, a, 9_500.0),
+            (b, c, 8_800.0),
+            (c, b, 9_100.0),
+        ]);
+        assert_eq!(m[0].median_mbps, 40_000.0);
+        assert_eq!(m[0].min_mbps, 36_000.0);
+        assert_eq!(throughput_baseline(&m, false), Some(9_000.0));
+        assert_eq!(throughput_baseline(&m, true), Some(40_000.0));
+        // Cross-node pairs at a quarter of same-node speed are not outliers:
+        // each kind has its own baseline.
+        let out: Vec<(&str, &str)> = throughput_outliers(&m, 5.0, 100.0)
+            .iter()
+            .map(|(p, _)| (p.from.as_str(), p.to.as_str()))
+            .collect();
+        assert_eq!(out, [(a, b), (b, a)]);
+    }
+
+    #[test]
+    fn a_slow_cluster_below_the_floor_has_no_outlier() {
+        // 1/10 of the baseline but only 45 Mbit/s below it: within the floor.
+        let m = streams(&[
+            ("a", "b", 5.0),
+            ("b", "a", 50.0),
+            ("a", "c", 50.0),
+            ("c", "a", 50.0),
+        ]);
+        assert_eq!(throughput_baseline(&m, true), None);
+        assert!(throughput_outliers(&m, 5.0, 100.0).is_empty());
+        assert_eq!(throughput_outliers(&m, 5.0, 10.0).len(), 1);
+    }
+
+    #[test]
+    fn the_two_directions_of_a_single_link_have_no_baseline() {
+        let m = streams(&[
+            ("a", "a", 900.0),
+            ("b", "b", 900.0),
+            ("a", "b", 10.0),
+            ("b", "a", 10.0),
+        ]);
+        assert_eq!(throughput_baseline(&m, false), None);
+        assert!(throughput_outliers(&m, 5.0, 100.0).is_empty());
+    }
 
     fn pairs(p50s: &[(&'static str, &'static str, u64)]) -> Vec<PairLatency> {
         pair_latency(
