@@ -40,6 +40,9 @@ pub const PROFILES: &[Profile] = &[
             "throughput",
             "icmp",
             "host-port",
+            // Run when the user names an outside host; without one it is
+            // reported absent, like ipv6 on an IPv4 cluster.
+            "outside-host",
         ],
     },
 ];
@@ -127,6 +130,8 @@ pub fn read_declaration(path: &Path) -> Result<Declaration, String> {
 pub struct Detected {
     /// "IPv4"/"IPv6" from the nodes' pod CIDRs.
     pub ip_families: BTreeSet<String>,
+    /// The host outside the cluster the user named, if any.
+    pub outside_host: Option<std::net::IpAddr>,
 }
 
 pub fn plan(
@@ -149,6 +154,11 @@ pub fn plan(
             .entry("ipv6".into())
             .or_insert(Absence::NoIpv6PodCidr);
     }
+    if detected.outside_host.is_none() {
+        skipped
+            .entry("outside-host".into())
+            .or_insert(Absence::NoOutsideHostNamed);
+    }
     FeaturePlan {
         profile,
         skipped,
@@ -163,6 +173,7 @@ mod tests {
     fn detected(families: &[&str]) -> Detected {
         Detected {
             ip_families: families.iter().map(|s| s.to_string()).collect(),
+            outside_host: None,
         }
     }
 

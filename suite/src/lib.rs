@@ -142,8 +142,16 @@ fn run_on_cluster(
             return ExitCode::FAILURE;
         }
     };
+    let outside_host = match cluster::outside_host() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("netconform: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let detected = features::Detected {
         ip_families: cluster::ip_families(&all_nodes),
+        outside_host,
     };
     let feature_plan = features::plan(&declaration, source, &detected);
     let nodes: Vec<String> = all_nodes

@@ -34,6 +34,8 @@ enum Symptom {
     UnexpectedOutcome,
     /// A connectivity matrix differs from the expected one.
     MatrixMismatch,
+    /// The outside host saw a source that is neither the pod's nor its node's.
+    SourceNeitherPodNorNode,
     /// One client's connections reached several backends of an affinity Service.
     SpreadDespiteAffinity,
     /// Exactly these (from node, to node) pairs are latency or throughput
@@ -52,6 +54,9 @@ impl Symptom {
                 problems().any(|p| matches!(p, ProbeProblem::UnexpectedOutcome { .. }))
             }
             Symptom::MatrixMismatch => j.matrix.as_ref().is_some_and(|m| m.mismatches() > 0),
+            Symptom::SourceNeitherPodNorNode => {
+                problems().any(|p| matches!(p, ProbeProblem::SourceNeitherPodNorNode { .. }))
+            }
             Symptom::SpreadDespiteAffinity => {
                 problems().any(|p| matches!(p, ProbeProblem::SpreadDespiteAffinity { .. }))
             }
@@ -220,6 +225,26 @@ fn cases() -> Vec<FaultCase> {
                 ("netconform-worker", "netconform-worker2"),
                 ("netconform-worker2", "netconform-worker"),
             ]),
+        },
+        FaultCase {
+            fault: "outside-unreachable",
+            scenarios: &["outside-host", "pod-to-pod"],
+            must_fail: &[
+                "outside-host::tcp-from-every-node",
+                "outside-host::udp-from-every-node",
+                "outside-host::http-from-every-node",
+            ],
+            symptom: Symptom::UnexpectedOutcome,
+        },
+        FaultCase {
+            fault: "outside-foreign-snat",
+            scenarios: &["outside-host", "pod-to-pod"],
+            must_fail: &[
+                "outside-host::tcp-from-every-node",
+                "outside-host::udp-from-every-node",
+                "outside-host::http-from-every-node",
+            ],
+            symptom: Symptom::SourceNeitherPodNorNode,
         },
         // One node pair shaped to 20 Mbit/s: latency stays (small packets pass
         // unhindered), only the throughput pairs may fail, naming the pair.

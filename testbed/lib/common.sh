@@ -74,6 +74,17 @@ recorded_pid() {
 # pid_alive NAME: is the process recorded under NAME running?
 pid_alive() { recorded_pid "$1" >/dev/null; }
 
+# stop_recorded NAME: stops the process recorded under NAME, if it runs, and
+# waits for it to be gone.
+stop_recorded() {
+  local pid
+  if pid=$(recorded_pid "$1"); then
+    kill -TERM "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$PIDS/$1.pid"
+}
+
 # start_proc NAME CMD...: starts CMD in its own session, logging to $LOGS/NAME.log,
 # and records its PID in $PIDS/NAME.pid. CMD must exec its payload (ip netns exec
 # and nsenter do), so the recorded PID is the payload's.

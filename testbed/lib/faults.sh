@@ -5,7 +5,7 @@
 # $NC_STATE/faults/ so `heal` knows what to undo.
 
 FAULTS_DIR="$NC_STATE/faults"
-FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored hostport-off service-rules-off netpol-off mtu slow-pair throttled-pair"
+FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored hostport-off service-rules-off netpol-off mtu slow-pair throttled-pair outside-unreachable outside-foreign-snat"
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
@@ -64,6 +64,37 @@ every_node_rule() { # add|del [-t TABLE] CHAIN MATCH...
 DNS_TCP_BLOCKED=(FORWARD -p tcp --dport 53 -m comment --comment netconform-fault-dns-tcp-blocked -j DROP)
 fault_dns_tcp_blocked() { every_node_rule add "${DNS_TCP_BLOCKED[@]}"; }
 heal_dns_tcp_blocked() { every_node_rule del "${DNS_TCP_BLOCKED[@]}"; }
+
+# outside-unreachable: every node drops what pods send to the outside host;
+# traffic inside the cluster is untouched.
+OUTSIDE_UNREACHABLE=(FORWARD -s "$POD_CIDR" -d "$OUTSIDE_IP" -m comment --comment netconform-fault-outside-unreachable -j DROP)
+fault_outside_unreachable() { every_node_rule add "${OUTSIDE_UNREACHABLE[@]}"; }
+heal_outside_unreachable() { every_node_rule del "${OUTSIDE_UNREACHABLE[@]}"; }
+
+# outside-foreign-snat: every node SNATs what pods send to the outside host to
+# a second address of its own (10.250.0.20<i>), neither the pod's IP nor the
+# node's InternalIP: the connection works, the source the outside host sees is
+# one the cluster does not account for.
+foreign_snat_ip() { echo "10.250.0.20$1"; }
+outside_foreign_snat_rule() { # add|del NODE_INDEX
+  local i=$2
+  fault_rule "$1" "${NODES[$i]}" -t nat POSTROUTING -s "$POD_CIDR" -d "$OUTSIDE_IP" \
+    -m comment --comment netconform-fault-outside-foreign-snat -j SNAT --to-source "$(foreign_snat_ip "$i")"
+}
+fault_outside_foreign_snat() {
+  local i
+  for i in "${!NODES[@]}"; do
+    in_ns "${NODES[$i]}" ip addr add "$(foreign_snat_ip "$i")/$NODE_PREFIX" dev eth0
+    outside_foreign_snat_rule add "$i"
+  done
+}
+heal_outside_foreign_snat() {
+  local i
+  for i in "${!NODES[@]}"; do
+    outside_foreign_snat_rule del "$i"
+    in_ns "${NODES[$i]}" ip addr del "$(foreign_snat_ip "$i")/$NODE_PREFIX" dev eth0 2>/dev/null || true
+  done
+}
 
 # icmp-blocked: every node drops forwarded ICMP echo requests (pod to pod, on
 # one node through the bridge and across nodes); TCP and UDP are untouched.

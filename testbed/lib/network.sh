@@ -53,6 +53,21 @@ setup_outside_host() {
   # The outside host reaches pods through the nodes (no NAT on the way in).
 }
 
+# start_outside_agent: the agent's echo servers on the outside host (http 80,
+# tcp 8080, udp 8081, the agent's defaults), the target of the checks that
+# leave the cluster. A copy of the binary, so a rebuild does not change it
+# under a running testbed. `down` stops it with every recorded process.
+OUTSIDE_AGENT_ARGS=(serve --http 80 --tcp 8080 --udp 8081)
+start_outside_agent() {
+  local bin="$TESTBED_DIR/../target/x86_64-unknown-linux-gnu/release/netconform-agent"
+  [[ -x $bin ]] || die "no agent binary at $bin (agent/image/build.sh builds it)"
+  if ! cmp -s "$bin" "$NC_STATE/outside-agent"; then
+    stop_recorded outside-agent
+    install -m 0755 "$bin" "$NC_STATE/outside-agent"
+  fi
+  start_proc outside-agent ip netns exec "$OUTSIDE_NS" "$NC_STATE/outside-agent" "${OUTSIDE_AGENT_ARGS[@]}"
+}
+
 # route_pod_cidrs: every node (and the outside host) routes each other node's pod
 # CIDR to that node, so pod traffic crosses nodes without NAT.
 route_pod_cidrs() {

@@ -138,6 +138,21 @@ pub async fn schedulable_nodes(client: &Client) -> kube::Result<Vec<Node>> {
     Ok(nodes)
 }
 
+/// The environment variable naming the one host outside the cluster that
+/// checks may target (an IP address; the testbed's `testbed env` sets it).
+pub const OUTSIDE_HOST_VAR: &str = "NETCONFORM_OUTSIDE_HOST";
+
+/// The outside host the user named, if any; an error names the variable.
+pub fn outside_host() -> Result<Option<std::net::IpAddr>, String> {
+    match std::env::var(OUTSIDE_HOST_VAR) {
+        Err(_) => Ok(None),
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => v.trim().parse().map(Some).map_err(|e| {
+            format!("{OUTSIDE_HOST_VAR}={v:?} is not an IP address ({e}); name the outside host by its address")
+        }),
+    }
+}
+
 pub fn is_ready(node: &Node) -> bool {
     node.status
         .as_ref()

@@ -221,6 +221,21 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
                     check.expect,
                 );
             }
+        } else if to.outside_host {
+            let host = world.outside_host.clone().ok_or_else(|| {
+                format!(
+                    "no host outside the cluster is named ({})",
+                    crate::cluster::OUTSIDE_HOST_VAR
+                )
+            })?;
+            let port = check.port.unwrap_or(default_port(check.protocol));
+            add(
+                format!("outside host {host}:{port}"),
+                None,
+                transport(host, port),
+                None,
+                check.expect,
+            );
         } else if to.api_server {
             // By the Service's address: name resolution has checks of its own.
             let host = api_server_ip(world)?;

@@ -206,6 +206,7 @@ mod tests {
             "throughput",
             "icmp",
             "host-port",
+            "outside-host",
         ]
         .iter()
         .map(|f| check(f, f, Status::Passed))

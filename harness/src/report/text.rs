@@ -143,6 +143,11 @@ impl Display for ProbeProblem {
                 "source address: expected the client's pod IP {expected} (no NAT), the server saw {}",
                 seen.iter().map(|(ip, n)| format!("{ip} on {n} samples")).collect::<Vec<_>>().join(", ")
             ),
+            ProbeProblem::SourceNeitherPodNorNode { pod_ip, node_ip, seen } => write!(
+                f,
+                "source address: expected the client's pod IP {pod_ip} or its node's IP {node_ip} (SNAT to the node), the server saw {}",
+                seen.iter().map(|(ip, n)| format!("{ip} on {n} samples")).collect::<Vec<_>>().join(", ")
+            ),
             ProbeProblem::SpreadDespiteAffinity { servers } => write!(
                 f,
                 "expected one backend for all of this client's connections (session affinity), got {}",
@@ -287,6 +292,11 @@ impl Display for Absence {
                 write!(f, "declared unsupported in {source}")
             }
             Absence::NoIpv6PodCidr => write!(f, "no node has an IPv6 pod CIDR"),
+            Absence::NoOutsideHostNamed => write!(
+                f,
+                "no host outside the cluster is named ({}=<ip> names one; the testbed's `testbed env` does)",
+                crate::cluster::OUTSIDE_HOST_VAR
+            ),
         }
     }
 }

@@ -19,6 +19,7 @@ pub const FEATURES: &[Feature] = &[
     Feature { name: "icmp", description: "ICMP echo (ping) between pods, from pods without root or capabilities (ping sockets); some clusters block ICMP on purpose" },
     Feature { name: "latency", description: "node-pair latency on an idle cluster: no node pair far slower than the cluster's own baseline" },
     Feature { name: "throughput", description: "node-pair TCP throughput on an idle cluster: no node pair far below the cluster's own baseline" },
+    Feature { name: "outside-host", description: "pods reach a host outside the cluster that the user names (NETCONFORM_OUTSIDE_HOST; the testbed's outside namespace); SNAT to the node allowed and recorded" },
     Feature { name: "ipv6", description: "IPv6 pod and Service addresses" },
     Feature { name: "sctp", description: "SCTP pods and Services" },
 ];

@@ -475,6 +475,11 @@ pub struct Target {
     /// `kubernetes.default.svc.<domain>`, port 443 (protocol https).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub api_server: bool,
+    /// The host outside the cluster that the user names
+    /// (`NETCONFORM_OUTSIDE_HOST`, an IP; the testbed's outside namespace), on
+    /// `port`. Nothing else outside the cluster is ever a target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outside_host: bool,
 }
 
 impl Target {
@@ -601,6 +606,9 @@ pub struct Assertions {
 pub enum SourceIp {
     /// The client pod's own IP: no NAT on the way.
     ClientPodIp,
+    /// The client pod's IP, or its node's InternalIP (SNAT to the node, which
+    /// traffic leaving the cluster may get).
+    ClientPodOrNodeIp,
 }
 
 /// Expected DNS answers. Exactly one field.

@@ -676,6 +676,7 @@ fn validate_target(
         to.localhost,
         to.api_server,
         to.host_port.is_some(),
+        to.outside_host,
     ]
     .iter()
     .filter(|b| **b)
@@ -743,7 +744,7 @@ fn validate_target(
                     field.clone(),
                     "to",
                     String::new(),
-                    "give exactly one of pod, service, node_port, host_port, name, localhost, api_server"
+                    "give exactly one of pod, service, node_port, host_port, name, localhost, api_server, outside_host"
                         .into(),
                 ));
             }

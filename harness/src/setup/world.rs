@@ -83,6 +83,8 @@ pub struct World {
     /// The clusterIP of Service default/kubernetes (read only), the API
     /// server's in-cluster address.
     pub api_server_ip: Option<String>,
+    /// The host outside the cluster the user named (`NETCONFORM_OUTSIDE_HOST`).
+    pub outside_host: Option<String>,
 }
 
 impl World {
@@ -285,6 +287,10 @@ pub async fn setup(
     if let Some(pod) = world.groups.values().flatten().find(|e| !e.host_network) {
         world.domain = discover_domain(client, pod).await;
     }
+    world.outside_host = crate::cluster::outside_host()
+        .ok()
+        .flatten()
+        .map(|ip| ip.to_string());
     world.api_server_ip = Api::<Service>::namespaced(client.clone(), "default")
         .get_opt("kubernetes")
         .await

@@ -75,7 +75,12 @@ pub fn matches(expect: Expectation, outcome: Outcome) -> bool {
 }
 
 /// The problems with one probe's result (empty: it met every expectation).
-pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) -> Vec<ProbeProblem> {
+pub fn judge_probe(
+    check: &Check,
+    world: &World,
+    probe: &PlannedProbe,
+    result: &ProbeResult,
+) -> Vec<ProbeProblem> {
     let attempts = &result.attempts;
     let total = attempts.len();
     let mut problems = Vec::new();
@@ -111,6 +116,28 @@ pub fn judge_probe(check: &Check, probe: &PlannedProbe, result: &ProbeResult) ->
     }
     let connected = || attempts.iter().filter(|a| a.outcome == Outcome::Connected);
 
+    if check.assert.source_ip == Some(SourceIp::ClientPodOrNodeIp) {
+        let node_ip = world
+            .nodes
+            .iter()
+            .find(|n| n.name == probe.from.node)
+            .map(|n| n.internal_ip.clone())
+            .unwrap_or_default();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for a in connected() {
+            let ip = a.seen_client_ip.as_deref().unwrap_or("<not reported>");
+            if ip != probe.from.ip && ip != node_ip {
+                *seen.entry(ip.to_string()).or_default() += 1;
+            }
+        }
+        if !seen.is_empty() {
+            problems.push(ProbeProblem::SourceNeitherPodNorNode {
+                pod_ip: probe.from.ip.clone(),
+                node_ip,
+                seen,
+            });
+        }
+    }
     if check.assert.source_ip == Some(SourceIp::ClientPodIp) {
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for a in connected() {
@@ -289,7 +316,7 @@ pub fn evaluate(
     let failed_probes: Vec<ProbeFailure> = probes
         .iter()
         .filter_map(|(p, r)| {
-            let problems = judge_probe(check, p, r);
+            let problems = judge_probe(check, world, p, r);
             (!problems.is_empty()).then(|| ProbeFailure {
                 protocol: check.protocol,
                 origin: origin(&p.from),

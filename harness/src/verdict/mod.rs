@@ -164,6 +164,12 @@ pub enum ProbeProblem {
         expected: String,
         seen: BTreeMap<String, usize>,
     },
+    /// The outside host saw neither the client's pod IP nor its node's IP.
+    SourceNeitherPodNorNode {
+        pod_ip: String,
+        node_ip: String,
+        seen: BTreeMap<String, usize>,
+    },
     /// A client's samples were answered by more than one backend although the
     /// Service keeps a client on one (session affinity).
     SpreadDespiteAffinity {
@@ -293,4 +299,6 @@ pub enum Absence {
     DeclaredUnsupported { source: String },
     /// No node has an IPv6 pod CIDR.
     NoIpv6PodCidr,
+    /// No host outside the cluster was named (`NETCONFORM_OUTSIDE_HOST`).
+    NoOutsideHostNamed,
 }
