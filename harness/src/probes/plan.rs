@@ -404,6 +404,13 @@ fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>,
         }
         return Ok(Some(ExpectedAnswers::Exactly(ips)));
     }
+    if let Some(s) = &a.synthetic_endpoints_of {
+        let ips: BTreeSet<String> = service(s)?.synthetic.iter().cloned().collect();
+        if ips.is_empty() {
+            return Err(format!("service `{s}` has no synthetic endpoints"));
+        }
+        return Ok(Some(ExpectedAnswers::Exactly(ips)));
+    }
     if a.api_server_cluster_ip {
         return Ok(Some(ExpectedAnswers::Exactly(BTreeSet::from([
             api_server_ip(world)?,

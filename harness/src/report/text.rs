@@ -143,6 +143,10 @@ impl Display for ProbeProblem {
                 "source address: expected the client's pod IP {expected} (no NAT), the server saw {}",
                 seen.iter().map(|(ip, n)| format!("{ip} on {n} samples")).collect::<Vec<_>>().join(", ")
             ),
+            ProbeProblem::NoDnsTcpFallback { samples } => write!(
+                f,
+                "{samples} answered sample(s) did not come truncated over UDP and then whole over TCP (the answer is larger than 512 bytes)"
+            ),
             ProbeProblem::SourceNeitherPodNorNode { pod_ip, node_ip, seen } => write!(
                 f,
                 "source address: expected the client's pod IP {pod_ip} or its node's IP {node_ip} (SNAT to the node), the server saw {}",

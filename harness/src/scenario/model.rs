@@ -281,6 +281,12 @@ pub struct ServiceFixture {
     /// (for `timeout_seconds`, Kubernetes' default 10800 when not given).
     #[serde(default)]
     pub client_ip_affinity: Option<ClientIpAffinity>,
+    /// headless, without a selector: this many addresses (1..=200) from
+    /// 192.0.2.0/24 (TEST-NET-1, RFC 5737: documentation addresses, routed
+    /// nowhere) in an EndpointSlice netconform writes. Only DNS answers carry
+    /// them; no probe is ever sent to them. For answers larger than UDP carries.
+    #[serde(default)]
+    pub synthetic_endpoints: Option<u8>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -596,6 +602,10 @@ pub struct Assertions {
     /// What a DNS lookup must return, exactly (as a set).
     #[serde(default)]
     pub answers: Option<DnsAnswers>,
+    /// dns over UDP: every sample's answer came truncated over UDP and was
+    /// asked again over TCP (an answer too large for 512 bytes).
+    #[serde(default)]
+    pub dns_tcp_fallback: bool,
     /// None of these fixture pods may answer (e.g. pods that are not Ready).
     #[serde(default)]
     pub not_served_by: Vec<String>,
@@ -628,6 +638,9 @@ pub struct DnsAnswers {
     /// one record per Ready backend of a headless Service, else one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srv_port_of: Option<String>,
+    /// The synthetic endpoint addresses of this fixture Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic_endpoints_of: Option<String>,
     /// The clusterIP of the `kubernetes` Service in `default` (the API server).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub api_server_cluster_ip: bool,

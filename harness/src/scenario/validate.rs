@@ -326,6 +326,19 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 ));
             }
         }
+        if let Some(n) = svc.synthetic_endpoints {
+            if svc.kind != ServiceKind::Headless
+                || !svc.selector.is_empty()
+                || !(1..=200).contains(&n)
+            {
+                problems.push((
+                    format!("{at}.synthetic_endpoints"),
+                    "synthetic_endpoints",
+                    n.to_string(),
+                    "1..=200, on a headless Service without a selector (its endpoints are netconform's, not pods)".into(),
+                ));
+            }
+        }
         match svc.kind {
             ServiceKind::ExternalName => {
                 if svc.external_name.is_none() {
@@ -346,12 +359,13 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                         "a Service needs at least one port".into(),
                     ));
                 }
-                if svc.selector.is_empty() {
+                if svc.selector.is_empty() && svc.synthetic_endpoints.is_none() {
                     problems.push((
                         format!("{at}.selector"),
                         "selector",
                         String::new(),
-                        "a Service needs a selector (fixture pod labels)".into(),
+                        "a Service needs a selector (fixture pod labels), or synthetic_endpoints"
+                            .into(),
                     ));
                 }
             }
@@ -621,6 +635,14 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                     w,
                 ));
             }
+        }
+        if check.assert.dns_tcp_fallback && check.protocol != Protocol::Dns {
+            problems.push((
+                format!("{at}.assert.dns_tcp_fallback"),
+                "dns_tcp_fallback",
+                "true".into(),
+                "applies to protocol dns (queries over UDP first) only".into(),
+            ));
         }
         if check.record.is_some() && !check.protocol.is_dns() {
             problems.push((
@@ -939,13 +961,14 @@ fn validate_target(
         .iter()
         .filter(|o| o.is_some())
         .count()
-            + usize::from(a.api_server_cluster_ip);
+            + usize::from(a.api_server_cluster_ip)
+            + usize::from(a.synthetic_endpoints_of.is_some());
         if given != 1 {
             problems.push((
                 format!("{at}.assert.answers"),
                 "answers",
                 String::new(),
-                "give exactly one of cluster_ip_of, ready_pod_ips_of, pod_ip_of, srv_port_of, api_server_cluster_ip"
+                "give exactly one of cluster_ip_of, ready_pod_ips_of, pod_ip_of, srv_port_of, api_server_cluster_ip, synthetic_endpoints_of"
                     .into(),
             ));
         }

@@ -297,6 +297,48 @@ pub fn service(
     .expect("the service template is a valid Service")
 }
 
+/// The addresses of a Service's synthetic endpoints: 192.0.2.1 onwards
+/// (TEST-NET-1, RFC 5737), carried only in DNS answers.
+pub fn synthetic_addresses(count: u8) -> Vec<String> {
+    (1..=u16::from(count))
+        .map(|i| format!("192.0.2.{i}"))
+        .collect()
+}
+
+/// The EndpointSlice of a selector-less Service with synthetic endpoints,
+/// marked as managed by netconform (the EndpointSlice controller leaves it alone).
+pub fn synthetic_endpoint_slice(
+    fixture: &ServiceFixture,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> k8s_openapi::api::discovery::v1::EndpointSlice {
+    let mut all_labels = labels.clone();
+    all_labels.insert("kubernetes.io/service-name".into(), fixture.name.clone());
+    all_labels.insert(
+        "endpointslice.kubernetes.io/managed-by".into(),
+        "netconform.io".into(),
+    );
+    let endpoints: Vec<serde_json::Value> =
+        synthetic_addresses(fixture.synthetic_endpoints.unwrap_or(0))
+            .into_iter()
+            .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+            .collect();
+    let ports: Vec<serde_json::Value> = fixture
+        .ports
+        .iter()
+        .map(|p| json!({"name": p.name.clone().unwrap_or_default(), "port": p.port, "protocol": p.protocol.as_str().to_uppercase()}))
+        .collect();
+    serde_json::from_value(json!({
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": format!("{}-synthetic", fixture.name), "namespace": namespace, "labels": all_labels},
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+        "ports": ports
+    }))
+    .expect("the endpoint slice template is a valid EndpointSlice")
+}
+
 /// The NetworkPolicy for a fixture; its spec must be a valid NetworkPolicySpec.
 pub fn network_policy(
     fixture: &PolicyFixture,

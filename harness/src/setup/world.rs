@@ -59,6 +59,8 @@ pub struct ServiceInfo {
     pub backends: Vec<Endpoint>,
     /// externalTrafficPolicy Local: only nodes with a backend answer the node port.
     pub local: bool,
+    /// Addresses of the synthetic endpoints netconform wrote (DNS answers only).
+    pub synthetic: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -319,8 +321,22 @@ pub async fn setup(
             })
             .cloned()
             .collect();
+        if f.synthetic_endpoints.is_some() {
+            fixtures::apply(client, &fixtures::synthetic_endpoint_slice(f, &ns, &labels))
+                .await
+                .map_err(|e| {
+                    format!(
+                        "applying the synthetic endpoints of service {ns}/{}: {e}",
+                        f.name
+                    )
+                })?;
+        }
         let mut info = service_info(&svc, f.kind, backends);
         info.local = f.external_traffic_policy_local;
+        info.synthetic = f
+            .synthetic_endpoints
+            .map(fixtures::synthetic_addresses)
+            .unwrap_or_default();
         world.services.insert(f.name.clone(), info);
     }
     wait_endpoints(client, &world, &scenario.name).await?;
@@ -429,6 +445,7 @@ fn service_info(svc: &Service, kind: ServiceKind, backends: Vec<Endpoint>) -> Se
             .collect(),
         backends,
         local: false,
+        synthetic: vec![],
     }
 }
 

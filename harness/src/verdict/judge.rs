@@ -10,7 +10,7 @@ use crate::verdict::stats::{
     throughput_outliers, LatencySummary, PairLatency, PairThroughput, MIN_PAIRS_FOR_BASELINE,
 };
 use crate::verdict::*;
-use netconform_agent::protocol::{Attempt, Outcome, ProbeResult};
+use netconform_agent::protocol::{Attempt, DnsQueryResult, DnsTransport, Outcome, ProbeResult};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn is_matrix(check: &Check) -> bool {
@@ -176,6 +176,22 @@ pub fn judge_probe(
                 expected: probe.from.hostname.clone(),
                 got: others,
             });
+        }
+    }
+    if check.assert.dns_tcp_fallback {
+        let fell_back = |a: &&Attempt| {
+            let truncated = a.dns_queries.iter().position(|q| {
+                q.transport == DnsTransport::Udp && q.result == DnsQueryResult::Truncated
+            });
+            truncated.is_some_and(|i| {
+                a.dns_queries[i + 1..]
+                    .iter()
+                    .any(|q| q.transport == DnsTransport::Tcp && q.result == DnsQueryResult::Answer)
+            })
+        };
+        let without = connected().filter(|a| !fell_back(a)).count();
+        if without > 0 {
+            problems.push(ProbeProblem::NoDnsTcpFallback { samples: without });
         }
     }
     match &probe.expected_answers {

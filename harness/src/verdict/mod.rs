@@ -164,6 +164,11 @@ pub enum ProbeProblem {
         expected: String,
         seen: BTreeMap<String, usize>,
     },
+    /// Answers that should have come truncated over UDP and then over TCP
+    /// came another way on this many samples.
+    NoDnsTcpFallback {
+        samples: usize,
+    },
     /// The outside host saw neither the client's pod IP nor its node's IP.
     SourceNeitherPodNorNode {
         pod_ip: String,
