@@ -268,14 +268,22 @@ pub fn parse_with(
         scenario.fixtures = std::mem::take(&mut scenario.fixtures).after(&world.fixtures);
         scenario.world_fixtures = Some(world.fixtures.clone());
     }
+    // A world's fixtures come first in the merged scenario, so a fixture's
+    // index is not its index in this file: only then is the line searched by
+    // key and value instead of walked to.
+    let walkable = scenario.world_fixtures.is_none();
     let errors = validate(&scenario)
         .into_iter()
         .map(|(field, key, value, message)| {
             let (field, note) = remap(&field, &origins);
+            let (line, column) = match walkable.then(|| path_position(text, &field)).flatten() {
+                Some((line, column)) => (Some(line), Some(column)),
+                None => (find_line(text, key, &value), None),
+            };
             ScenarioError {
                 file: file.to_path_buf(),
-                line: find_line(text, key, &value),
-                column: None,
+                line,
+                column,
                 field,
                 message: message + &note,
             }
@@ -364,6 +372,103 @@ fn strip_location(message: &str, path: &str) -> String {
     }
 }
 
+/// A line of block-style YAML as the path walk sees it: `- key: v` is an item
+/// marker at the dash's indent and `key: v` at the key's.
+struct YamlLine<'a> {
+    line: usize,
+    indent: usize,
+    text: &'a str,
+    item: bool,
+}
+
+fn yaml_lines(text: &str) -> Vec<YamlLine<'_>> {
+    let mut out = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let mut rest = raw.trim_start();
+        let mut indent = raw.len() - rest.len();
+        if rest.is_empty() || rest.starts_with('#') {
+            continue;
+        }
+        while rest == "-" || rest.starts_with("- ") {
+            out.push(YamlLine {
+                line: n + 1,
+                indent,
+                text: "-",
+                item: true,
+            });
+            let after = rest[1..].trim_start();
+            indent += rest.len() - after.len();
+            rest = after;
+        }
+        if !rest.is_empty() {
+            out.push(YamlLine {
+                line: n + 1,
+                indent,
+                text: rest,
+                item: false,
+            });
+        }
+    }
+    out
+}
+
+/// Line and column (1-based) of a field path such as
+/// `fixtures.services[3].selector` in block-style YAML: each key is looked up
+/// in the block of the one before, each `[i]` is the i-th `- ` item there. A
+/// part the file does not spell (a default, or inside a flow mapping `{...}`)
+/// ends the walk at the last part found.
+fn path_position(text: &str, path: &str) -> Option<(usize, usize)> {
+    let lines = yaml_lines(text);
+    let (mut lo, mut hi) = (0, lines.len());
+    let mut found = None;
+    'walk: for part in path.split('.') {
+        let (key, indices) = part.split_once('[').unwrap_or((part, ""));
+        let mut steps: Vec<Result<usize, &str>> = vec![];
+        if !key.is_empty() {
+            steps.push(Err(key));
+        }
+        for index in indices.split('[').filter(|s| !s.is_empty()) {
+            match index.trim_end_matches(']').parse() {
+                Ok(i) => steps.push(Ok(i)),
+                Err(_) => break 'walk,
+            }
+        }
+        for step in steps {
+            let Some(block_indent) = lines[lo..hi].first().map(|l| l.indent) else {
+                break 'walk;
+            };
+            let at = match step {
+                Err(key) => lines[lo..hi].iter().position(|l| {
+                    !l.item
+                        && l.indent == block_indent
+                        && l.text.strip_prefix(key).is_some_and(|r| r.starts_with(':'))
+                }),
+                Ok(i) => lines[lo..hi]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.item && l.indent == block_indent)
+                    .nth(i)
+                    .map(|(at, _)| at),
+            };
+            let Some(at) = at.map(|at| lo + at) else {
+                break 'walk;
+            };
+            found = Some((lines[at].line, lines[at].indent + 1));
+            // The block of a key holds deeper lines and a sequence written at
+            // the key's own indent; an item's block, deeper lines only.
+            let is_key = step.is_err();
+            let end = lines[at + 1..hi]
+                .iter()
+                .position(|l| {
+                    l.indent < block_indent || (l.indent == block_indent && !(is_key && l.item))
+                })
+                .map_or(hi, |p| at + 1 + p);
+            (lo, hi) = (at + 1, end);
+        }
+    }
+    found
+}
+
 /// The first line (1-based) where `key: value` appears, for errors found after
 /// parsing (serde_yaml keeps no positions in the parsed document).
 fn find_line(text: &str, key: &str, value: &str) -> Option<usize> {
@@ -441,19 +546,19 @@ checks:
         "field `checks[0]`: missing field `protocol`")]
     #[case::unknown_pod(
         VALID.replace("from: client", "from: clinet"),
-        "s.yaml:11: field `checks[0].from`: unknown pod `clinet` (pods: client, server)")]
+        "s.yaml:11:5: field `checks[0].from`: unknown pod `clinet` (pods: client, server)")]
     #[case::unknown_placement(
         VALID.replace("other_node_than: server", "other_node_than: nobody"),
-        "s.yaml:8: field `fixtures.pods[1].placement`: unknown pod `nobody` (pods: client, server)")]
+        "s.yaml:8:7: field `fixtures.pods[1].placement`: unknown pod `nobody` (pods: client, server)")]
     #[case::bad_name(
         VALID.replace("name: demo", "name: Demo_1"),
-        "s.yaml:1: field `name`: must be lower-case letters, digits and '-', at most 30 characters")]
+        "s.yaml:1:1: field `name`: must be lower-case letters, digits and '-', at most 30 characters")]
     #[case::too_many_samples(
         VALID.replace("samples: 20", "samples: 5000"),
-        "s.yaml:16: field `checks[0].samples`: must be between 1 and 1000")]
+        "s.yaml:16:5: field `checks[0].samples`: must be between 1 and 1000")]
     #[case::source_ip_needs_connected(
         VALID.replace("expect: connected", "expect: blocked"),
-        "s.yaml:15: field `checks[0].assert.source_ip`: a source address can only be asserted when the check expects `connected`")]
+        "s.yaml:15:5: field `checks[0].assert.source_ip`: a source address can only be asserted when the check expects `connected`")]
     #[case::not_yaml(
         "name: [unclosed".to_string(),
         "s.yaml:1:7")]
@@ -463,6 +568,35 @@ checks:
             errs.iter().any(|e| e.contains(want)),
             "want `{want}` in {errs:#?}"
         );
+    }
+
+    #[rstest]
+    #[case::key_in_the_nth_item("fixtures.services[1].ports", (8, 7))]
+    #[case::missing_key_stops_at_its_item("fixtures.services[1].selector", (6, 5))]
+    #[case::first_key_on_the_item_line("fixtures.services[1].name", (6, 7))]
+    #[case::sequence_at_its_key_indent("checks[1].to", (13, 3))]
+    #[case::inside_a_flow_mapping("checks[0].to.pod", (11, 3))]
+    #[case::nested_index("fixtures.services[0].ports[0]", (5, 9))]
+    fn a_field_path_is_walked_to_its_line_and_column(
+        #[case] path: &str,
+        #[case] want: (usize, usize),
+    ) {
+        let text = "\
+fixtures:
+  services:
+    - name: web
+      ports:
+        - {port: 80}
+    - name: many   # no selector
+      type: headless
+      ports: []
+checks:
+- name: a
+  to: {pod: x}
+- name: b
+  to: {pod: y}
+";
+        assert_eq!(path_position(text, path), Some(want), "{path}");
     }
 
     #[test]
