@@ -168,8 +168,12 @@ fn cases() -> Vec<FaultCase> {
         // ping dropped, TCP/UDP/HTTP untouched: exactly the ICMP checks fail.
         FaultCase {
             fault: "icmp-blocked",
-            scenarios: &["pod-to-pod"],
-            must_fail: &["pod-to-pod::icmp-same-node", "pod-to-pod::icmp-other-node"],
+            scenarios: &["pod-to-pod", "node-to-pod"],
+            must_fail: &[
+                "pod-to-pod::icmp-same-node",
+                "pod-to-pod::icmp-other-node",
+                "node-to-pod::icmp",
+            ],
             symptom: Symptom::UnexpectedOutcome,
         },
         // DNS answers UDP but not TCP: exactly the over-TCP lookups fail.

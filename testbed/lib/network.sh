@@ -43,6 +43,9 @@ setup_node_network() {
   in_ns "$n" sysctl -qw net.ipv4.ip_forward=1
   in_ns "$n" sysctl -qw net.bridge.bridge-nf-call-iptables=1
   in_ns "$n" sysctl -qw net.bridge.bridge-nf-call-ip6tables=1
+  # Unprivileged ping sockets for every group, as systemd's sysctl.d default
+  # (50-default.conf) sets on a real node: node daemons ping without root.
+  in_ns "$n" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
   # No default route: a node reaches the other nodes, their pod CIDRs (added
   # once the controller manager assigns them) and the service CIDR, nothing else.
   in_ns "$n" ip route replace "$SERVICE_CIDR" dev eth0

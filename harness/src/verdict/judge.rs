@@ -687,6 +687,112 @@ mod tests {
     }
 
     #[test]
+    fn the_outside_host_may_see_the_pod_or_its_node_but_nothing_else() {
+        let mut c = check(Expectation::Connected, false);
+        c.assert.source_ip = Some(SourceIp::ClientPodOrNodeIp);
+        let mut w = world();
+        w.nodes = vec![crate::setup::world::NodeInfo {
+            name: "n1".into(),
+            internal_ip: "10.250.0.12".into(),
+        }];
+        let probe = plan(&c, &w).unwrap().remove(0);
+        assert_eq!(probe.from.node, "n1");
+        let judge = |seen: &str| {
+            let result = ProbeResult {
+                id: String::new(),
+                attempts: vec![attempt(Outcome::Connected, Some(seen), 10)],
+            };
+            judge_probe(&c, &w, &probe, &result)
+        };
+        assert!(judge("10.0.1.2").is_empty(), "the pod's own IP");
+        assert!(judge("10.250.0.12").is_empty(), "SNAT to its node");
+        assert_eq!(
+            judge("10.250.0.201"),
+            vec![ProbeProblem::SourceNeitherPodNorNode {
+                pod_ip: "10.0.1.2".into(),
+                node_ip: "10.250.0.12".into(),
+                seen: BTreeMap::from([("10.250.0.201".to_string(), 1)]),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_large_answer_must_have_come_truncated_then_over_tcp() {
+        use netconform_agent::protocol::{DnsQuery, DnsRecord};
+        let mut c = check(Expectation::Connected, false);
+        c.protocol = Protocol::Dns;
+        c.to = Target {
+            name: Some("many".into()),
+            ..Default::default()
+        };
+        c.assert.dns_tcp_fallback = true;
+        let w = world();
+        let probe = plan(&c, &w).unwrap().remove(0);
+        let query = |transport, result| DnsQuery {
+            name: "many.".into(),
+            record: DnsRecord::A,
+            server: "10.96.0.10:53".into(),
+            transport,
+            attempt: 1,
+            result,
+            latency_us: 100,
+        };
+        let judge = |queries: Vec<DnsQuery>| {
+            let mut a = attempt(Outcome::Connected, None, 10);
+            a.dns_queries = queries;
+            let result = ProbeResult {
+                id: String::new(),
+                attempts: vec![a],
+            };
+            judge_probe(&c, &w, &probe, &result)
+        };
+        assert!(judge(vec![
+            query(DnsTransport::Udp, DnsQueryResult::NxDomain),
+            query(DnsTransport::Udp, DnsQueryResult::Truncated),
+            query(DnsTransport::Tcp, DnsQueryResult::Answer),
+        ])
+        .is_empty());
+        assert_eq!(
+            judge(vec![query(DnsTransport::Udp, DnsQueryResult::Answer)]),
+            vec![ProbeProblem::NoDnsTcpFallback { samples: 1 }]
+        );
+    }
+
+    #[test]
+    fn throughput_pairs_without_a_baseline_are_skipped_not_passed() {
+        let mut c = check(Expectation::Connected, false);
+        c.stream_ms = Some(250);
+        c.throughput.pair_outliers = Some(ThroughputOutliers {
+            ratio: 5.0,
+            floor_mbps: 100.0,
+        });
+        let w = world();
+        let probes: Vec<_> = plan(&c, &w)
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                let mut a = attempt(Outcome::Connected, None, 10);
+                a.stream = Some(netconform_agent::protocol::StreamFigures {
+                    bytes: 1_000_000,
+                    duration_us: 1_000,
+                });
+                let result = ProbeResult {
+                    id: p.spec.id.clone(),
+                    attempts: vec![a],
+                };
+                (p, result)
+            })
+            .collect();
+        // Two nodes: 2 same-node and 2 cross-node pairs, no kind of three.
+        assert_eq!(node_pair_throughput(&c, &probes).len(), 4);
+        let (status, _) = evaluate(&c, &w, &probes);
+        assert!(
+            matches!(status, Status::Skipped(Skip::Placement { ref reason }) if reason.contains("this cluster gave 4 node pairs")),
+            "{status:?}"
+        );
+    }
+
+    #[test]
     fn dns_answers_must_match_exactly() {
         let mut c = check(Expectation::Connected, false);
         c.protocol = Protocol::Dns;
