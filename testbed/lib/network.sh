@@ -63,7 +63,12 @@ setup_outside_host() {
 OUTSIDE_AGENT_ARGS=(serve --http 80 --tcp 8080 --udp 8081)
 start_outside_agent() {
   local bin="$TESTBED_DIR/../target/x86_64-unknown-linux-gnu/release/netconform-agent"
-  [[ -x $bin ]] || die "no agent binary at $bin (agent/image/build.sh builds it)"
+  if [[ ! -x $bin ]]; then
+    # A given NETCONFORM_AGENT_ARCHIVE builds nothing here: no outside agent,
+    # and `testbed env` then names no outside host (its checks are skipped).
+    log "no agent binary at $bin: the outside host runs no agent (agent/image/build.sh builds one)"
+    return 0
+  fi
   if ! cmp -s "$bin" "$NC_STATE/outside-agent"; then
     stop_recorded outside-agent
     install -m 0755 "$bin" "$NC_STATE/outside-agent"
