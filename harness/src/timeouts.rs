@@ -23,8 +23,8 @@ pub struct Timeouts {
     pub exec_margin: Duration,
     /// Between two rounds of a converging check.
     pub converge_pause: Duration,
-    /// The run's namespaces gone at the end (the run reports them if not).
-    pub namespaces_gone: Duration,
+    /// The run's pods gone at the end (the run reports them if not).
+    pub pods_gone: Duration,
     /// Deleting the run's namespaces after Ctrl-C.
     pub interrupted_cleanup: Duration,
 }
@@ -39,6 +39,6 @@ pub const TIMEOUTS: Timeouts = Timeouts {
     restore: Duration::from_secs(30),
     exec_margin: Duration::from_secs(30),
     converge_pause: Duration::from_millis(300),
-    namespaces_gone: Duration::from_secs(120),
+    pods_gone: Duration::from_secs(120),
     interrupted_cleanup: Duration::from_secs(30),
 };

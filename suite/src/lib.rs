@@ -384,29 +384,41 @@ fn split<T>(jobs: Vec<T>, n: usize) -> Vec<Vec<T>> {
     parts
 }
 
-/// Deletes whatever still carries the run's label and waits (bounded) until it is gone.
+/// Deletes whatever still carries the run's label and waits (bounded) until
+/// every pod of the run is gone. The namespaces are left terminating: the
+/// namespace controller removes them on its own, 5 s after their deletion at
+/// the earliest, and waiting for that would add those seconds to every run.
 async fn cleanup(ctx: &RunContext, run: &RunId) {
     let selector = run.selector();
-    match namespaces::delete_by_label(&ctx.client, &selector).await {
-        Ok(names) if !names.is_empty() => {
-            eprintln!(
-                "netconform: waiting for {} namespace(s) of run {run} to be deleted",
-                names.len()
-            );
-            match namespaces::wait_gone(&ctx.client, &selector, TIMEOUTS.namespaces_gone).await {
-                Ok(left) if left.is_empty() => {
-                    eprintln!("netconform: no namespace of run {run} is left")
-                }
-                Ok(left) => eprintln!(
-                    "netconform: still terminating after {}s: {}",
-                    TIMEOUTS.namespaces_gone.as_secs(),
-                    left.join(", ")
-                ),
-                Err(e) => eprintln!("netconform: checking namespace deletion: {e}"),
-            }
+    let names = match namespaces::delete_by_label(&ctx.client, &selector).await {
+        Ok(names) => names,
+        Err(e) => {
+            eprintln!("netconform: cleanup by label {selector} failed: {e}");
+            return;
         }
-        Ok(_) => {}
-        Err(e) => eprintln!("netconform: cleanup by label {selector} failed: {e}"),
+    };
+    if names.is_empty() {
+        return;
+    }
+    match namespaces::wait_pods_gone(&ctx.client, &selector, TIMEOUTS.pods_gone).await {
+        Ok(left) if left.is_empty() => {}
+        Ok(left) => eprintln!(
+            "netconform: pods of run {run} still terminating after {}s: {}",
+            TIMEOUTS.pods_gone.as_secs(),
+            left.join(", ")
+        ),
+        Err(e) => eprintln!("netconform: checking pod deletion: {e}"),
+    }
+    match namespaces::not_terminating(&ctx.client, &selector).await {
+        Ok(active) if active.is_empty() => eprintln!(
+            "netconform: every pod of run {run} is gone; its {} namespace(s) are terminating (Kubernetes removes them)",
+            names.len()
+        ),
+        Ok(active) => eprintln!(
+            "netconform: namespaces of run {run} not being deleted: {}",
+            active.join(", ")
+        ),
+        Err(e) => eprintln!("netconform: checking namespace deletion: {e}"),
     }
 }
 

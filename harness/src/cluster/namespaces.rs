@@ -2,7 +2,7 @@
 //! deleted only by those labels, never by name alone.
 
 use crate::cluster::run::{RunId, LABEL_RUN};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
@@ -50,9 +50,41 @@ pub async fn wait_default_service_account(
     }
 }
 
+/// Grace for the run's own pods at teardown: the agent exits on SIGTERM at once.
+const POD_GRACE_SECONDS: u32 = 1;
+
 /// Deletes the namespaces that carry `selector` (which must include the run
-/// label) and returns their names. Deletion completes in the background.
+/// label) and returns their names; then stops their pods that carry `selector`.
+///
+/// The namespace controller starts on a deleted namespace only 5 s later (its
+/// `namespaceDeletionGracePeriod`), so the pods are deleted here as well: they
+/// stop within a second instead of loading the nodes for those 5 s. The
+/// namespaces are deleted first, so that a StatefulSet cannot recreate a pod
+/// in them (a terminating namespace admits nothing new).
 pub async fn delete_by_label(client: &Client, selector: &str) -> kube::Result<Vec<String>> {
+    let names = delete_namespaces(client, selector).await?;
+    let pod_deletions = names.iter().map(|ns| async move {
+        let pods = Api::<Pod>::namespaced(client.clone(), ns);
+        let grace = DeleteParams {
+            grace_period_seconds: Some(POD_GRACE_SECONDS),
+            ..DeleteParams::background()
+        };
+        match pods
+            .delete_collection(&grace, &ListParams::default().labels(selector))
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(e),
+            Ok(_) => Ok(()),
+        }
+    });
+    for r in futures::future::join_all(pod_deletions).await {
+        r?;
+    }
+    Ok(names)
+}
+
+async fn delete_namespaces(client: &Client, selector: &str) -> kube::Result<Vec<String>> {
     assert!(
         selector.contains(LABEL_RUN),
         "namespaces are only ever deleted by their run label"
@@ -76,34 +108,48 @@ pub async fn delete_by_label(client: &Client, selector: &str) -> kube::Result<Ve
     Ok(names)
 }
 
-/// Waits (bounded, on watches) until no namespace carries `selector`; returns
-/// the names still there when time ran out.
-pub async fn wait_gone(
+/// Waits (bounded, on watches) until no pod carries `selector`; returns the
+/// `namespace/name` of those still there when time ran out.
+pub async fn wait_pods_gone(
     client: &Client,
     selector: &str,
     limit: Duration,
 ) -> kube::Result<Vec<String>> {
-    let api = Api::<Namespace>::all(client.clone());
+    let api = Api::<Pod>::all(client.clone());
     let present = api
         .list(&ListParams::default().labels(selector))
         .await?
         .items;
-    let waits = present.iter().filter_map(|ns| {
-        let (name, uid) = (ns.metadata.name.clone()?, ns.metadata.uid.clone()?);
-        let api = api.clone();
+    let waits = present.iter().filter_map(|pod| {
+        let ns = pod.metadata.namespace.clone()?;
+        let (name, uid) = (pod.metadata.name.clone()?, pod.metadata.uid.clone()?);
+        let api = Api::<Pod>::namespaced(client.clone(), &ns);
         Some(async move {
             let gone = tokio::time::timeout(
                 limit,
                 await_condition(api, &name, conditions::is_deleted(&uid)),
             )
             .await;
-            (!matches!(gone, Ok(Ok(_)))).then_some(name)
+            (!matches!(gone, Ok(Ok(_)))).then(|| format!("{ns}/{name}"))
         })
     });
     Ok(futures::future::join_all(waits)
         .await
         .into_iter()
         .flatten()
+        .collect())
+}
+
+/// The namespaces that carry `selector` and are not being deleted.
+pub async fn not_terminating(client: &Client, selector: &str) -> kube::Result<Vec<String>> {
+    let api = Api::<Namespace>::all(client.clone());
+    Ok(api
+        .list(&ListParams::default().labels(selector))
+        .await?
+        .items
+        .into_iter()
+        .filter(|ns| ns.metadata.deletion_timestamp.is_none())
+        .filter_map(|ns| ns.metadata.name)
         .collect())
 }
 
