@@ -19,4 +19,6 @@ pub mod resolver;
 #[cfg(feature = "runtime")]
 pub mod serve;
 #[cfg(feature = "runtime")]
+pub mod session;
+#[cfg(feature = "runtime")]
 pub mod tls;

@@ -1,7 +1,7 @@
 //! netconform-agent: see lib.rs.
 
 use clap::{Parser, Subcommand};
-use netconform_agent::{identity, kept, probe, protocol::ProbeBatch, serve};
+use netconform_agent::{identity, kept, probe, protocol::ProbeBatch, serve, session};
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -32,7 +32,10 @@ enum Command {
         #[arg(long)]
         keep: Option<String>,
     },
-    /// Print (and remove) the results a `probe --keep <ID>` kept.
+    /// Answer probe batches (JSON lines on stdin, one reply line each on
+    /// stdout, results kept in the pod) until stdin ends.
+    Session,
+    /// Print (and remove) the results a `probe --keep <ID>` or a session kept.
     Results { id: String },
     /// Print this pod's hostname and interface addresses (JSON).
     Info,
@@ -93,6 +96,9 @@ fn main() -> ExitCode {
                 );
                 Ok(())
             }
+            Command::Session => session::run(tokio::io::stdin(), tokio::io::stdout())
+                .await
+                .map_err(|e| format!("session: {e}")),
             Command::Results { id } => {
                 let json = kept::take(&id).map_err(|e| format!("results {id}: {e}"))?;
                 println!("{json}");

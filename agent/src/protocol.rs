@@ -27,6 +27,32 @@ pub struct ProbeBatch {
     pub sequential: bool,
 }
 
+/// One request on a probe session's stdin (`netconform-agent session`), one
+/// JSON line each: the batch and the id its results are kept under.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    pub id: String,
+    pub batch: ProbeBatch,
+}
+
+/// The answer to a [`SessionRequest`] on the session's stdout, one JSON line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionReply {
+    pub id: String,
+    /// The batch's results, or why the request was refused (not valid JSON,
+    /// an id that is not `[a-z0-9-]{1,64}`).
+    pub answer: SessionAnswer,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionAnswer {
+    Results(Vec<ProbeResult>),
+    Refused(String),
+}
+
 // No deny_unknown_fields here: serde does not support it together with flatten.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -53,26 +53,37 @@ pub async fn run_scenario(
     delete_namespaces(ctx, &scenario.name).await;
 }
 
-/// Runs scenarios that share one world (see `Scenario::shared_world`) one
-/// after another on a single copy of it: each adds its policies, runs its
-/// checks, deletes its policies, and the next starts only once the traffic
-/// the scenario probed is all-allowed again, so no case sees another's
-/// policies. Scenarios without policies go last: they then prove that.
+/// Scenarios waiting for a copy of their shared world, taken in order.
+pub type WorldQueue = std::sync::Mutex<std::collections::VecDeque<(Scenario, BTreeSet<String>)>>;
+
+/// Orders a shared world's scenarios for the queue: those with policies of
+/// their own first, those with more checks that act on the world (the
+/// longest) first among them. Scenarios without policies go last: they then
+/// prove that the cases before them left their copy all-allowed.
+pub fn queue_order(jobs: &mut [(Scenario, BTreeSet<String>)]) {
+    jobs.sort_by_key(|(s, _)| {
+        let acting = s.checks.iter().filter(|c| !c.before.is_empty()).count();
+        (s.own_policies().is_empty(), std::cmp::Reverse(acting))
+    });
+}
+
+/// One copy of a shared world (see `Scenario::shared_world`): set up once, then scenarios taken from
+/// `queue` one after another until it is empty (copies side by side share
+/// the queue, so none idles while another has a backlog). Each scenario adds
+/// its policies, runs its checks, and deletes them again, and the world must
+/// be back to all-allowed before the next one starts.
+///
+/// Returns why this copy stopped taking scenarios early (its setup failed,
+/// or a scenario's policies could not be removed); the caller reports what is
+/// left in the queue once every copy has stopped.
 pub async fn run_shared_world(
     ctx: &RunContext,
     world_name: &str,
     world_fixtures: &Fixtures,
-    scenarios: &[(Scenario, BTreeSet<String>)],
+    queue: &WorldQueue,
     report: &(dyn Fn(CheckRecord) + Sync),
-) {
-    let mut order: Vec<&(Scenario, BTreeSet<String>)> = scenarios
-        .iter()
-        .filter(|(s, selected)| !selected_checks(s, selected).is_empty())
-        .collect();
-    if order.is_empty() {
-        return;
-    }
-    order.sort_by_key(|(s, _)| s.own_policies().is_empty());
+) -> Option<String> {
+    let next = || queue.lock().expect("world queue").pop_front();
     let base = Scenario {
         name: world_name.to_string(),
         description: String::new(),
@@ -83,59 +94,58 @@ pub async fn run_shared_world(
         quiet: false,
         checks: vec![],
     };
-    let started = Instant::now();
-    match world::setup(&ctx.client, &ctx.run, &ctx.image, &ctx.nodes, &base).await {
-        Ok(mut world) => {
-            // Set when a scenario's policies could not be removed: the world is
-            // then not what the remaining scenarios expect.
-            let mut spoiled: Option<String> = None;
-            for (scenario, selected) in order {
-                let checks = selected_checks(scenario, selected);
-                if let Some(reason) = &spoiled {
-                    report_not_run(scenario, &checks, reason, started, report);
-                    continue;
-                }
-                let own = scenario.own_policies();
-                let labels = ctx.run.labels(&scenario.name);
-                match world::apply_policies(&ctx.client, &mut world, own, &labels, &scenario.name)
-                    .await
-                {
-                    Ok(()) => run_checks(ctx, scenario, &mut world, &checks, report).await,
-                    Err(reason) => report_not_run(scenario, &checks, &reason, started, report),
-                }
-                if own.is_empty() {
-                    continue;
-                }
-                let restored = match world::delete_policies(&ctx.client, &mut world, own).await {
-                    Ok(()) => restore(ctx, world_name, &world, scenario, &checks).await,
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = restored {
-                    progress(
-                        world_name,
-                        format!("{e}; its remaining scenarios cannot run"),
-                    );
-                    spoiled = Some(format!(
-                        "the shared world {world_name} is not back to all-allowed after {}: {e}",
-                        scenario.name
-                    ));
-                }
-            }
-        }
+    let mut world = match world::setup(&ctx.client, &ctx.run, &ctx.image, &ctx.nodes, &base).await {
+        Ok(world) => world,
         Err(reason) => {
             progress(world_name, format!("setup failed: {reason}"));
-            for (scenario, selected) in order {
-                report_not_run(
-                    scenario,
-                    &selected_checks(scenario, selected),
-                    &reason,
-                    started,
-                    report,
-                );
-            }
+            delete_namespaces(ctx, world_name).await;
+            return Some(format!(
+                "setting up the shared world {world_name} failed: {reason}"
+            ));
+        }
+    };
+    let mut stopped = None;
+    while let Some((scenario, selected)) = next() {
+        let checks = selected_checks(&scenario, &selected);
+        let started = Instant::now();
+        let own = scenario.own_policies();
+        let labels = ctx.run.labels(&scenario.name);
+        match world::apply_policies(&ctx.client, &mut world, own, &labels, &scenario.name).await {
+            Ok(()) => run_checks(ctx, &scenario, &mut world, &checks, report).await,
+            Err(reason) => report_not_run(&scenario, &checks, &reason, started, report),
+        }
+        if own.is_empty() {
+            continue;
+        }
+        let restored = match world::delete_policies(&ctx.client, &mut world, own).await {
+            Ok(()) => restore(ctx, world_name, &world, &scenario, &checks).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = restored {
+            progress(world_name, format!("{e}; it takes no more scenarios"));
+            stopped = Some(format!(
+                "the shared world {world_name} is not back to all-allowed after {}: {e}",
+                scenario.name
+            ));
+            break;
         }
     }
     delete_namespaces(ctx, world_name).await;
+    stopped
+}
+
+/// Reports every check of the scenarios left in `queue` as not run, with `reason`.
+pub fn report_left_in_queue(
+    queue: &WorldQueue,
+    reason: &str,
+    report: &(dyn Fn(CheckRecord) + Sync),
+) {
+    let started = Instant::now();
+    let next = || queue.lock().expect("world queue").pop_front();
+    while let Some((scenario, selected)) = next() {
+        let checks = selected_checks(&scenario, &selected);
+        report_not_run(&scenario, &checks, reason, started, report);
+    }
 }
 
 /// Waits (bounded) until every pod-to-pod probe of `probed` is connected
@@ -161,6 +171,10 @@ async fn restore(
             warmup: 0,
             latency: Default::default(),
             converge_ms: Some(TIMEOUTS.restore.as_millis() as u64),
+            // Restoring is a wait, not a verdict: a round that meets a rule
+            // not yet removed should end soon and go again, not sit out the
+            // case's timeout for blocked traffic.
+            timeout_ms: c.timeout_ms.min(TIMEOUTS.restore_probe.as_millis() as u64),
             ..(*c).clone()
         })
         .collect();
@@ -352,24 +366,52 @@ async fn probe_all(
         .or(world.policies_applied)
         .unwrap_or_else(Instant::now);
     let started = Instant::now();
-    let first = run_round(ctx, world, &planned, scenario.quiet).await;
-    for ((c, probes), (status, latency, probe_records, pairs)) in planned.iter().zip(first) {
-        let (mut status, mut latency, mut probe_records, mut pairs) =
-            (status, latency, probe_records, pairs);
+    let mut verdicts = run_round(ctx, world, &planned, scenario.quiet).await;
+    let mut rounds = vec![1u32; planned.len()];
+    // When each check first passed, from the last change.
+    let mut passed_after: Vec<Option<Duration>> = verdicts
+        .iter()
+        .map(|v| (v.0 == Status::Passed).then(|| since.elapsed()))
+        .collect();
+    // Checks that may still converge go again together, one round for all of
+    // them: their probes share the rounds' batches (one per source pod).
+    loop {
+        let now = Instant::now();
+        let pending: Vec<usize> = (0..planned.len())
+            .filter(|&i| {
+                verdicts[i].0 != Status::Passed
+                    && planned[i]
+                        .0
+                        .converge_ms
+                        .is_some_and(|limit| now < since + Duration::from_millis(limit))
+            })
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        tokio::time::sleep(TIMEOUTS.converge_pause).await;
+        let again: Vec<(&Check, Vec<PlannedProbe>)> = pending
+            .iter()
+            .map(|&i| (planned[i].0, planned[i].1.clone()))
+            .collect();
+        let again = run_round(ctx, world, &again, scenario.quiet).await;
+        for (i, verdict) in pending.into_iter().zip(again) {
+            if verdict.0 == Status::Passed {
+                passed_after[i] = Some(since.elapsed());
+            }
+            verdicts[i] = verdict;
+            rounds[i] += 1;
+        }
+    }
+    for ((((c, _), (status, latency, probe_records, pairs)), rounds), passed_after) in
+        planned.iter().zip(verdicts).zip(rounds).zip(passed_after)
+    {
+        let mut status = status;
         let mut converged = None;
         if let Some(limit) = c.converge_ms {
-            let deadline = since + Duration::from_millis(limit);
-            let mut rounds = 1;
-            while status != Status::Passed && Instant::now() < deadline {
-                tokio::time::sleep(TIMEOUTS.converge_pause).await;
-                rounds += 1;
-                let again = run_round(ctx, world, &[(*c, probes.clone())], scenario.quiet).await;
-                (status, latency, probe_records, pairs) =
-                    again.into_iter().next().expect("one check, one verdict");
-            }
-            if status == Status::Passed {
-                converged = Some(since.elapsed());
-                progress(&scenario.name, format!("{} converged {:.1}s after the last change to its fixtures ({rounds} rounds)", c.name, since.elapsed().as_secs_f64()));
+            if let (Status::Passed, Some(after)) = (&status, passed_after) {
+                converged = Some(after);
+                progress(&scenario.name, format!("{} converged {:.1}s after the last change to its fixtures ({rounds} rounds)", c.name, after.as_secs_f64()));
             } else if let Status::Failed(last) = status {
                 status = Status::Failed(Failure::DidNotConverge {
                     limit_ms: limit,

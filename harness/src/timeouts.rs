@@ -19,6 +19,8 @@ pub struct Timeouts {
     pub action: Duration,
     /// A shared world back to all-allowed after a scenario's policies are deleted.
     pub restore: Duration,
+    /// One probe of a shared world's restore rounds.
+    pub restore_probe: Duration,
     /// Added to a batch's own probe bounds for the exec around it.
     pub exec_margin: Duration,
     /// Between two rounds of a converging check.
@@ -37,6 +39,7 @@ pub const TIMEOUTS: Timeouts = Timeouts {
     data_path: Duration::from_secs(90),
     action: Duration::from_secs(120),
     restore: Duration::from_secs(30),
+    restore_probe: Duration::from_millis(250),
     exec_margin: Duration::from_secs(30),
     converge_pause: Duration::from_millis(300),
     pods_gone: Duration::from_secs(120),

@@ -5,6 +5,7 @@
 pub mod exec;
 pub mod namespaces;
 pub mod run;
+pub mod session;
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::ListParams;

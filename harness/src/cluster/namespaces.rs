@@ -63,6 +63,7 @@ const POD_GRACE_SECONDS: u32 = 1;
 /// in them (a terminating namespace admits nothing new).
 pub async fn delete_by_label(client: &Client, selector: &str) -> kube::Result<Vec<String>> {
     let names = delete_namespaces(client, selector).await?;
+    super::session::close_in(&names);
     let pod_deletions = names.iter().map(|ns| async move {
         let pods = Api::<Pod>::namespaced(client.clone(), ns);
         let grace = DeleteParams {

@@ -72,6 +72,10 @@ async fn main() -> Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut installed = existing_chains()?;
     let mut last = None;
+    // Whether to look at the hook chains this time round: on start, after
+    // applying rules, and on the 5 s tick; not on every pod event (that was
+    // a thousand `iptables -S` runs per catalogue, most of the node's iptables work).
+    let mut check_hooks = true;
     loop {
         let started = Instant::now();
         let pod_list = pods.state();
@@ -93,15 +97,19 @@ async fn main() -> Result<()> {
                 "rules applied"
             );
             last = Some(ruleset);
+            check_hooks = true;
         }
-        ensure_hooks()?;
+        if check_hooks {
+            ensure_hooks()?;
+        }
+        check_hooks = false;
         tokio::select! {
             _ = changed.notified() => {
                 // Let a burst of events (a new namespace full of pods) settle into one apply.
                 tokio::time::sleep(Duration::from_millis(30)).await;
             }
             // kube-proxy re-inserts its own jumps; keep ours first.
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => check_hooks = true,
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
