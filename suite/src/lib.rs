@@ -245,17 +245,16 @@ fn run_on_cluster(
     let cleanup_client = cluster.client.clone();
     let cleanup_selector = run.selector();
     runtime.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\nnetconform: interrupted; deleting this run's namespaces ({cleanup_selector})"
-            );
-            let _ = tokio::time::timeout(
-                TIMEOUTS.interrupted_cleanup,
-                namespaces::delete_by_label(&cleanup_client, &cleanup_selector),
-            )
-            .await;
-            std::process::exit(130);
-        }
+        // Ctrl-C, or a `kill` (SIGTERM: CI timeouts, `timeout`, systemd): the
+        // run's namespaces go either way. Only SIGKILL leaves them behind.
+        let (signal, exit_code) = interrupted().await;
+        eprintln!("\nnetconform: {signal}; deleting this run's namespaces ({cleanup_selector})");
+        let _ = tokio::time::timeout(
+            TIMEOUTS.interrupted_cleanup,
+            namespaces::delete_by_label(&cleanup_client, &cleanup_selector),
+        )
+        .await;
+        std::process::exit(exit_code);
     });
     let tasks = start_scenarios(runtime, &ctx, scenarios, &selected, &results);
 
@@ -297,6 +296,21 @@ fn run_on_cluster(
         .await
     });
     conclusion.exit_code()
+}
+
+/// Waits for SIGINT or SIGTERM; what to say and the shell's exit code for it.
+async fn interrupted() -> (&'static str, i32) {
+    use tokio::signal::unix::{signal, SignalKind};
+    const INT: (&str, i32) = ("interrupted", 130);
+    const TERM: (&str, i32) = ("terminated", 143);
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return INT;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => INT,
+        _ = term.recv() => TERM,
+    }
 }
 
 /// A scenario with the names of its selected checks.
