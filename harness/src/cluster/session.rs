@@ -197,9 +197,19 @@ fn slot(ns: &str, pod: &str, container: &str) -> Slot {
 
 /// Closes the sessions into pods of these namespaces (they are being deleted).
 pub fn close_in(namespaces: &[String]) {
+    close_where(|ns, _| namespaces.iter().any(|n| n == ns));
+}
+
+/// Closes the sessions into one pod (it is being replaced: a pod of the same
+/// name is a new container, and a session into the old one would only break).
+pub fn close_pod(namespace: &str, pod: &str) {
+    close_where(|ns, p| ns == namespace && p == pod);
+}
+
+fn close_where(closing: impl Fn(&str, &str) -> bool) {
     let mut all = SESSIONS.lock().expect("session table");
     if let Some(map) = all.as_mut() {
-        map.retain(|(ns, _, _), _| !namespaces.contains(ns));
+        map.retain(|(ns, pod, _), _| !closing(ns, pod));
     }
 }
 
@@ -323,6 +333,44 @@ mod tests {
                 .collect(),
             sequential: false,
         }
+    }
+
+    fn open_slots(namespace: &str) -> Vec<(String, String)> {
+        let all = SESSIONS.lock().unwrap();
+        let mut keys: Vec<_> = all
+            .as_ref()
+            .map(|m| {
+                m.keys()
+                    .filter(|(ns, _, _)| ns.starts_with(namespace))
+                    .map(|(ns, pod, _)| (ns.clone(), pod.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn closing_drops_only_the_named_pod_or_namespaces() {
+        for (ns, pod) in [
+            ("t-close-a", "p1"),
+            ("t-close-a", "p2"),
+            ("t-close-b", "p1"),
+        ] {
+            slot(ns, pod, "agent");
+        }
+        close_pod("t-close-a", "p1");
+        let left = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            open_slots("t-close-"),
+            left(&[("t-close-a", "p2"), ("t-close-b", "p1")])
+        );
+        close_in(&["t-close-b".to_string()]);
+        assert_eq!(open_slots("t-close-"), left(&[("t-close-a", "p2")]));
     }
 
     #[tokio::test]

@@ -68,6 +68,7 @@ async fn replace_pods(client: &Client, world: &mut World, fixture: &str) -> Resu
         )
         .await
         .map_err(|e| format!("deleting pod {}/{}: {e}", member.namespace, member.pod))?;
+        crate::cluster::session::close_pod(&member.namespace, &member.pod);
         tokio::time::timeout(
             LIMIT,
             await_condition(api.clone(), &member.pod, conditions::is_deleted(&uid)),
