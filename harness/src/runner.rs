@@ -2,9 +2,9 @@
 //! check's probes, run one batch per source container (all at once), judge,
 //! and delete the scenario's namespaces by label whatever happened.
 
-use crate::cluster::exec;
 use crate::cluster::namespaces;
 use crate::cluster::run::RunId;
+use crate::cluster::session;
 use crate::probes::plan::{self, PlannedProbe};
 use crate::progress::progress;
 use crate::report::{CheckRecord, ProbeRecord};
@@ -507,7 +507,9 @@ async fn run_round(
                         format!("harness probes did not finish within {}s", limit.as_secs())
                     })
             } else {
-                exec::probe_in(&ctx.client, &ns, &pod, &container, &batch, limit).await
+                session::probe(&ctx.client, &ns, &pod, &container, &batch, limit)
+                    .await
+                    .map_err(|e| e.to_string())
             };
             (probes, result)
         });

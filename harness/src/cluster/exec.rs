@@ -20,20 +20,7 @@ pub async fn probe(
     batch: &ProbeBatch,
     limit: Duration,
 ) -> Result<Vec<ProbeResult>, String> {
-    probe_in(client, ns, pod, AGENT_CONTAINER, batch, limit).await
-}
-
-/// Like [`probe`], in another container of the pod (a sidecar). Batches go
-/// through the container's probe session (see [`super::session`]).
-pub async fn probe_in(
-    client: &Client,
-    ns: &str,
-    pod: &str,
-    container: &str,
-    batch: &ProbeBatch,
-    limit: Duration,
-) -> Result<Vec<ProbeResult>, String> {
-    super::session::probe(client, ns, pod, container, batch, limit)
+    super::session::probe(client, ns, pod, AGENT_CONTAINER, batch, limit)
         .await
         .map_err(|e| e.to_string())
 }

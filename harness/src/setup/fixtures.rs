@@ -503,6 +503,13 @@ mod tests {
     use super::*;
     use crate::scenario::Placement;
 
+    fn test_image() -> AgentImage {
+        AgentImage {
+            image: "img:1".into(),
+            pull_policy: "Never".into(),
+        }
+    }
+
     #[test]
     fn agent_pods_are_non_root_pinned_and_serve_their_ports() {
         let fixture = PodFixture {
@@ -512,10 +519,7 @@ mod tests {
             placement: Placement::any(),
             ..Default::default()
         };
-        let image = AgentImage {
-            image: "img:1".into(),
-            pull_policy: "Never".into(),
-        };
+        let image = test_image();
         let pod = agent_pod(
             &fixture,
             "server",
@@ -560,10 +564,7 @@ mod tests {
             ports: Some(AgentPorts::default()),
             ..Default::default()
         };
-        let image = AgentImage {
-            image: "img:1".into(),
-            pull_policy: "Never".into(),
-        };
+        let image = test_image();
         let pod = agent_pod(
             &fixture,
             "node-agent",
