@@ -21,7 +21,7 @@ use netconform_agent::protocol::{
     ProbeBatch, ProbeResult, SessionAnswer, SessionReply, SessionRequest,
 };
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 use tokio::io::{
     AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, Lines,
@@ -185,11 +185,12 @@ type Slot = Arc<tokio::sync::Mutex<Option<Session>>>;
 
 /// Open sessions by (namespace, pod, container). A slot's lock is held for
 /// one batch at a time; a slot is empty when its session broke or was never opened.
-static SESSIONS: Mutex<Option<HashMap<Key, Slot>>> = Mutex::new(None);
+static SESSIONS: LazyLock<Mutex<HashMap<Key, Slot>>> = LazyLock::new(Default::default);
 
 fn slot(ns: &str, pod: &str, container: &str) -> Slot {
-    let mut all = SESSIONS.lock().expect("session table");
-    all.get_or_insert_with(HashMap::new)
+    SESSIONS
+        .lock()
+        .expect("session table")
         .entry((ns.to_string(), pod.to_string(), container.to_string()))
         .or_default()
         .clone()
@@ -207,10 +208,10 @@ pub fn close_pod(namespace: &str, pod: &str) {
 }
 
 fn close_where(closing: impl Fn(&str, &str) -> bool) {
-    let mut all = SESSIONS.lock().expect("session table");
-    if let Some(map) = all.as_mut() {
-        map.retain(|(ns, pod, _), _| !closing(ns, pod));
-    }
+    SESSIONS
+        .lock()
+        .expect("session table")
+        .retain(|(ns, pod, _), _| !closing(ns, pod));
 }
 
 /// Runs `batch` in the container's agent through its session (opened on first
@@ -240,10 +241,14 @@ pub async fn probe(
                 })?,
         };
         let answer = session.ask(&id, batch).await;
-        let stderr = session.stderr_tail();
-        if answer.is_ok() {
-            *held = Some(session);
-        }
+        // A broken session is dropped here; its stderr is kept for the record.
+        let stderr = match answer {
+            Ok(_) => {
+                *held = Some(session);
+                String::new()
+            }
+            Err(_) => session.stderr_tail(),
+        };
         Ok::<_, SessionError>((answer, stderr))
     };
     let (answer, stderr) =
@@ -336,16 +341,13 @@ mod tests {
     }
 
     fn open_slots(namespace: &str) -> Vec<(String, String)> {
-        let all = SESSIONS.lock().unwrap();
-        let mut keys: Vec<_> = all
-            .as_ref()
-            .map(|m| {
-                m.keys()
-                    .filter(|(ns, _, _)| ns.starts_with(namespace))
-                    .map(|(ns, pod, _)| (ns.clone(), pod.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut keys: Vec<_> = SESSIONS
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|(ns, _, _)| ns.starts_with(namespace))
+            .map(|(ns, pod, _)| (ns.clone(), pod.clone()))
+            .collect();
         keys.sort();
         keys
     }
