@@ -2,23 +2,16 @@
 //!
 //! `serve` answers TCP, UDP and HTTP on the ports it is given; `probe` reads a
 //! batch of probe specs on stdin, runs them concurrently and prints the results.
-//! The harness links only [`protocol`] (build with `default-features = false`).
+//! The wire contract lives in `netconform-protocol` (re-exported as [`protocol`]);
+//! the harness library links only that.
 
-pub mod protocol;
+pub use netconform_protocol as protocol;
 
-#[cfg(feature = "runtime")]
 pub mod icmp;
-#[cfg(feature = "runtime")]
 pub mod identity;
-#[cfg(feature = "runtime")]
 pub mod kept;
-#[cfg(feature = "runtime")]
 pub mod probe;
-#[cfg(feature = "runtime")]
 pub mod resolver;
-#[cfg(feature = "runtime")]
 pub mod serve;
-#[cfg(feature = "runtime")]
 pub mod session;
-#[cfg(feature = "runtime")]
 pub mod tls;

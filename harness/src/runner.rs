@@ -16,9 +16,9 @@ use crate::timeouts::TIMEOUTS;
 use crate::verdict::judge;
 use crate::verdict::stats::{LatencySummary, PairLatency, PairThroughput};
 use crate::verdict::{Failure, ProbeError, Status};
-use futures::future::join_all;
+use futures::future::{join_all, BoxFuture};
 use kube::Client;
-use netconform_agent::protocol::{ProbeBatch, ProbeResult};
+use netconform_protocol::{ProbeBatch, ProbeResult};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,14 @@ pub struct RunContext {
     pub image: AgentImage,
     /// Schedulable node names, sorted.
     pub nodes: Vec<String>,
+    /// Runs the batches whose source is the harness host (NodePort from
+    /// outside the cluster). The binary passes the agent's own probe engine,
+    /// so this library links the wire contract and not the agent runtime.
+    pub local_probes: LocalProbes,
 }
+
+/// A probe engine on the harness host: a batch in, its results out.
+pub type LocalProbes = fn(ProbeBatch) -> BoxFuture<'static, Vec<ProbeResult>>;
 
 /// Runs the checks of `scenario` named in `selected`, handing each finished
 /// check to `report`. Every selected check is reported exactly once.
@@ -501,7 +508,7 @@ async fn run_round(
             };
             let result = if pod == crate::scenario::HARNESS {
                 // Probes from the harness host run here, with the agent's own code.
-                tokio::time::timeout(limit, netconform_agent::probe::run_batch(batch))
+                tokio::time::timeout(limit, (ctx.local_probes)(batch))
                     .await
                     .map_err(|_| {
                         format!("harness probes did not finish within {}s", limit.as_secs())

@@ -241,6 +241,7 @@ fn run_on_cluster(
         run: run.clone(),
         image: AgentImage::from_env(),
         nodes,
+        local_probes: |batch| Box::pin(netconform_agent::probe::run_batch(batch)),
     });
     let cleanup_client = cluster.client.clone();
     let cleanup_selector = run.selector();
@@ -493,6 +494,7 @@ pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, Str
         run: run.clone(),
         image: AgentImage::from_env(),
         nodes,
+        local_probes: |batch| Box::pin(netconform_agent::probe::run_batch(batch)),
     });
     let results = Arc::new(Results::default());
     let tasks = start_scenarios(&runtime, &ctx, &scenarios, &selected, &results);

@@ -4,7 +4,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::AttachParams;
 use kube::{Api, Client};
-use netconform_agent::protocol::{ProbeBatch, ProbeResult};
+use netconform_protocol::{ProbeBatch, ProbeResult};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -17,9 +17,7 @@ use super::exec::{self, TransportLoss, AGENT_BINARY};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{AttachParams, AttachedProcess};
 use kube::{Api, Client};
-use netconform_agent::protocol::{
-    ProbeBatch, ProbeResult, SessionAnswer, SessionReply, SessionRequest,
-};
+use netconform_protocol::{ProbeBatch, ProbeResult, SessionAnswer, SessionReply, SessionRequest};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
@@ -314,7 +312,7 @@ async fn recover(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netconform_agent::protocol::ProbeSpec;
+    use netconform_protocol::ProbeSpec;
 
     /// A session wired to the agent's real session loop in this process.
     fn local_session() -> Session {

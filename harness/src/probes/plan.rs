@@ -4,7 +4,7 @@
 
 use crate::scenario::*;
 use crate::setup::world::{expand_name, Endpoint, World};
-use netconform_agent::protocol::{DnsRecord, ProbeKind, ProbeSpec, KUBE_ROOT_CA};
+use netconform_protocol::{DnsRecord, ProbeKind, ProbeSpec, KUBE_ROOT_CA};
 use serde::Serialize;
 use std::collections::BTreeSet;
 

@@ -9,7 +9,7 @@ use crate::features::FeaturePlan;
 use crate::setup::world::Endpoint;
 use crate::verdict::stats::{DnsSummary, LatencySummary, PairLatency, PairThroughput};
 use crate::verdict::Status;
-use netconform_agent::protocol::{ProbeResult, ProbeSpec};
+use netconform_protocol::{ProbeResult, ProbeSpec};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 
 use crate::scenario::Expectation;
 use crate::verdict::*;
-use netconform_agent::protocol::{DnsQuery, DnsTransport};
+use netconform_protocol::{DnsQuery, DnsTransport};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Display, Formatter};
 

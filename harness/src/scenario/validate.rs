@@ -539,36 +539,33 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 ));
             }
         }
-        if check.warmup > netconform_agent::protocol::MAX_SAMPLES.saturating_sub(check.samples) {
+        if check.warmup > netconform_protocol::MAX_SAMPLES.saturating_sub(check.samples) {
             problems.push((
                 format!("{at}.warmup"),
                 "warmup",
                 check.warmup.to_string(),
                 format!(
                     "samples + warmup must be at most {}",
-                    netconform_agent::protocol::MAX_SAMPLES
+                    netconform_protocol::MAX_SAMPLES
                 ),
             ));
         }
-        if check.samples == 0 || check.samples > netconform_agent::protocol::MAX_SAMPLES {
+        if check.samples == 0 || check.samples > netconform_protocol::MAX_SAMPLES {
             problems.push((
                 format!("{at}.samples"),
                 "samples",
                 check.samples.to_string(),
-                format!(
-                    "must be between 1 and {}",
-                    netconform_agent::protocol::MAX_SAMPLES
-                ),
+                format!("must be between 1 and {}", netconform_protocol::MAX_SAMPLES),
             ));
         }
-        if check.timeout_ms == 0 || check.timeout_ms > netconform_agent::protocol::MAX_TIMEOUT_MS {
+        if check.timeout_ms == 0 || check.timeout_ms > netconform_protocol::MAX_TIMEOUT_MS {
             problems.push((
                 format!("{at}.timeout_ms"),
                 "timeout_ms",
                 check.timeout_ms.to_string(),
                 format!(
                     "must be between 1 and {}",
-                    netconform_agent::protocol::MAX_TIMEOUT_MS
+                    netconform_protocol::MAX_TIMEOUT_MS
                 ),
             ));
         }
@@ -599,14 +596,14 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 String::new(),
                 "a check either streams (`stream_ms`) or sends one payload (`payload_bytes`), not both".into(),
             )),
-            (Some(n), Protocol::Tcp) if (1..=netconform_agent::protocol::MAX_STREAM_MS).contains(&n) => {}
+            (Some(n), Protocol::Tcp) if (1..=netconform_protocol::MAX_STREAM_MS).contains(&n) => {}
             (Some(n), _) => problems.push((
                 format!("{at}.stream_ms"),
                 "stream_ms",
                 n.to_string(),
                 format!(
                     "stream_ms is 1..={} and applies to protocol tcp only",
-                    netconform_agent::protocol::MAX_STREAM_MS
+                    netconform_protocol::MAX_STREAM_MS
                 ),
             )),
         }

@@ -12,7 +12,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
-use netconform_agent::protocol::KUBE_ROOT_CA;
+use netconform_protocol::KUBE_ROOT_CA;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;

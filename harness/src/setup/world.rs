@@ -13,7 +13,7 @@ use futures::future::join_all;
 use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
-use netconform_agent::protocol::{Outcome, ProbeBatch, ProbeKind, ProbeSpec};
+use netconform_protocol::{Outcome, ProbeBatch, ProbeKind, ProbeSpec};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;

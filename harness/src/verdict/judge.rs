@@ -10,7 +10,7 @@ use crate::verdict::stats::{
     throughput_outliers, LatencySummary, PairLatency, PairThroughput, MIN_PAIRS_FOR_BASELINE,
 };
 use crate::verdict::*;
-use netconform_agent::protocol::{Attempt, DnsQueryResult, DnsTransport, Outcome, ProbeResult};
+use netconform_protocol::{Attempt, DnsQueryResult, DnsTransport, Outcome, ProbeResult};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn is_matrix(check: &Check) -> bool {
@@ -718,7 +718,7 @@ mod tests {
 
     #[test]
     fn a_large_answer_must_have_come_truncated_then_over_tcp() {
-        use netconform_agent::protocol::{DnsQuery, DnsRecord};
+        use netconform_protocol::{DnsQuery, DnsRecord};
         let mut c = check(Expectation::Connected, false);
         c.protocol = Protocol::Dns;
         c.to = Target {
@@ -772,7 +772,7 @@ mod tests {
             .into_iter()
             .map(|p| {
                 let mut a = attempt(Outcome::Connected, None, 10);
-                a.stream = Some(netconform_agent::protocol::StreamFigures {
+                a.stream = Some(netconform_protocol::StreamFigures {
                     bytes: 1_000_000,
                     duration_us: 1_000,
                 });

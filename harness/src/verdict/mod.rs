@@ -5,7 +5,7 @@
 pub mod judge;
 pub mod stats;
 
-use netconform_agent::protocol::{DnsQuery, Outcome};
+use netconform_protocol::{DnsQuery, Outcome};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,7 +1,7 @@
 //! Latency statistics over probe samples (HdrHistogram, microsecond resolution).
 
 use hdrhistogram::Histogram;
-use netconform_agent::protocol::Attempt;
+use netconform_protocol::Attempt;
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -178,7 +178,7 @@ pub fn dns_summary<'a>(attempts: impl IntoIterator<Item = &'a Attempt>) -> Optio
         let lost = a.dns_queries.iter().filter(|q| q.result.is_lost()).count() as u64;
         s.queries += a.dns_queries.len() as u64;
         s.lost += lost;
-        if lost > 0 && a.outcome != netconform_agent::protocol::Outcome::DnsError {
+        if lost > 0 && a.outcome != netconform_protocol::Outcome::DnsError {
             s.resolved_after_loss += 1;
         }
         s.max_query_us = a

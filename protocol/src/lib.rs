@@ -1,6 +1,7 @@
 //! The agent's wire contract with the harness: a batch of probe specs goes in
-//! on stdin as JSON, a batch of results comes out on stdout as JSON. This module
-//! is the only part of the agent the harness links (feature-free, serde only).
+//! on stdin as JSON, a batch of results comes out on stdout as JSON. Its own
+//! crate (serde only), so the harness library links the contract and not the
+//! agent's runtime.
 
 use serde::{Deserialize, Serialize};
 
