@@ -15,7 +15,7 @@ use crate::setup::world::{self, World};
 use crate::timeouts::TIMEOUTS;
 use crate::verdict::judge;
 use crate::verdict::stats::{LatencySummary, PairLatency, PairThroughput};
-use crate::verdict::{Failure, ProbeError, Status};
+use crate::verdict::{Failure, ProbeError, Status, WorldStopped};
 use futures::future::{join_all, BoxFuture};
 use kube::Client;
 use netconform_protocol::{ProbeBatch, ProbeResult};
@@ -52,9 +52,10 @@ pub async fn run_scenario(
     let started = Instant::now();
     match world::setup(&ctx.client, &ctx.run, &ctx.image, &ctx.nodes, scenario).await {
         Ok(mut world) => run_checks(ctx, scenario, &mut world, &checks, report).await,
-        Err(reason) => {
-            progress(&scenario.name, format!("setup failed: {reason}"));
-            report_not_run(scenario, &checks, &reason, started, report);
+        Err(error) => {
+            progress(&scenario.name, format!("setup failed: {error}"));
+            let failure = Failure::SetupFailed { error };
+            report_not_run(scenario, &checks, &failure, started, report);
         }
     }
     delete_namespaces(ctx, &scenario.name).await;
@@ -89,7 +90,7 @@ pub async fn run_shared_world(
     world_fixtures: &Fixtures,
     queue: &WorldQueue,
     report: &(dyn Fn(CheckRecord) + Sync),
-) -> Option<String> {
+) -> Option<WorldStopped> {
     let next = || queue.lock().expect("world queue").pop_front();
     let base = Scenario {
         name: world_name.to_string(),
@@ -103,12 +104,13 @@ pub async fn run_shared_world(
     };
     let mut world = match world::setup(&ctx.client, &ctx.run, &ctx.image, &ctx.nodes, &base).await {
         Ok(world) => world,
-        Err(reason) => {
-            progress(world_name, format!("setup failed: {reason}"));
+        Err(error) => {
+            progress(world_name, format!("setup failed: {error}"));
             delete_namespaces(ctx, world_name).await;
-            return Some(format!(
-                "setting up the shared world {world_name} failed: {reason}"
-            ));
+            return Some(WorldStopped::SetupFailed {
+                world: world_name.to_string(),
+                error,
+            });
         }
     };
     let mut stopped = None;
@@ -119,21 +121,25 @@ pub async fn run_shared_world(
         let labels = ctx.run.labels(&scenario.name);
         match world::apply_policies(&ctx.client, &mut world, own, &labels, &scenario.name).await {
             Ok(()) => run_checks(ctx, &scenario, &mut world, &checks, report).await,
-            Err(reason) => report_not_run(&scenario, &checks, &reason, started, report),
+            Err(error) => {
+                let failure = Failure::SetupFailed { error };
+                report_not_run(&scenario, &checks, &failure, started, report)
+            }
         }
         if own.is_empty() {
             continue;
         }
         let restored = match world::delete_policies(&ctx.client, &mut world, own).await {
             Ok(()) => restore(ctx, world_name, &world, &scenario, &checks).await,
-            Err(e) => Err(e),
+            Err(error) => Err(WorldStopped::PoliciesNotDeleted {
+                world: world_name.to_string(),
+                after: scenario.name.clone(),
+                error,
+            }),
         };
-        if let Err(e) = restored {
-            progress(world_name, format!("{e}; it takes no more scenarios"));
-            stopped = Some(format!(
-                "the shared world {world_name} is not back to all-allowed after {}: {e}",
-                scenario.name
-            ));
+        if let Err(why) = restored {
+            progress(world_name, format!("{why}; it takes no more scenarios"));
+            stopped = Some(why);
             break;
         }
     }
@@ -144,14 +150,17 @@ pub async fn run_shared_world(
 /// Reports every check of the scenarios left in `queue` as not run, with `reason`.
 pub fn report_left_in_queue(
     queue: &WorldQueue,
-    reason: &str,
+    copies: &[WorldStopped],
     report: &(dyn Fn(CheckRecord) + Sync),
 ) {
     let started = Instant::now();
     let next = || queue.lock().expect("world queue").pop_front();
     while let Some((scenario, selected)) = next() {
         let checks = selected_checks(&scenario, &selected);
-        report_not_run(&scenario, &checks, reason, started, report);
+        let failure = Failure::NoWorldLeft {
+            copies: copies.to_vec(),
+        };
+        report_not_run(&scenario, &checks, &failure, started, report);
     }
 }
 
@@ -164,7 +173,7 @@ async fn restore(
     world: &World,
     scenario: &Scenario,
     probed: &[&Check],
-) -> Result<(), String> {
+) -> Result<(), WorldStopped> {
     let checks: Vec<Check> = probed
         .iter()
         .filter(|c| {
@@ -197,7 +206,12 @@ async fn restore(
     let started = Instant::now();
     for r in probe_all(ctx, &restoring, world, &refs, Some(started)).await {
         if let Status::Failed(f) = r.status {
-            return Err(format!("{}: {f}", r.check));
+            return Err(WorldStopped::NotRestored {
+                world: world_name.to_string(),
+                after: scenario.name.clone(),
+                check: r.check,
+                failure: Box::new(f),
+            });
         }
     }
     progress(
@@ -223,7 +237,7 @@ fn selected_checks<'a>(scenario: &'a Scenario, selected: &BTreeSet<String>) -> V
 fn report_not_run(
     scenario: &Scenario,
     checks: &[&Check],
-    reason: &str,
+    failure: &Failure,
     started: Instant,
     report: &(dyn Fn(CheckRecord) + Sync),
 ) {
@@ -231,9 +245,7 @@ fn report_not_run(
         report(record(
             scenario,
             c,
-            Status::Failed(Failure::SetupFailed {
-                reason: reason.to_string(),
-            }),
+            Status::Failed(failure.clone()),
             started.elapsed(),
             None,
             vec![],
@@ -262,7 +274,7 @@ async fn run_checks(
             if let Err(e) = actions::run(&ctx.client, world, a, &scenario.name).await {
                 failure = Some(Failure::ActionFailed {
                     action: format!("{a:?}"),
-                    reason: e.to_string(),
+                    error: e,
                 });
                 break;
             }

@@ -390,14 +390,12 @@ fn start_scenarios(
             tasks.push(tokio::spawn(async move {
                 let mut why = Vec::new();
                 for copy in copies {
-                    if let Ok(Some(reason)) = copy.await {
-                        why.push(reason);
+                    if let Ok(Some(stopped)) = copy.await {
+                        why.push(stopped);
                     }
                 }
                 // Every copy stopped early: what is left cannot run.
-                runner::report_left_in_queue(&queue, &why.join("; "), &|record| {
-                    results.publish(record)
-                });
+                runner::report_left_in_queue(&queue, &why, &|record| results.publish(record));
             }));
         }
         for t in tasks {

@@ -156,7 +156,8 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
                 ServiceAddress::Fqdn => expand_name(
                     &format!("{}.{}.svc.{{domain}}", svc.name, svc.namespace),
                     world,
-                )?,
+                )
+                .map_err(|e| e.to_string())?,
             };
             add(
                 format!("{host}:{port}"),
@@ -339,7 +340,7 @@ pub fn pair_expectation(
 
 fn dns_name(check: &Check, world: &World) -> Result<String, String> {
     if let Some(name) = &check.to.name {
-        return expand_name(name, world);
+        return expand_name(name, world).map_err(|e| e.to_string());
     }
     if let Some(name) = &check.to.service {
         let svc = world
@@ -352,7 +353,8 @@ fn dns_name(check: &Check, world: &World) -> Result<String, String> {
             _ => expand_name(
                 &format!("{}.{}.svc.{{domain}}", svc.name, svc.namespace),
                 world,
-            ),
+            )
+            .map_err(|e| e.to_string()),
         };
     }
     Err("a dns check needs `to.name` or `to.service`".into())

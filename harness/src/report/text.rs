@@ -7,12 +7,46 @@ use netconform_protocol::{DnsQuery, DnsTransport};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Display, Formatter};
 
+impl Display for WorldStopped {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            WorldStopped::SetupFailed { world, error } => {
+                write!(f, "setting up the shared world {world} failed: {error}")
+            }
+            WorldStopped::PoliciesNotDeleted {
+                world,
+                after,
+                error,
+            } => write!(
+                f,
+                "the shared world {world} is not back to all-allowed after {after}: {error}"
+            ),
+            WorldStopped::NotRestored {
+                world,
+                after,
+                check,
+                failure,
+            } => write!(
+                f,
+                "the shared world {world} is not back to all-allowed after {after}: {check}: {failure}"
+            ),
+        }
+    }
+}
+
 impl Display for Failure {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::SetupFailed { reason } => write!(f, "scenario setup failed: {reason}"),
-            Failure::ActionFailed { action, reason } => {
-                write!(f, "action {action} failed: {reason}")
+            Failure::SetupFailed { error } => write!(f, "scenario setup failed: {error}"),
+            Failure::ActionFailed { action, error } => {
+                write!(f, "action {action} failed: {error}")
+            }
+            Failure::NoWorldLeft { copies } => {
+                write!(f, "no copy of the shared world could run this scenario:")?;
+                for c in copies {
+                    write!(f, "\n  {c}")?;
+                }
+                Ok(())
             }
             Failure::CannotPlan { reason } => write!(f, "cannot plan the check: {reason}"),
             Failure::ProbesCouldNotRun { errors } => {

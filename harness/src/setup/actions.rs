@@ -5,6 +5,7 @@
 use crate::cluster::exec;
 use crate::progress::progress;
 use crate::scenario::Action;
+use crate::setup::error::{Awaited, SetupError};
 use crate::setup::fixtures::{self, AGENT_CONTAINER};
 use crate::setup::world::World;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -22,7 +23,7 @@ pub async fn run(
     world: &mut World,
     action: &Action,
     scenario: &str,
-) -> Result<(), String> {
+) -> Result<(), SetupError> {
     if let Some(fixture) = &action.replace_pods {
         replace_pods(client, world, fixture).await?;
         progress(scenario, format!("replaced the pods of {fixture}"));
@@ -36,28 +37,34 @@ pub async fn run(
             .policy_namespaces
             .get(policy)
             .cloned()
-            .ok_or_else(|| format!("no policy `{policy}`"))?;
+            .ok_or_else(|| SetupError::Unknown {
+                what: "policy",
+                name: policy.clone(),
+            })?;
         Api::<NetworkPolicy>::namespaced(client.clone(), &ns)
             .delete(policy, &DeleteParams::default())
             .await
-            .map_err(|e| format!("deleting NetworkPolicy {ns}/{policy}: {e}"))?;
+            .map_err(|e| SetupError::api("deleting NetworkPolicy", format!("{ns}/{policy}"), e))?;
         progress(scenario, format!("deleted NetworkPolicy {ns}/{policy}"));
     }
     Ok(())
 }
 
-async fn replace_pods(client: &Client, world: &mut World, fixture: &str) -> Result<(), String> {
+async fn replace_pods(client: &Client, world: &mut World, fixture: &str) -> Result<(), SetupError> {
     let members = world
         .groups
         .get(fixture)
         .cloned()
-        .ok_or_else(|| format!("no pods for `{fixture}`"))?;
+        .ok_or_else(|| SetupError::Unknown {
+            what: "pods for",
+            name: fixture.to_string(),
+        })?;
     for member in members {
         let api = Api::<Pod>::namespaced(client.clone(), &member.namespace);
         let old = api
             .get(&member.pod)
             .await
-            .map_err(|e| format!("reading pod {}/{}: {e}", member.namespace, member.pod))?;
+            .map_err(|e| SetupError::api("reading pod", member.object(), e))?;
         let uid = old.metadata.uid.clone().unwrap_or_default();
         api.delete(
             &member.pod,
@@ -67,46 +74,53 @@ async fn replace_pods(client: &Client, world: &mut World, fixture: &str) -> Resu
             },
         )
         .await
-        .map_err(|e| format!("deleting pod {}/{}: {e}", member.namespace, member.pod))?;
+        .map_err(|e| SetupError::api("deleting pod", member.object(), e))?;
         crate::cluster::session::close_pod(&member.namespace, &member.pod);
         tokio::time::timeout(
             LIMIT,
             await_condition(api.clone(), &member.pod, conditions::is_deleted(&uid)),
         )
         .await
-        .map_err(|_| {
-            format!(
-                "pod {}/{} was not gone within {}s",
-                member.namespace,
-                member.pod,
-                LIMIT.as_secs()
-            )
+        .map_err(|_| SetupError::Timeout {
+            object: member.object(),
+            awaited: Awaited::Gone,
+            limit_s: LIMIT.as_secs(),
+            diagnosis: None,
         })?
-        .map_err(|e| e.to_string())?;
-        let spec = world
-            .pod_specs
-            .get(&member.pod)
-            .cloned()
-            .ok_or_else(|| format!("no spec kept for {}", member.pod))?;
+        .map_err(|e| SetupError::api("watching pod", member.object(), e))?;
+        let spec =
+            world
+                .pod_specs
+                .get(&member.pod)
+                .cloned()
+                .ok_or_else(|| SetupError::Unknown {
+                    what: "kept pod spec for",
+                    name: member.pod.clone(),
+                })?;
         fixtures::apply(client, &spec)
             .await
-            .map_err(|e| format!("re-creating pod {}/{}: {e}", member.namespace, member.pod))?;
+            .map_err(|e| SetupError::api("re-creating pod", member.object(), e))?;
         let ready = fixtures::wait_ready(client, &member.namespace, &member.pod, LIMIT).await?;
         let ip = ready
             .status
             .and_then(|s| s.pod_ip)
-            .ok_or("the new pod has no IP")?;
+            .ok_or_else(|| SetupError::NoPodIp {
+                object: member.object(),
+            })?;
         world.set_pod_ip(&member.pod, &ip);
     }
     Ok(())
 }
 
-async fn make_unready(client: &Client, world: &mut World, fixture: &str) -> Result<(), String> {
+async fn make_unready(client: &Client, world: &mut World, fixture: &str) -> Result<(), SetupError> {
     let members = world
         .groups
         .get(fixture)
         .cloned()
-        .ok_or_else(|| format!("no pods for `{fixture}`"))?;
+        .ok_or_else(|| SetupError::Unknown {
+            what: "pods for",
+            name: fixture.to_string(),
+        })?;
     for member in members {
         exec::exec(
             client,
@@ -116,20 +130,19 @@ async fn make_unready(client: &Client, world: &mut World, fixture: &str) -> Resu
             &[fixtures::AGENT_BINARY, "set-ready", "false"],
             b"",
         )
-        .await?;
+        .await
+        .map_err(SetupError::Cluster)?;
         let api = Api::<Pod>::namespaced(client.clone(), &member.namespace);
         let unready = |p: Option<&Pod>| p.is_some_and(|p| !fixtures::is_ready(p));
         tokio::time::timeout(LIMIT, await_condition(api, &member.pod, unready))
             .await
-            .map_err(|_| {
-                format!(
-                    "pod {}/{} still Ready {}s after set-ready false",
-                    member.namespace,
-                    member.pod,
-                    LIMIT.as_secs()
-                )
+            .map_err(|_| SetupError::Timeout {
+                object: member.object(),
+                awaited: Awaited::NotReady,
+                limit_s: LIMIT.as_secs(),
+                diagnosis: None,
             })?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SetupError::api("watching pod", member.object(), e))?;
         world.remove_backend(&member.pod);
     }
     Ok(())

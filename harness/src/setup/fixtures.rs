@@ -6,6 +6,7 @@ use crate::scenario::{
     AgentPorts, PodFixture, PolicyFixture, PortRef, ServiceFixture, ServiceKind,
     StatefulSetFixture, SIDECAR_CONTAINER,
 };
+use crate::setup::error::{Awaited, SetupError};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -357,14 +358,17 @@ pub fn network_policy(
     fixture: &PolicyFixture,
     namespace: &str,
     labels: &BTreeMap<String, String>,
-) -> Result<NetworkPolicy, String> {
+) -> Result<NetworkPolicy, SetupError> {
     serde_json::from_value(json!({
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": fixture.name, "namespace": namespace, "labels": labels},
         "spec": fixture.spec
     }))
-    .map_err(|e| format!("NetworkPolicy {}: {e}", fixture.name))
+    .map_err(|e| SetupError::BadPolicy {
+        policy: fixture.name.clone(),
+        detail: e.to_string(),
+    })
 }
 
 /// Deletes a NetworkPolicy this run created; one already gone is fine.
@@ -414,20 +418,21 @@ pub async fn wait_ready(
     ns: &str,
     name: &str,
     limit: Duration,
-) -> Result<Pod, String> {
+) -> Result<Pod, SetupError> {
     let api = Api::<Pod>::namespaced(client.clone(), ns);
     let cond = |p: Option<&Pod>| p.is_some_and(is_ready);
     match tokio::time::timeout(limit, await_condition(api.clone(), name, cond)).await {
         Ok(Ok(Some(pod))) => Ok(pod),
-        Ok(Ok(None)) => Err(format!(
-            "pod {ns}/{name} was deleted while waiting for it to be Ready"
-        )),
-        Ok(Err(e)) => Err(format!("watching pod {ns}/{name}: {e}")),
-        Err(_) => Err(format!(
-            "pod {ns}/{name} not Ready after {}s: {}",
-            limit.as_secs(),
-            diagnose(client, &api, ns, name).await
-        )),
+        Ok(Ok(None)) => Err(SetupError::PodDeleted {
+            object: format!("{ns}/{name}"),
+        }),
+        Ok(Err(e)) => Err(SetupError::api("watching pod", format!("{ns}/{name}"), e)),
+        Err(_) => Err(SetupError::Timeout {
+            object: format!("{ns}/{name}"),
+            awaited: Awaited::Ready,
+            limit_s: limit.as_secs(),
+            diagnosis: Some(diagnose(client, &api, ns, name).await),
+        }),
     }
 }
 

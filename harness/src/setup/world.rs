@@ -9,6 +9,7 @@ use crate::progress::progress;
 use crate::scenario::{PolicyFixture, Scenario, ServiceKind};
 use crate::setup::fixtures::{self, AgentImage, AGENT_CONTAINER};
 use crate::setup::placement;
+use crate::setup::SetupError;
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::ListParams;
@@ -32,6 +33,13 @@ pub struct Endpoint {
     #[serde(skip)]
     pub labels: BTreeMap<String, String>,
     pub host_network: bool,
+}
+
+impl Endpoint {
+    /// `namespace/pod`, as errors and progress name it.
+    pub fn object(&self) -> String {
+        format!("{}/{}", self.namespace, self.pod)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -119,7 +127,7 @@ pub async fn setup(
     image: &AgentImage,
     schedulable: &[String],
     scenario: &Scenario,
-) -> Result<World, String> {
+) -> Result<World, SetupError> {
     let mut world = World::default();
     let assigned = placement::assign(
         &scenario
@@ -130,7 +138,8 @@ pub async fn setup(
             .cloned()
             .collect::<Vec<_>>(),
         schedulable,
-    )?;
+    )
+    .map_err(|reason| SetupError::Placement { reason })?;
     let labels = run.labels(&scenario.name);
 
     let logical: Vec<_> = if scenario.fixtures.namespaces.is_empty() {
@@ -156,12 +165,14 @@ pub async fn setup(
         }
         namespaces::create(client, &real, all)
             .await
-            .map_err(|e| format!("creating namespace {real}: {e}"))?;
+            .map_err(|e| SetupError::api("creating namespace", &real, e))?;
         world.namespaces.insert(name.clone(), real);
     }
     // Pods are admitted only once the namespace's default ServiceAccount exists.
     for real in world.namespaces.values() {
-        namespaces::wait_default_service_account(client, real, TIMEOUTS.service_account).await?;
+        namespaces::wait_default_service_account(client, real, TIMEOUTS.service_account)
+            .await
+            .map_err(SetupError::Cluster)?;
     }
     progress(
         &scenario.name,
@@ -179,7 +190,7 @@ pub async fn setup(
     world.nodes = Api::<Node>::all(client.clone())
         .list(&ListParams::default())
         .await
-        .map_err(|e| format!("listing nodes: {e}"))?
+        .map_err(|e| SetupError::api("listing", "nodes", e))?
         .items
         .into_iter()
         .filter(crate::cluster::is_ready)
@@ -232,7 +243,7 @@ pub async fn setup(
         async move {
             fixtures::apply(client, &pod)
                 .await
-                .map_err(|e| format!("applying pod {ns}/{name}: {e}"))?;
+                .map_err(|e| SetupError::api("applying pod", format!("{ns}/{name}"), e))?;
             fixtures::wait_ready(client, ns, name, TIMEOUTS.pod_ready).await
         }
     });
@@ -242,7 +253,7 @@ pub async fn setup(
         let ns = world.namespaces[f.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
         fixtures::apply(client, &fixtures::statefulset(f, &ns, &labels, image))
             .await
-            .map_err(|e| format!("applying statefulset {ns}/{}: {e}", f.name))?;
+            .map_err(|e| SetupError::api("applying statefulset", format!("{ns}/{}", f.name), e))?;
         for i in 0..f.replicas {
             set_members.push((f.name.clone(), format!("{}-{i}", f.name), ns.clone()));
         }
@@ -309,7 +320,7 @@ pub async fn setup(
         let f = &f;
         let svc = fixtures::apply(client, &fixtures::service(f, &ns, &labels))
             .await
-            .map_err(|e| format!("applying service {ns}/{}: {e}", f.name))?;
+            .map_err(|e| SetupError::api("applying service", format!("{ns}/{}", f.name), e))?;
         let backends = world
             .groups
             .values()
@@ -325,9 +336,10 @@ pub async fn setup(
             fixtures::apply(client, &fixtures::synthetic_endpoint_slice(f, &ns, &labels))
                 .await
                 .map_err(|e| {
-                    format!(
-                        "applying the synthetic endpoints of service {ns}/{}: {e}",
-                        f.name
+                    SetupError::api(
+                        "applying the synthetic endpoints of service",
+                        format!("{ns}/{}", f.name),
+                        e,
                     )
                 })?;
         }
@@ -358,14 +370,14 @@ fn ready_endpoint(
     name: &str,
     hostname: String,
     host_network: bool,
-) -> Result<Endpoint, String> {
+) -> Result<Endpoint, SetupError> {
     let status = pod.status.unwrap_or_default();
     Ok(Endpoint {
         pod: name.to_string(),
         namespace: pod.metadata.namespace.unwrap_or_default(),
-        ip: status
-            .pod_ip
-            .ok_or_else(|| format!("pod {name} is Ready but has no IP"))?,
+        ip: status.pod_ip.ok_or_else(|| SetupError::NoPodIp {
+            object: name.to_string(),
+        })?,
         node: pod
             .spec
             .as_ref()
@@ -385,15 +397,20 @@ pub async fn apply_policies(
     policies: &[PolicyFixture],
     labels: &BTreeMap<String, String>,
     scenario: &str,
-) -> Result<(), String> {
+) -> Result<(), SetupError> {
     for p in policies {
         let ns = world.namespaces[p.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
         let mut p = p.clone();
-        p.spec = expand_pod_ips(&p.spec, world)?;
+        p.spec = expand_pod_ips(&p.spec, world).map_err(|detail| SetupError::BadPolicy {
+            policy: p.name.clone(),
+            detail,
+        })?;
         world.policy_namespaces.insert(p.name.clone(), ns.clone());
         fixtures::apply(client, &fixtures::network_policy(&p, &ns, labels)?)
             .await
-            .map_err(|e| format!("applying NetworkPolicy {ns}/{}: {e}", p.name))?;
+            .map_err(|e| {
+                SetupError::api("applying NetworkPolicy", format!("{ns}/{}", p.name), e)
+            })?;
     }
     if !policies.is_empty() {
         world.policies_applied = Some(Instant::now());
@@ -412,14 +429,16 @@ pub async fn delete_policies(
     client: &Client,
     world: &mut World,
     policies: &[PolicyFixture],
-) -> Result<(), String> {
+) -> Result<(), SetupError> {
     for p in policies {
         let Some(ns) = world.policy_namespaces.remove(&p.name) else {
             continue;
         };
         fixtures::delete_network_policy(client, &ns, &p.name)
             .await
-            .map_err(|e| format!("deleting NetworkPolicy {ns}/{}: {e}", p.name))?;
+            .map_err(|e| {
+                SetupError::api("deleting NetworkPolicy", format!("{ns}/{}", p.name), e)
+            })?;
     }
     world.policies_applied = None;
     Ok(())
@@ -452,7 +471,7 @@ fn service_info(svc: &Service, kind: ServiceKind, backends: Vec<Endpoint>) -> Se
 /// Waits until every selecting Service's EndpointSlices list all its backends
 /// as ready, and then until the Service answers on its cluster IP from inside
 /// the cluster (kube-proxy has programmed it). Both bounded.
-async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Result<(), String> {
+async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Result<(), SetupError> {
     use futures::StreamExt;
     use k8s_openapi::api::discovery::v1::EndpointSlice;
     use kube::runtime::{watcher, WatchStreamExt};
@@ -486,10 +505,11 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
             tokio::time::timeout(TIMEOUTS.endpoints, wait).await,
             Ok(true)
         ) {
-            return Err(format!(
-                "service {}/{} did not get {want} ready endpoints within 60s",
-                svc.namespace, svc.name
-            ));
+            return Err(SetupError::EndpointsNotReady {
+                object: format!("{}/{}", svc.namespace, svc.name),
+                want,
+                limit_s: TIMEOUTS.endpoints.as_secs(),
+            });
         }
     }
     // Then the data path: one bounded converging probe per ClusterIP port.
@@ -550,7 +570,8 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
         },
         TIMEOUTS.data_path,
     )
-    .await?;
+    .await
+    .map_err(SetupError::Cluster)?;
     for r in results {
         match r.attempts.last().map(|a| a.outcome) {
             Some(Outcome::Connected) => progress(
@@ -577,13 +598,10 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
 }
 
 /// `{domain}`, `{ns}` and `{ns:<logical>}` in a DNS name.
-pub fn expand_name(name: &str, world: &World) -> Result<String, String> {
+pub fn expand_name(name: &str, world: &World) -> Result<String, SetupError> {
     let mut out = name.to_string();
     if out.contains("{domain}") {
-        let domain = world
-            .domain
-            .as_ref()
-            .ok_or("the cluster domain could not be discovered from a pod's resolv.conf")?;
+        let domain = world.domain.as_ref().ok_or(SetupError::NoClusterDomain)?;
         out = out.replace("{domain}", domain);
     }
     for (logical, real) in &world.namespaces {
@@ -593,7 +611,9 @@ pub fn expand_name(name: &str, world: &World) -> Result<String, String> {
         out = out.replace("{ns}", real);
     }
     if out.contains('{') {
-        return Err(format!("`{name}` has a placeholder this run cannot fill (known: {{domain}}, {{ns}}, {{ns:<namespace>}})"));
+        return Err(SetupError::UnknownPlaceholder {
+            name: name.to_string(),
+        });
     }
     Ok(out)
 }

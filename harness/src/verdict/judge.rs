@@ -455,6 +455,7 @@ pub fn evaluate(
 mod tests {
     use super::*;
     use crate::setup::world::expand_name;
+    use crate::setup::SetupError;
     use rstest::rstest;
 
     fn check(expect: Expectation, source_ip: bool) -> Check {
@@ -938,9 +939,12 @@ mod tests {
 
     #[test]
     fn unknown_placeholders_are_errors() {
-        assert!(expand_name("x.{nope}", &world())
-            .unwrap_err()
-            .contains("placeholder"));
+        assert_eq!(
+            expand_name("x.{nope}", &world()).unwrap_err(),
+            SetupError::UnknownPlaceholder {
+                name: "x.{nope}".into()
+            }
+        );
         assert_eq!(
             expand_name("a.{ns:main}.svc.{domain}", &world()).unwrap(),
             "a.nc-x-main-1.svc.cluster.local"

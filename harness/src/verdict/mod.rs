@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::scenario::{Expectation, Protocol};
 use crate::setup::actions::ClusterIpChange;
+use crate::setup::SetupError;
 
 /// A check's verdict.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,9 +39,12 @@ impl Status {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Failure {
     /// The scenario's fixtures could not be set up.
-    SetupFailed { reason: String },
+    SetupFailed { error: SetupError },
     /// One of the check's `before` actions failed.
-    ActionFailed { action: String, reason: String },
+    ActionFailed { action: String, error: SetupError },
+    /// The scenario's shared world had no copy left to run it: every copy
+    /// stopped taking scenarios, each for its reason.
+    NoWorldLeft { copies: Vec<WorldStopped> },
     /// The check could not be turned into probes on this world.
     CannotPlan { reason: String },
     /// Probes that never produced a result (exec failed, agent error).
@@ -78,6 +82,7 @@ impl Failure {
         match self {
             Failure::SetupFailed { .. } => "setup_failed",
             Failure::ActionFailed { .. } => "action_failed",
+            Failure::NoWorldLeft { .. } => "no_world_left",
             Failure::CannotPlan { .. } => "cannot_plan",
             Failure::ProbesCouldNotRun { .. } => "probes_could_not_run",
             Failure::Judged(_) => "judged",
@@ -85,6 +90,27 @@ impl Failure {
             Failure::ClusterIpChanged { .. } => "cluster_ip_changed",
         }
     }
+}
+
+/// Why a copy of a shared world stopped taking scenarios.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WorldStopped {
+    /// The copy could not be set up.
+    SetupFailed { world: String, error: SetupError },
+    /// A case's policies could not be deleted.
+    PoliciesNotDeleted {
+        world: String,
+        after: String,
+        error: SetupError,
+    },
+    /// After a case's policies were deleted, traffic did not come back.
+    NotRestored {
+        world: String,
+        after: String,
+        check: String,
+        failure: Box<Failure>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
