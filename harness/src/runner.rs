@@ -385,6 +385,9 @@ async fn probe_all(
         .or(world.policies_applied)
         .unwrap_or_else(Instant::now);
     let started = Instant::now();
+    if !scenario.quiet {
+        settle(ctx, world, checks, since).await;
+    }
     let mut verdicts = run_round(ctx, world, &planned, scenario.quiet).await;
     let mut rounds = vec![1u32; planned.len()];
     // When each check first passed, from the last change.
@@ -467,6 +470,55 @@ async fn probe_all(
         records.push(r);
     }
     records
+}
+
+/// Before the rounds that judge a converging check, waits (bounded) until a
+/// quick look agrees with its expectations: the same pod-to-pod probes, one
+/// sample each with a short timeout, repeated until every one matches. A
+/// policy change takes the enforcer tens of milliseconds; a judging round
+/// started at once would meet the old rules and then sit out the full
+/// timeout of every correctly blocked probe before the next round. This
+/// only decides when to judge: its results are never a verdict, and when it
+/// runs out of time the judging rounds start all the same.
+async fn settle(ctx: &RunContext, world: &World, checks: &[&Check], since: Instant) {
+    let quick: Vec<Check> = checks
+        .iter()
+        .filter(|c| {
+            // A check whose probes are already this quick gains nothing.
+            c.converge_ms.is_some()
+                && c.timeout_ms > TIMEOUTS.settle_probe.as_millis() as u64
+                && c.to.pod.is_some()
+                && matches!(c.protocol, Protocol::Tcp | Protocol::Udp | Protocol::Http)
+        })
+        .map(|c| Check {
+            samples: 1,
+            warmup: 0,
+            latency: Default::default(),
+            timeout_ms: c.timeout_ms.min(TIMEOUTS.settle_probe.as_millis() as u64),
+            ..(*c).clone()
+        })
+        .collect();
+    let planned: Vec<(&Check, Vec<PlannedProbe>)> = quick
+        .iter()
+        .filter_map(|c| plan::plan(c, world).ok().map(|p| (c, p)))
+        .collect();
+    if planned.is_empty() {
+        return;
+    }
+    let limit = quick
+        .iter()
+        .filter_map(|c| c.converge_ms)
+        .map(Duration::from_millis)
+        .min()
+        .unwrap_or_default()
+        .min(TIMEOUTS.settle);
+    while since.elapsed() < limit {
+        let verdicts = run_round(ctx, world, &planned, false).await;
+        if verdicts.iter().all(|v| v.0 == Status::Passed) {
+            return;
+        }
+        tokio::time::sleep(TIMEOUTS.settle_pause).await;
+    }
 }
 
 type Verdict = (

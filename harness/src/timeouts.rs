@@ -21,6 +21,13 @@ pub struct Timeouts {
     pub restore: Duration,
     /// One probe of a shared world's restore rounds.
     pub restore_probe: Duration,
+    /// How long a converging check may spend settling (short probe rounds
+    /// until the change shows, before the rounds that judge).
+    pub settle: Duration,
+    /// One probe of a settling round.
+    pub settle_probe: Duration,
+    /// Between two settling rounds.
+    pub settle_pause: Duration,
     /// Added to a batch's own probe bounds for the exec around it.
     pub exec_margin: Duration,
     /// Between two rounds of a converging check.
@@ -40,6 +47,9 @@ pub const TIMEOUTS: Timeouts = Timeouts {
     action: Duration::from_secs(120),
     restore: Duration::from_secs(30),
     restore_probe: Duration::from_millis(250),
+    settle: Duration::from_secs(5),
+    settle_probe: Duration::from_millis(250),
+    settle_pause: Duration::from_millis(50),
     exec_margin: Duration::from_secs(30),
     converge_pause: Duration::from_millis(300),
     pods_gone: Duration::from_secs(120),
