@@ -92,6 +92,11 @@ pub async fn run_shared_world(
     report: &(dyn Fn(CheckRecord) + Sync),
 ) -> Option<WorldStopped> {
     let next = || queue.lock().expect("world queue").pop_front();
+    let next_if_policy_free = || {
+        let mut queue = queue.lock().expect("world queue");
+        let free = queue.front()?.0.own_policies().is_empty();
+        free.then(|| queue.pop_front()).flatten()
+    };
     let base = Scenario {
         name: world_name.to_string(),
         description: String::new(),
@@ -115,6 +120,24 @@ pub async fn run_shared_world(
     };
     let mut stopped = None;
     while let Some((scenario, selected)) = next() {
+        if scenario.own_policies().is_empty() {
+            // A scenario that adds no policy only reads the world: it and the
+            // policy-free ones queued after it (queue_order puts them last)
+            // run side by side, each on its own copy of the world's record.
+            let mut readers = vec![(scenario, selected)];
+            while let Some(job) = next_if_policy_free() {
+                readers.push(job);
+            }
+            join_all(readers.iter().map(|(scenario, selected)| {
+                let mut world = world.clone();
+                async move {
+                    let checks = selected_checks(scenario, selected);
+                    run_checks(ctx, scenario, &mut world, &checks, report).await
+                }
+            }))
+            .await;
+            continue;
+        }
         let checks = selected_checks(&scenario, &selected);
         let started = Instant::now();
         let own = scenario.own_policies();
@@ -125,9 +148,6 @@ pub async fn run_shared_world(
                 let failure = Failure::SetupFailed { error };
                 report_not_run(&scenario, &checks, &failure, started, report)
             }
-        }
-        if own.is_empty() {
-            continue;
         }
         let restored = match world::delete_policies(&ctx.client, &mut world, own).await {
             Ok(()) => restore(ctx, world_name, &world, &scenario, &checks).await,

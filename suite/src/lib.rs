@@ -367,7 +367,14 @@ fn start_scenarios(
             .collect();
         for (world, (fixtures, mut jobs)) in shared {
             runner::queue_order(&mut jobs);
-            let copies = WORLD_COPIES.min(jobs.len());
+            // Policy cases take turns on a copy, so two copies halve the
+            // wait; scenarios without policies share one copy side by side.
+            let takes_turns = jobs.iter().any(|(s, _)| !s.own_policies().is_empty());
+            let copies = if takes_turns {
+                WORLD_COPIES.min(jobs.len())
+            } else {
+                1
+            };
             let queue = Arc::new(runner::WorldQueue::new(jobs.into()));
             let copies: Vec<_> = (1..=copies)
                 .map(|copy| {
