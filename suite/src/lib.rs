@@ -20,7 +20,7 @@ use netconform_harness::cluster::{self, namespaces, Cluster};
 use netconform_harness::features;
 use netconform_harness::report::{self, CheckRecord, RunRecord};
 use netconform_harness::runner::{self, RunContext};
-use netconform_harness::scenario::{load_dir, Fixtures, LoadedScenario, Scenario};
+use netconform_harness::scenario::{load_dir, Fixtures, LoadedScenario, NodePair, Scenario};
 use netconform_harness::setup::fixtures::AgentImage;
 use netconform_harness::setup::placement;
 use netconform_harness::timeouts::TIMEOUTS;
@@ -215,9 +215,18 @@ fn run_on_cluster(
                 .chain(&c.features)
                 .cloned()
                 .collect();
+            // A pair across nodes needs a second schedulable node.
+            let no_other_node = (c.to.pair == Some(NodePair::OtherNode) && nodes.len() < 2)
+                .then(|| Skip::Placement {
+                    reason: format!(
+                        "the check pairs pods on different nodes; the cluster has {} schedulable node(s)",
+                        nodes.len()
+                    ),
+                });
             if let Some(reason) = feature_plan
                 .skip_reason(&features)
                 .or_else(|| placement.clone())
+                .or(no_other_node)
             {
                 skips.insert(trial_name(&s.scenario.name, &c.name), reason);
             }

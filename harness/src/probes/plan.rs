@@ -127,6 +127,12 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
                 if check.from == "*" && pod == "*" && target == *from {
                     continue;
                 }
+                let same_node = target.node == from.node;
+                match to.pair {
+                    Some(NodePair::SameNode) if !same_node => continue,
+                    Some(NodePair::OtherNode) if same_node => continue,
+                    _ => {}
+                }
                 let port = check.port.unwrap_or(default_port(check.protocol));
                 let expect = pair_expectation(check, world, from, &target);
                 add(

@@ -453,6 +453,10 @@ pub struct Target {
     /// every fixture pod off the host network).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
+    /// pod: only the target pods on the client's own node, or only those on
+    /// other nodes (a world with a server on every node serves both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<NodePair>,
     /// A fixture Service, by the address in `address`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
@@ -509,6 +513,14 @@ pub enum ServiceAddress {
     NameNamespace,
     /// `<name>.<namespace>.svc.<domain>`.
     Fqdn,
+}
+
+/// Where a target pod runs relative to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodePair {
+    SameNode,
+    OtherNode,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

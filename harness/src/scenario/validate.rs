@@ -940,6 +940,14 @@ fn validate_target(
             "`address` goes with `service`".into(),
         ));
     }
+    if to.pair.is_some() && to.pod.is_none() {
+        problems.push((
+            format!("{field}.pair"),
+            "pair",
+            String::new(),
+            "`pair` goes with `pod`".into(),
+        ));
+    }
     if (to.nodes.is_some() || to.exclude_client_node) && to.node_port.is_none() {
         problems.push((
             format!("{field}.nodes"),

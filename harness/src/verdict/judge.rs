@@ -567,6 +567,27 @@ mod tests {
         evaluate(c, &world(), &[(probe, result)])
     }
 
+    #[rstest]
+    #[case(NodePair::SameNode, &[("client-1", "server-1"), ("client-2", "server-2")])]
+    #[case(NodePair::OtherNode, &[("client-1", "server-2"), ("client-2", "server-1")])]
+    fn a_pair_filter_keeps_only_the_pairs_on_the_same_or_other_nodes(
+        #[case] pair: NodePair,
+        #[case] want: &[(&str, &str)],
+    ) {
+        let mut c = check(Expectation::Connected, true);
+        c.to.pair = Some(pair);
+        let pairs: Vec<(String, String)> = plan(&c, &world())
+            .unwrap()
+            .iter()
+            .map(|p| (p.from.pod.clone(), p.target_pod.as_ref().unwrap().pod.clone()))
+            .collect();
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(pairs, want);
+    }
+
     #[test]
     fn per_node_groups_plan_every_pair() {
         let probes = plan(&check(Expectation::Connected, true), &world()).unwrap();
