@@ -186,7 +186,7 @@ pub fn report_left_in_queue(
 
 /// Waits (bounded) until every pod-to-pod probe of `probed` is connected
 /// again: the same sources, targets, protocols and ports, all expected to
-/// connect, converging from now.
+/// connect, in quick rounds from now.
 async fn restore(
     ctx: &RunContext,
     world_name: &str,
@@ -196,44 +196,22 @@ async fn restore(
 ) -> Result<(), WorldStopped> {
     let checks: Vec<Check> = probed
         .iter()
-        .filter(|c| {
-            c.to.pod.is_some()
-                && matches!(c.protocol, Protocol::Tcp | Protocol::Udp | Protocol::Http)
-        })
+        .filter(|c| pod_to_pod(c))
         .map(|c| Check {
             expect: Expectation::Connected,
             except: vec![],
-            samples: 1,
-            warmup: 0,
-            latency: Default::default(),
-            converge_ms: Some(TIMEOUTS.restore.as_millis() as u64),
-            // Restoring is a wait, not a verdict: a round that meets a rule
-            // not yet removed should end soon and go again, not sit out the
-            // case's timeout for blocked traffic.
-            timeout_ms: c.timeout_ms.min(TIMEOUTS.restore_probe.as_millis() as u64),
-            ..(*c).clone()
+            ..quick_copy(c)
         })
         .collect();
-    if checks.is_empty() {
-        return Ok(());
-    }
-    let restoring = Scenario {
-        name: format!("{world_name} after {}", scenario.name),
-        checks: checks.clone(),
-        ..scenario.clone()
-    };
-    let refs: Vec<&Check> = checks.iter().collect();
     let started = Instant::now();
-    for r in probe_all(ctx, &restoring, world, &refs, Some(started)).await {
-        if let Status::Failed(f) = r.status {
-            return Err(WorldStopped::NotRestored {
-                world: world_name.to_string(),
-                after: scenario.name.clone(),
-                check: r.check,
-                failure: Box::new(f),
-            });
-        }
-    }
+    quick_rounds(ctx, world, &checks, started, TIMEOUTS.restore)
+        .await
+        .map_err(|(check, failure)| WorldStopped::NotRestored {
+            world: world_name.to_string(),
+            after: scenario.name.clone(),
+            check,
+            failure: Box::new(failure),
+        })?;
     progress(
         world_name,
         format!(
@@ -503,28 +481,14 @@ async fn probe_all(
 async fn settle(ctx: &RunContext, world: &World, checks: &[&Check], since: Instant) {
     let quick: Vec<Check> = checks
         .iter()
+        // A check whose probes are already this quick gains nothing.
         .filter(|c| {
-            // A check whose probes are already this quick gains nothing.
             c.converge_ms.is_some()
                 && c.timeout_ms > TIMEOUTS.settle_probe.as_millis() as u64
-                && c.to.pod.is_some()
-                && matches!(c.protocol, Protocol::Tcp | Protocol::Udp | Protocol::Http)
+                && pod_to_pod(c)
         })
-        .map(|c| Check {
-            samples: 1,
-            warmup: 0,
-            latency: Default::default(),
-            timeout_ms: c.timeout_ms.min(TIMEOUTS.settle_probe.as_millis() as u64),
-            ..(*c).clone()
-        })
+        .map(|c| quick_copy(c))
         .collect();
-    let planned: Vec<(&Check, Vec<PlannedProbe>)> = quick
-        .iter()
-        .filter_map(|c| plan::plan(c, world).ok().map(|p| (c, p)))
-        .collect();
-    if planned.is_empty() {
-        return;
-    }
     let limit = quick
         .iter()
         .filter_map(|c| c.converge_ms)
@@ -532,12 +496,61 @@ async fn settle(ctx: &RunContext, world: &World, checks: &[&Check], since: Insta
         .min()
         .unwrap_or_default()
         .min(TIMEOUTS.settle);
-    while since.elapsed() < limit {
-        let verdicts = run_round(ctx, world, &planned, false).await;
-        if verdicts.iter().all(|v| v.0 == Status::Passed) {
-            return;
+    // Out of time, the judging rounds start all the same and say what they see.
+    let _ = quick_rounds(ctx, world, &quick, since, limit).await;
+}
+
+/// Probes of a pod (TCP, UDP, HTTP), the kind a quick round can repeat.
+fn pod_to_pod(c: &Check) -> bool {
+    c.to.pod.is_some() && matches!(c.protocol, Protocol::Tcp | Protocol::Udp | Protocol::Http)
+}
+
+/// `c` as a quick look: one sample with a short timeout, no latency limits.
+fn quick_copy(c: &Check) -> Check {
+    Check {
+        samples: 1,
+        warmup: 0,
+        latency: Default::default(),
+        converge_ms: None,
+        timeout_ms: c.timeout_ms.min(TIMEOUTS.settle_probe.as_millis() as u64),
+        ..c.clone()
+    }
+}
+
+/// Rounds of `checks` (quick copies) until every one agrees with its
+/// expectations, or until `limit` after `since`; then the failure of the
+/// last round's first disagreeing check.
+async fn quick_rounds(
+    ctx: &RunContext,
+    world: &World,
+    checks: &[Check],
+    since: Instant,
+    limit: Duration,
+) -> Result<(), (String, Failure)> {
+    let mut planned: Vec<(&Check, Vec<PlannedProbe>)> = Vec::new();
+    for c in checks {
+        match plan::plan(c, world) {
+            Ok(p) => planned.push((c, p)),
+            Err(reason) => return Err((c.name.clone(), Failure::CannotPlan { reason })),
         }
-        tokio::time::sleep(TIMEOUTS.settle_pause).await;
+    }
+    if planned.is_empty() {
+        return Ok(());
+    }
+    loop {
+        let verdicts = run_round(ctx, world, &planned, false).await;
+        let disagreeing = planned
+            .iter()
+            .zip(verdicts)
+            .find_map(|((c, _), (status, ..))| match status {
+                Status::Failed(f) => Some((c.name.clone(), f)),
+                _ => None,
+            });
+        match disagreeing {
+            None => return Ok(()),
+            Some(last) if since.elapsed() >= limit => return Err(last),
+            Some(_) => tokio::time::sleep(TIMEOUTS.settle_pause).await,
+        }
     }
 }
 

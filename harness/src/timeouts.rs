@@ -19,14 +19,12 @@ pub struct Timeouts {
     pub action: Duration,
     /// A shared world back to all-allowed after a scenario's policies are deleted.
     pub restore: Duration,
-    /// One probe of a shared world's restore rounds.
-    pub restore_probe: Duration,
     /// How long a converging check may spend settling (short probe rounds
     /// until the change shows, before the rounds that judge).
     pub settle: Duration,
-    /// One probe of a settling round.
+    /// One probe of a quick round (settling, and restoring a shared world).
     pub settle_probe: Duration,
-    /// Between two settling rounds.
+    /// Between two quick rounds.
     pub settle_pause: Duration,
     /// Added to a batch's own probe bounds for the exec around it.
     pub exec_margin: Duration,
@@ -46,7 +44,6 @@ pub const TIMEOUTS: Timeouts = Timeouts {
     data_path: Duration::from_secs(90),
     action: Duration::from_secs(120),
     restore: Duration::from_secs(30),
-    restore_probe: Duration::from_millis(250),
     settle: Duration::from_secs(5),
     settle_probe: Duration::from_millis(250),
     settle_pause: Duration::from_millis(50),

@@ -579,7 +579,12 @@ mod tests {
         let pairs: Vec<(String, String)> = plan(&c, &world())
             .unwrap()
             .iter()
-            .map(|p| (p.from.pod.clone(), p.target_pod.as_ref().unwrap().pod.clone()))
+            .map(|p| {
+                (
+                    p.from.pod.clone(),
+                    p.target_pod.as_ref().unwrap().pod.clone(),
+                )
+            })
             .collect();
         let want: Vec<(String, String)> = want
             .iter()
