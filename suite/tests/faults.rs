@@ -18,8 +18,12 @@ struct FaultCase {
     fault: &'static str,
     /// Scenarios to run while the fault is active.
     scenarios: &'static [&'static str],
-    /// Checks that must fail; every other check of those scenarios must pass.
+    /// Checks that must fail; every other check of those scenarios must pass,
+    /// but for `may_fail`.
     must_fail: &'static [&'static str],
+    /// Checks the fault really breaks but not on every run (with the reason
+    /// at the case): failing or passing, both are right.
+    may_fail: &'static [&'static str],
     /// What each failed check's judgement must show.
     symptom: Symptom,
 }
@@ -94,6 +98,7 @@ fn cases() -> Vec<FaultCase> {
                 "all-nodes::http",
                 "pod-ip::peers-see-the-same-address",
             ],
+            may_fail: &[],
             symptom: Symptom::SourceRewritten,
         },
         FaultCase {
@@ -108,6 +113,7 @@ fn cases() -> Vec<FaultCase> {
                 "all-nodes::udp",
                 "all-nodes::http",
             ],
+            may_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
         },
         FaultCase {
@@ -133,6 +139,7 @@ fn cases() -> Vec<FaultCase> {
                 "cluster-ip::by-fqdn",
                 "cluster-ip::external-name-resolves-to-its-target",
             ],
+            may_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
         },
         // kube-proxy's ClientIP affinity rules gone on the client's node:
@@ -144,6 +151,7 @@ fn cases() -> Vec<FaultCase> {
                 "cluster-ip::client-ip-affinity",
                 "cluster-ip::client-ip-affinity-with-timeout",
             ],
+            may_fail: &[],
             symptom: Symptom::SpreadDespiteAffinity,
         },
         // hostPorts lead nowhere; everything else works.
@@ -156,6 +164,7 @@ fn cases() -> Vec<FaultCase> {
                 "host-port::tcp-from-harness",
                 "host-port::udp-from-harness",
             ],
+            may_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
         },
         // Pods cut off from the API server, pod-to-pod untouched.
@@ -163,6 +172,7 @@ fn cases() -> Vec<FaultCase> {
             fault: "apiserver-from-pods-blocked",
             scenarios: &["all-nodes"],
             must_fail: &["all-nodes::api-server-through-kubernetes-service"],
+            may_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
         },
         // ping dropped, TCP/UDP/HTTP untouched: exactly the ICMP checks fail.
@@ -174,6 +184,7 @@ fn cases() -> Vec<FaultCase> {
                 "pod-to-pod::icmp-other-node",
                 "node-to-pod::icmp",
             ],
+            may_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
         },
         // DNS answers UDP but not TCP: exactly the over-TCP lookups fail.
@@ -187,6 +198,7 @@ fn cases() -> Vec<FaultCase> {
                 // Its answer comes truncated over UDP; the TCP retry is dropped.
                 "dns-records::large-answer-falls-back-to-tcp",
             ],
+            may_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
         },
         // The testbed breaks kube-proxy on netconform-worker, where the
@@ -207,6 +219,7 @@ fn cases() -> Vec<FaultCase> {
                 "cluster-ip::client-ip-affinity-with-timeout",
                 "cluster-ip::external-name-resolves-to-its-target",
             ],
+            may_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
         },
         // TCP adapts to the smaller path MTU; near-MTU datagrams are lost.
@@ -214,6 +227,12 @@ fn cases() -> Vec<FaultCase> {
             fault: "mtu",
             scenarios: &["large-packets", "pod-to-pod"],
             must_fail: &["large-packets::udp-near-mtu"],
+            // Both directions cross the faulted node (node-pairs). Full-size
+            // TCP segments towards it pass while they travel as GSO batches
+            // (the veth MTU check lets those through) and vanish when sent
+            // one by one (a retransmission): some transfers stall, some do
+            // not. A real MTU black hole, but not one every run shows.
+            may_fail: &["large-packets::tcp-1mib-transfer"],
             symptom: Symptom::UnexpectedOutcome,
         },
         // One node pair 40 ms slower: only the quiet node-pair checks may
@@ -228,6 +247,7 @@ fn cases() -> Vec<FaultCase> {
                 "latency::udp-round-trip-pairs",
                 "latency::tcp-throughput-pairs",
             ],
+            may_fail: &[],
             symptom: Symptom::PairOutliers(&[
                 ("netconform-worker", "netconform-worker2"),
                 ("netconform-worker2", "netconform-worker"),
@@ -241,6 +261,7 @@ fn cases() -> Vec<FaultCase> {
                 "outside-host::udp-from-every-node",
                 "outside-host::http-from-every-node",
             ],
+            may_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
         },
         FaultCase {
@@ -251,6 +272,7 @@ fn cases() -> Vec<FaultCase> {
                 "outside-host::udp-from-every-node",
                 "outside-host::http-from-every-node",
             ],
+            may_fail: &[],
             symptom: Symptom::SourceNeitherPodNorNode,
         },
         // One node pair shaped to 20 Mbit/s: latency stays (small packets pass
@@ -259,6 +281,7 @@ fn cases() -> Vec<FaultCase> {
             fault: "throttled-pair",
             scenarios: &["latency", "pod-to-pod"],
             must_fail: &["latency::tcp-throughput-pairs"],
+            may_fail: &[],
             symptom: Symptom::PairOutliers(&[
                 ("netconform-worker", "netconform-worker2"),
                 ("netconform-worker2", "netconform-worker"),
@@ -280,6 +303,7 @@ fn cases() -> Vec<FaultCase> {
                 "np-any-namespace",
             ],
             must_fail: &[], // filled in below: every matrix check but np-no-policy's
+            may_fail: &[],
             symptom: Symptom::MatrixMismatch,
         },
     ]
@@ -364,7 +388,11 @@ fn run_case(case: &FaultCase) -> Result<(), Failed> {
         .into());
     }
     let missed: Vec<&String> = want.difference(&failed).collect();
-    let extra: Vec<&String> = failed.difference(&want).collect();
+    let allowed: BTreeSet<String> = case.may_fail.iter().map(|s| s.to_string()).collect();
+    let extra: Vec<&String> = failed
+        .difference(&want)
+        .filter(|t| !allowed.contains(*t))
+        .collect();
     if missed.is_empty() && extra.is_empty() {
         Ok(())
     } else {
