@@ -371,7 +371,7 @@ async fn probe_all(
             Err(e) => records.push(record(
                 scenario,
                 c,
-                Status::Failed(Failure::CannotPlan { reason: e }),
+                Status::Failed(Failure::CannotPlan { error: e }),
                 Duration::ZERO,
                 None,
                 vec![],
@@ -479,25 +479,30 @@ async fn probe_all(
 /// only decides when to judge: its results are never a verdict, and when it
 /// runs out of time the judging rounds start all the same.
 async fn settle(ctx: &RunContext, world: &World, checks: &[&Check], since: Instant) {
-    let quick: Vec<Check> = checks
+    let Some((settling, limit)) = settling(checks) else {
+        return;
+    };
+    let quick: Vec<Check> = settling.into_iter().map(quick_copy).collect();
+    // Out of time, the judging rounds start all the same and say what they see.
+    let _ = quick_rounds(ctx, world, &quick, since, limit).await;
+}
+
+/// The checks that settle before they are judged, and for how long at most
+/// (from the change): the shortest convergence bound among them, capped by
+/// `TIMEOUTS.settle`. None when no check settles.
+fn settling<'a>(checks: &[&'a Check]) -> Option<(Vec<&'a Check>, Duration)> {
+    let settling: Vec<&Check> = checks
         .iter()
+        .copied()
         // A check whose probes are already this quick gains nothing.
         .filter(|c| {
             c.converge_ms.is_some()
                 && c.timeout_ms > TIMEOUTS.settle_probe.as_millis() as u64
                 && pod_to_pod(c)
         })
-        .map(|c| quick_copy(c))
         .collect();
-    let limit = quick
-        .iter()
-        .filter_map(|c| c.converge_ms)
-        .map(Duration::from_millis)
-        .min()
-        .unwrap_or_default()
-        .min(TIMEOUTS.settle);
-    // Out of time, the judging rounds start all the same and say what they see.
-    let _ = quick_rounds(ctx, world, &quick, since, limit).await;
+    let limit = settling.iter().filter_map(|c| c.converge_ms).min()?;
+    Some((settling, Duration::from_millis(limit).min(TIMEOUTS.settle)))
 }
 
 /// Probes of a pod (TCP, UDP, HTTP), the kind a quick round can repeat.
@@ -531,7 +536,7 @@ async fn quick_rounds(
     for c in checks {
         match plan::plan(c, world) {
             Ok(p) => planned.push((c, p)),
-            Err(reason) => return Err((c.name.clone(), Failure::CannotPlan { reason })),
+            Err(error) => return Err((c.name.clone(), Failure::CannotPlan { error })),
         }
     }
     if planned.is_empty() {
@@ -683,4 +688,37 @@ async fn run_round(
             (status, latency, probes, pairs)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str) -> Check {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn converging_pod_checks_settle_within_their_shortest_bound_capped() {
+        let long = check(
+            "{name: a, from: x, to: {pod: y}, protocol: tcp, timeout_ms: 1000, converge_ms: 30000}",
+        );
+        let short = check(
+            "{name: b, from: x, to: {pod: y}, protocol: udp, timeout_ms: 1000, converge_ms: 2000}",
+        );
+        let judged_at_once =
+            check("{name: c, from: x, to: {pod: y}, protocol: tcp, timeout_ms: 1000}");
+        let already_quick = check(
+            "{name: d, from: x, to: {pod: y}, protocol: tcp, timeout_ms: 200, converge_ms: 2000}",
+        );
+
+        let (set, limit) = settling(&[&long, &short, &judged_at_once, &already_quick]).unwrap();
+        let names: Vec<&str> = set.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(limit, Duration::from_millis(2000));
+
+        let (_, limit) = settling(&[&long]).unwrap();
+        assert_eq!(limit, TIMEOUTS.settle, "capped");
+        assert!(settling(&[&judged_at_once, &already_quick]).is_none());
+    }
 }

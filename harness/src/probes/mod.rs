@@ -2,4 +2,7 @@
 //! pods (one exec per source container, `cluster::exec`); the runner runs
 //! the rounds.
 
+pub mod error;
 pub mod plan;
+
+pub use error::PlanError;

@@ -2,6 +2,7 @@
 //! with its expectation. Pure: the world is given, nothing here talks to the
 //! cluster.
 
+use crate::probes::PlanError;
 use crate::scenario::*;
 use crate::setup::world::{expand_name, Endpoint, World};
 use netconform_protocol::{DnsRecord, ProbeKind, ProbeSpec, KUBE_ROOT_CA};
@@ -45,7 +46,7 @@ fn default_port(protocol: Protocol) -> u16 {
 }
 
 /// The probes a check makes, or why it cannot be planned on this world.
-pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
+pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError> {
     let sources = pods_named(world, &check.from)?;
     let mut probes = Vec::new();
     for from in &sources {
@@ -147,23 +148,22 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
             let svc = world
                 .services
                 .get(name)
-                .ok_or_else(|| format!("no service `{name}`"))?;
+                .ok_or_else(|| unknown("service", name))?;
             let port = check
                 .port
                 .or(svc.ports.first().map(|p| p.port))
-                .ok_or("the service has no port")?;
+                .ok_or_else(|| lacks(name, "port"))?;
             let host = match to.address.unwrap_or_default() {
                 ServiceAddress::ClusterIp => svc
                     .cluster_ip
                     .clone()
-                    .ok_or_else(|| format!("service `{name}` has no cluster IP"))?,
+                    .ok_or_else(|| lacks(name, "cluster IP"))?,
                 ServiceAddress::Name => svc.name.clone(),
                 ServiceAddress::NameNamespace => format!("{}.{}", svc.name, svc.namespace),
                 ServiceAddress::Fqdn => expand_name(
                     &format!("{}.{}.svc.{{domain}}", svc.name, svc.namespace),
                     world,
-                )
-                .map_err(|e| e.to_string())?,
+                )?,
             };
             add(
                 format!("{host}:{port}"),
@@ -176,15 +176,13 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
             let svc = world
                 .services
                 .get(name)
-                .ok_or_else(|| format!("no service `{name}`"))?;
+                .ok_or_else(|| unknown("service", name))?;
             let sp = match check.port {
                 Some(p) => svc.ports.iter().find(|sp| sp.port == p),
                 None => svc.ports.first(),
             }
-            .ok_or_else(|| format!("service `{name}` has no such port"))?;
-            let node_port = sp
-                .node_port
-                .ok_or_else(|| format!("service `{name}` has no node port"))?;
+            .ok_or_else(|| lacks(name, &format!("port {}", check.port.unwrap_or_default())))?;
+            let node_port = sp.node_port.ok_or_else(|| lacks(name, "node port"))?;
             let backend_nodes: BTreeSet<&str> =
                 svc.backends.iter().map(|b| b.node.as_str()).collect();
             for node in &world.nodes {
@@ -211,11 +209,9 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
                     .nodes
                     .iter()
                     .find(|n| n.name == target.node)
-                    .ok_or_else(|| {
-                        format!(
-                            "pod {} runs on node {}, which is not Ready",
-                            target.pod, target.node
-                        )
+                    .ok_or_else(|| PlanError::NodeNotReady {
+                        pod: target.pod.clone(),
+                        node: target.node.clone(),
                     })?;
                 add(
                     format!(
@@ -229,11 +225,8 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
                 );
             }
         } else if to.outside_host {
-            let host = world.outside_host.clone().ok_or_else(|| {
-                format!(
-                    "no host outside the cluster is named ({})",
-                    crate::cluster::OUTSIDE_HOST_VAR
-                )
+            let host = world.outside_host.clone().ok_or(PlanError::NoOutsideHost {
+                variable: crate::cluster::OUTSIDE_HOST_VAR,
             })?;
             let port = check.port.unwrap_or(default_port(check.protocol));
             add(
@@ -271,7 +264,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
                 check.expect,
             );
         } else {
-            return Err("the check has no target".into());
+            return Err(PlanError::Incomplete("the check has no target"));
         }
     }
     for (i, p) in probes.iter_mut().enumerate() {
@@ -282,7 +275,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, String> {
 
 /// The pods a check names: a fixture's pods, `*` for every pod off the host
 /// network (sorted by namespace and name), or the harness itself.
-fn pods_named(world: &World, name: &str) -> Result<Vec<Endpoint>, String> {
+fn pods_named(world: &World, name: &str) -> Result<Vec<Endpoint>, PlanError> {
     if name == HARNESS {
         return Ok(vec![Endpoint {
             pod: HARNESS.into(),
@@ -306,7 +299,7 @@ fn pods_named(world: &World, name: &str) -> Result<Vec<Endpoint>, String> {
         .groups
         .get(name)
         .cloned()
-        .ok_or_else(|| format!("no pods for `{name}`"))
+        .ok_or_else(|| unknown("pods for", name))
 }
 
 /// `x/a`: the logical namespace and the pod, as scenarios name them.
@@ -344,36 +337,51 @@ pub fn pair_expectation(
         .unwrap_or(check.expect)
 }
 
-fn dns_name(check: &Check, world: &World) -> Result<String, String> {
+fn dns_name(check: &Check, world: &World) -> Result<String, PlanError> {
     if let Some(name) = &check.to.name {
-        return expand_name(name, world).map_err(|e| e.to_string());
+        return Ok(expand_name(name, world)?);
     }
     if let Some(name) = &check.to.service {
         let svc = world
             .services
             .get(name)
-            .ok_or_else(|| format!("no service `{name}`"))?;
+            .ok_or_else(|| unknown("service", name))?;
         return match check.to.address.unwrap_or(ServiceAddress::Fqdn) {
             ServiceAddress::Name => Ok(svc.name.clone()),
             ServiceAddress::NameNamespace => Ok(format!("{}.{}", svc.name, svc.namespace)),
-            _ => expand_name(
+            _ => Ok(expand_name(
                 &format!("{}.{}.svc.{{domain}}", svc.name, svc.namespace),
                 world,
-            )
-            .map_err(|e| e.to_string()),
+            )?),
         };
     }
-    Err("a dns check needs `to.name` or `to.service`".into())
+    Err(PlanError::Incomplete(
+        "a dns check needs `to.name` or `to.service`",
+    ))
 }
 
-fn api_server_ip(world: &World) -> Result<String, String> {
+fn api_server_ip(world: &World) -> Result<String, PlanError> {
     world
         .api_server_ip
         .clone()
-        .ok_or_else(|| "the `kubernetes` Service in namespace default could not be read (its clusterIP is the API server's in-cluster address)".into())
+        .ok_or(PlanError::NoApiServerAddress)
 }
 
-fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>, String> {
+fn unknown(what: &'static str, name: &str) -> PlanError {
+    PlanError::Unknown {
+        what,
+        name: name.to_string(),
+    }
+}
+
+fn lacks(service: &str, what: &str) -> PlanError {
+    PlanError::ServiceLacks {
+        service: service.to_string(),
+        lacks: what.to_string(),
+    }
+}
+
+fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>, PlanError> {
     let Some(a) = &check.assert.answers else {
         return Ok(None);
     };
@@ -381,13 +389,13 @@ fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>,
         world
             .services
             .get(name)
-            .ok_or_else(|| format!("no service `{name}`"))
+            .ok_or_else(|| unknown("service", name))
     };
     if let Some(s) = &a.cluster_ip_of {
         let ip = service(s)?
             .cluster_ip
             .clone()
-            .ok_or_else(|| format!("service `{s}` has no cluster IP"))?;
+            .ok_or_else(|| lacks(s, "cluster IP"))?;
         return Ok(Some(ExpectedAnswers::Exactly(BTreeSet::from([ip]))));
     }
     if let Some(s) = &a.ready_pod_ips_of {
@@ -408,14 +416,14 @@ fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>,
                 .collect(),
         };
         if ips.is_empty() {
-            return Err(format!("no pods for `{p}`"));
+            return Err(unknown("pods for", p));
         }
         return Ok(Some(ExpectedAnswers::Exactly(ips)));
     }
     if let Some(s) = &a.synthetic_endpoints_of {
         let ips: BTreeSet<String> = service(s)?.synthetic.iter().cloned().collect();
         if ips.is_empty() {
-            return Err(format!("service `{s}` has no synthetic endpoints"));
+            return Err(lacks(s, "synthetic endpoints"));
         }
         return Ok(Some(ExpectedAnswers::Exactly(ips)));
     }
@@ -425,15 +433,15 @@ fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>,
         ]))));
     }
     if let Some(sp) = &a.srv_port_of {
-        let (s, port_name) = sp
-            .split_once('/')
-            .ok_or("srv_port_of is `<service>/<port name>`")?;
+        let (s, port_name) = sp.split_once('/').ok_or(PlanError::Incomplete(
+            "srv_port_of is `<service>/<port name>`",
+        ))?;
         let svc = service(s)?;
         let port = svc
             .ports
             .iter()
             .find(|p| p.name.as_deref() == Some(port_name))
-            .ok_or_else(|| format!("service `{s}` has no port named `{port_name}`"))?;
+            .ok_or_else(|| lacks(s, &format!("port named `{port_name}`")))?;
         let count = if svc.kind == ServiceKind::Headless {
             svc.backends.len()
         } else {

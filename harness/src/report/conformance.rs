@@ -103,6 +103,7 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
 mod tests {
     use super::*;
     use crate::features::{plan, Declaration, Detected};
+    use crate::probes::PlanError;
     use crate::report::CheckRecord;
     use crate::verdict::{Failure, Skip};
 
@@ -169,7 +170,9 @@ mod tests {
                 check(
                     "b",
                     "dns",
-                    Status::Failed(Failure::CannotPlan { reason: "x".into() }),
+                    Status::Failed(Failure::CannotPlan {
+                        error: PlanError::Incomplete("x"),
+                    }),
                 ),
                 check("c", "nodeport", Status::Passed),
             ]),

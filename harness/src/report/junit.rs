@@ -97,6 +97,7 @@ fn test_case(c: &CheckRecord) -> TestCase {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probes::PlanError;
     use crate::verdict::stats::LatencySummary;
     use crate::verdict::{Failure, Skip};
 
@@ -138,7 +139,7 @@ mod tests {
                 record(
                     "udp",
                     Status::Failed(Failure::CannotPlan {
-                        reason: "no pod named server\n  detail".into(),
+                        error: PlanError::Incomplete("no pod named server\n  detail"),
                     }),
                 ),
                 record(

@@ -48,7 +48,7 @@ impl Display for Failure {
                 }
                 Ok(())
             }
-            Failure::CannotPlan { reason } => write!(f, "cannot plan the check: {reason}"),
+            Failure::CannotPlan { error } => write!(f, "cannot plan the check: {error}"),
             Failure::ProbesCouldNotRun { errors } => {
                 write!(f, "probes could not run:")?;
                 for e in errors {

@@ -9,6 +9,7 @@ use netconform_protocol::{DnsQuery, Outcome};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::probes::PlanError;
 use crate::scenario::{Expectation, Protocol};
 use crate::setup::actions::ClusterIpChange;
 use crate::setup::SetupError;
@@ -46,7 +47,7 @@ pub enum Failure {
     /// stopped taking scenarios, each for its reason.
     NoWorldLeft { copies: Vec<WorldStopped> },
     /// The check could not be turned into probes on this world.
-    CannotPlan { reason: String },
+    CannotPlan { error: PlanError },
     /// Probes that never produced a result (exec failed, agent error).
     ProbesCouldNotRun { errors: Vec<ProbeError> },
     /// The probes ran and their results were judged.
