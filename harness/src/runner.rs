@@ -174,12 +174,12 @@ pub fn report_left_in_queue(
     report: &(dyn Fn(CheckRecord) + Sync),
 ) {
     let started = Instant::now();
+    let failure = Failure::NoWorldLeft {
+        copies: copies.to_vec(),
+    };
     let next = || queue.lock().expect("world queue").pop_front();
     while let Some((scenario, selected)) = next() {
         let checks = selected_checks(&scenario, &selected);
-        let failure = Failure::NoWorldLeft {
-            copies: copies.to_vec(),
-        };
         report_not_run(&scenario, &checks, &failure, started, report);
     }
 }

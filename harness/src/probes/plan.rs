@@ -181,7 +181,10 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
                 Some(p) => svc.ports.iter().find(|sp| sp.port == p),
                 None => svc.ports.first(),
             }
-            .ok_or_else(|| lacks(name, &format!("port {}", check.port.unwrap_or_default())))?;
+            .ok_or_else(|| match check.port {
+                Some(p) => lacks(name, &format!("port {p}")),
+                None => lacks(name, "port"),
+            })?;
             let node_port = sp.node_port.ok_or_else(|| lacks(name, "node port"))?;
             let backend_nodes: BTreeSet<&str> =
                 svc.backends.iter().map(|b| b.node.as_str()).collect();
