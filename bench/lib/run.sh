@@ -89,7 +89,11 @@ run_cyclonus() {
   dir=$(run_dir cyclonus "$fault")
   log "cyclonus: generate over TCP and UDP, excluding $CYCLONUS_EXCLUDE (log: $dir/cyclonus.log)"
   start=$SECONDS
+  # --job-timeout-seconds=1: the connect timeout upstream's netpol e2e and
+  # netconform use too (cyclonus's default of 10 s makes every blocked probe
+  # cost 10 s; no healthy connection on the testbed takes a second).
   "$CYCLONUS_OUT/bin/cyclonus" generate --server-protocol=TCP,UDP --exclude="$CYCLONUS_EXCLUDE" \
+    --job-timeout-seconds=1 \
     --cleanup-namespaces --junit-results-file="$dir/junit.xml" \
     ${NETCONFORM_CYCLONUS_ARGS:-} >"$dir/cyclonus.log" 2>&1 || true
   record_run cyclonus "$fault" $((SECONDS - start)) "$dir" 'junit.xml'

@@ -103,12 +103,17 @@ fn cases() -> Vec<FaultCase> {
         },
         FaultCase {
             fault: "no-route",
-            scenarios: &["pod-to-pod", "all-nodes", "localhost"],
+            scenarios: &["pod-to-pod", "all-nodes", "node-to-pod", "localhost"],
             must_fail: &[
                 "pod-to-pod::tcp-other-node",
                 "pod-to-pod::udp-other-node",
                 "pod-to-pod::http-other-node",
                 "pod-to-pod::icmp-other-node",
+                // A worker's host network loses the other worker's pods too.
+                "node-to-pod::tcp",
+                "node-to-pod::udp",
+                "node-to-pod::http",
+                "node-to-pod::icmp",
                 "all-nodes::tcp",
                 "all-nodes::udp",
                 "all-nodes::http",
@@ -301,6 +306,11 @@ fn cases() -> Vec<FaultCase> {
                 "np-ip-block",
                 "np-union",
                 "np-any-namespace",
+                "np-deny-all",
+                "np-match-expressions",
+                "np-allow-all-wins",
+                "np-protocol-only",
+                "np-egress-ip-block",
             ],
             must_fail: &[], // filled in below: every matrix check but np-no-policy's
             may_fail: &[],

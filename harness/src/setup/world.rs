@@ -401,7 +401,7 @@ pub async fn apply_policies(
     for p in policies {
         let ns = world.namespaces[p.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
         let mut p = p.clone();
-        p.spec = expand_pod_ips(&p.spec, world).map_err(|detail| SetupError::BadPolicy {
+        p.spec = expand_policy_spec(&p.spec, world).map_err(|detail| SetupError::BadPolicy {
             policy: p.name.clone(),
             detail,
         })?;
@@ -618,13 +618,28 @@ pub fn expand_name(name: &str, world: &World) -> Result<String, SetupError> {
     Ok(out)
 }
 
-/// `{ip:<pod>}` in a policy spec becomes that fixture pod's IP (pod IPs are
-/// only known once the pods run, e.g. for an ipBlock `except`).
-pub fn expand_pod_ips(
+/// In a policy spec, `{ip:<pod>}` becomes that fixture pod's IP (pod IPs are
+/// only known once the pods run, e.g. for an ipBlock `except`) and
+/// `{ns:<namespace>}` that namespace's real name (this run's; e.g. for the
+/// `kubernetes.io/metadata.name` label every namespace carries).
+pub fn expand_policy_spec(
     spec: &serde_json::Value,
     world: &World,
 ) -> Result<serde_json::Value, String> {
     let mut text = spec.to_string();
+    while let Some(start) = text.find("{ns:") {
+        let end = text[start..]
+            .find('}')
+            .ok_or("unclosed {ns:...} placeholder")?
+            + start;
+        let logical = &text[start + 4..end];
+        let real = world
+            .namespaces
+            .get(logical)
+            .cloned()
+            .ok_or_else(|| format!("{{ns:{logical}}}: no fixture namespace `{logical}`"))?;
+        text.replace_range(start..=end, &real);
+    }
     while let Some(start) = text.find("{ip:") {
         let end = text[start..]
             .find('}')
@@ -671,8 +686,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pod_ip_placeholders_are_filled() {
+    fn policy_placeholders_are_filled() {
         let mut w = World::default();
+        w.namespaces.insert("y".into(), "y-r1".into());
         w.groups.insert(
             "yb".into(),
             vec![Endpoint {
@@ -682,14 +698,27 @@ mod tests {
             }],
         );
         let spec = serde_json::json!({"ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["{ip:yb}/32"]}}]}]});
-        let out = expand_pod_ips(&spec, &w).unwrap();
+        let out = expand_policy_spec(&spec, &w).unwrap();
         assert_eq!(
             out["ingress"][0]["from"][0]["ipBlock"]["except"][0],
             "10.1.2.3/32"
         );
-        assert!(expand_pod_ips(&serde_json::json!({"a": "{ip:nope}"}), &w)
-            .unwrap_err()
-            .contains("no fixture pod"));
+        let spec = serde_json::json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "{ns:y}"}}});
+        let out = expand_policy_spec(&spec, &w).unwrap();
+        assert_eq!(
+            out["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+            "y-r1"
+        );
+        assert!(
+            expand_policy_spec(&serde_json::json!({"a": "{ip:nope}"}), &w)
+                .unwrap_err()
+                .contains("no fixture pod")
+        );
+        assert!(
+            expand_policy_spec(&serde_json::json!({"a": "{ns:nope}"}), &w)
+                .unwrap_err()
+                .contains("no fixture namespace")
+        );
     }
 
     #[test]
