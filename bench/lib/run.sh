@@ -61,7 +61,7 @@ PY
     printf 'when\thost\tpeer\tversion\tfault\tpassed\tfailed\tskipped\twall_s\trun\n' >"$PEERS_RESULTS"
   local version=$K8S_VERSION
   [[ $peer == cyclonus ]] && version=$CYCLONUS_VERSION
-  [[ $peer == netconform ]] && version=$(git -C "$root" rev-parse --short HEAD)
+  [[ $peer == netconform* ]] && version=$(git -C "$root" rev-parse --short HEAD)
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$peer" \
     "$version" "$fault" "$counts" "$seconds" "$base" | tee -a "$PEERS_RESULTS"
 }
@@ -99,13 +99,17 @@ run_cyclonus() {
   record_run cyclonus "$fault" $((SECONDS - start)) "$dir" 'junit.xml'
 }
 
+# NETCONFORM_PEERS_TEST_ARGS: libtest arguments for a part of the catalogue,
+# e.g. 'np-' (the NetworkPolicy cases, next to netpol) or '--skip np-' (the
+# rest, next to e2e); recorded with the peer's name.
 run_netconform() {
-  local fault=$1 dir start
+  local fault=$1 dir start args=${NETCONFORM_PEERS_TEST_ARGS:-}
   dir=$(run_dir netconform "$fault")
   (cd "$root" && cargo test --quiet --offline -p netconform-suite --test conformance --no-run) >&2
-  log "netconform: the catalogue (log: $dir/netconform.log)"
+  log "netconform: the catalogue${args:+ ($args)} (log: $dir/netconform.log)"
   start=$SECONDS
+  # shellcheck disable=SC2086 # the arguments are words
   (cd "$root" && NETCONFORM_REQUIRE_CLUSTER=1 NETCONFORM_REPORT_DIR="$dir" \
-    cargo test --quiet --offline -p netconform-suite --test conformance) >"$dir/netconform.log" 2>&1 || true
-  record_run netconform "$fault" $((SECONDS - start)) "$dir" 'junit.xml'
+    cargo test --quiet --offline -p netconform-suite --test conformance -- $args) >"$dir/netconform.log" 2>&1 || true
+  record_run "netconform${args:+ [$args]}" "$fault" $((SECONDS - start)) "$dir" 'junit.xml'
 }
