@@ -311,6 +311,7 @@ fn cases() -> Vec<FaultCase> {
                 "np-allow-all-wins",
                 "np-protocol-only",
                 "np-egress-ip-block",
+                "np-egress-peers",
             ],
             must_fail: &[], // filled in below: every matrix check but np-no-policy's
             may_fail: &[],
