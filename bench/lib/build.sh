@@ -2,7 +2,8 @@
 # Builds the peers (upstream e2e.test, agnhost, cyclonus) from the Go module
 # proxy into the cache outside the repository, keyed by version, the way
 # testbed/lib/build.sh builds Kubernetes. Sourced by bench/peers; needs
-# testbed/lib/common.sh (NC_CACHE, K8S_VERSION, log, die).
+# testbed/lib/common.sh (NC_CACHE, K8S_VERSION, log, die) and testbed/lib/build.sh
+# (kubernetes_wrapper_gomod, kubernetes_ldflags).
 
 PEERS_CACHE="$NC_CACHE/peers"
 E2E_OUT="$PEERS_CACHE/e2e-$K8S_VERSION"
@@ -20,24 +21,13 @@ build_e2e() {
   fi
   local work="$NC_CACHE/src/e2e-$K8S_VERSION"
   mkdir -p "$work" "$E2E_OUT/bin"
-  local staging_version="v0.${K8S_VERSION#v1.}"
   log "e2e.test $K8S_VERSION: fetching k8s.io/kubernetes (Go module proxy)"
   local info kmod kdir
   info=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION")
   kmod=$(sed -n 's/.*"GoMod": "\(.*\)",/\1/p' <<<"$info")
   kdir=$(sed -n 's/.*"Dir": "\(.*\)",/\1/p' <<<"$info")
   [[ -f $kmod && -d $kdir ]] || die "could not download k8s.io/kubernetes@$K8S_VERSION"
-  {
-    echo "module netconform.local/peers-e2e"
-    echo
-    echo "go 1.24.0"
-    echo
-    echo "require k8s.io/kubernetes $K8S_VERSION"
-    echo
-    echo "replace ("
-    sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#\t\1 => \1 '"$staging_version"'#p' "$kmod"
-    echo ")"
-  } >"$work/go.mod"
+  kubernetes_wrapper_gomod netconform.local/peers-e2e "$kmod" >"$work/go.mod"
   {
     echo "//go:build tools"
     echo
@@ -53,12 +43,7 @@ build_e2e() {
   } >"$work/tools.go"
   log "e2e.test $K8S_VERSION: resolving dependencies"
   (cd "$work" && go mod tidy) || die "go mod tidy failed in $work"
-  local major=1 minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
-  local ldflags="-s -w" p
-  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$minor"
-    ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
-  done
+  local ldflags; ldflags=$(kubernetes_ldflags)
   log "e2e.test $K8S_VERSION: building agnhost"
   (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$E2E_OUT/bin/agnhost" \
     k8s.io/kubernetes/test/images/agnhost) || die "building agnhost failed"

@@ -39,6 +39,11 @@ failed_names = []
 for path in sorted(glob.glob(f"{d}/{pattern}")):
     for case in ET.parse(path).getroot().iter("testcase"):
         name = case.get("name", "")
+        # netconform's JUnit names a trial by scenario (classname) and check;
+        # e2e's classname is the suite's, with spaces.
+        cls = case.get("classname", "")
+        if cls and " " not in cls and not name.startswith(cls + "::"):
+            name = f"{cls}::{name}"
         if focus and not re.search(focus, name):
             continue
         if name.startswith("[SynchronizedBeforeSuite]") or name.startswith("[SynchronizedAfterSuite]") \

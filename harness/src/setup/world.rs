@@ -627,34 +627,40 @@ pub fn expand_policy_spec(
     world: &World,
 ) -> Result<serde_json::Value, String> {
     let mut text = spec.to_string();
-    while let Some(start) = text.find("{ns:") {
-        let end = text[start..]
-            .find('}')
-            .ok_or("unclosed {ns:...} placeholder")?
-            + start;
-        let logical = &text[start + 4..end];
-        let real = world
+    fill(&mut text, "ns", |logical| {
+        world
             .namespaces
             .get(logical)
             .cloned()
-            .ok_or_else(|| format!("{{ns:{logical}}}: no fixture namespace `{logical}`"))?;
-        text.replace_range(start..=end, &real);
-    }
-    while let Some(start) = text.find("{ip:") {
-        let end = text[start..]
-            .find('}')
-            .ok_or("unclosed {ip:...} placeholder")?
-            + start;
-        let pod = &text[start + 4..end];
-        let ip = world
+            .ok_or_else(|| format!("{{ns:{logical}}}: no fixture namespace `{logical}`"))
+    })?;
+    fill(&mut text, "ip", |pod| {
+        world
             .groups
             .get(pod)
             .and_then(|g| g.first())
             .map(|e| e.ip.clone())
-            .ok_or_else(|| format!("{{ip:{pod}}}: no fixture pod `{pod}`"))?;
-        text.replace_range(start..=end, &ip);
-    }
+            .ok_or_else(|| format!("{{ip:{pod}}}: no fixture pod `{pod}`"))
+    })?;
     serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// Replaces every `{<kind>:<key>}` in `text` with `value(key)`.
+fn fill(
+    text: &mut String,
+    kind: &str,
+    value: impl Fn(&str) -> Result<String, String>,
+) -> Result<(), String> {
+    let open = format!("{{{kind}:");
+    while let Some(start) = text.find(&open) {
+        let end = text[start..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed {open}...}} placeholder"))?
+            + start;
+        let filled = value(&text[start + open.len()..end])?;
+        text.replace_range(start..=end, &filled);
+    }
+    Ok(())
 }
 
 /// `<domain>` from a search path like `ns.svc.<domain> svc.<domain> <domain>`.
