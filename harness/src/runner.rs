@@ -149,9 +149,13 @@ pub async fn run_shared_world(
                 report_not_run(&scenario, &checks, &failure, started, report)
             }
         }
-        let restored = match world::delete_policies(&ctx.client, &mut world, own).await {
+        let given_back = match world::delete_policies(&ctx.client, &mut world, own).await {
+            Ok(()) => actions::restore_labels(&ctx.client, &mut world).await,
+            Err(error) => Err(error),
+        };
+        let restored = match given_back {
             Ok(()) => restore(ctx, world_name, &world, &scenario, &checks).await,
-            Err(error) => Err(WorldStopped::PoliciesNotDeleted {
+            Err(error) => Err(WorldStopped::ChangesNotUndone {
                 world: world_name.to_string(),
                 after: scenario.name.clone(),
                 error,

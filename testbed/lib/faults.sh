@@ -5,7 +5,7 @@
 # $NC_STATE/faults/ so `heal` knows what to undo.
 
 FAULTS_DIR="$NC_STATE/faults"
-FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored hostport-off service-rules-off netpol-off mtu slow-pair throttled-pair outside-unreachable outside-foreign-snat"
+FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored hostport-off service-rules-off netpol-off netpol-stale-updates mtu slow-pair throttled-pair outside-unreachable outside-foreign-snat"
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
@@ -168,6 +168,18 @@ heal_netpol_off() {
   local n
   for n in "${NODES[@]}"; do start_netpol "$n"; done
 }
+
+# netpol-stale-updates: every enforcer restarted with --ignore-updates: it
+# follows new and deleted pods, namespaces and policies, but keeps the labels
+# and policy specs it first saw (an enforcer that handles add and delete
+# events, not updates).
+restart_netpol() { # [ENFORCER ARGS...]
+  local n
+  fault_netpol_off
+  for n in "${NODES[@]}"; do start_netpol "$n" "$@"; done
+}
+fault_netpol_stale_updates() { restart_netpol --ignore-updates; }
+heal_netpol_stale_updates() { restart_netpol; }
 
 fault_mtu() { # one worker's uplink MTU drops below the pods' 1500 (an overlay's mistake)
   in_ns "$FAULT_NODE" ip link set eth0 mtu 1300

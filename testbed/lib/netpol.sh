@@ -11,7 +11,8 @@ build_netpol() {
   (cd "$TESTBED_DIR/.." && cargo build --quiet --release -p netconform-netpol -p netconform-delay) || die "building the enforcer failed"
 }
 
-start_netpol() {
+start_netpol() { # NODE [ENFORCER ARGS...]
   local n=$1
-  start_node_proc "$n" "$n-netpol" ip netns exec "$n" "$NETPOL_BIN" --kubeconfig "$PKI/netpol.kubeconfig" --node "$n"
+  shift
+  start_node_proc "$n" "$n-netpol" ip netns exec "$n" "$NETPOL_BIN" --kubeconfig "$PKI/netpol.kubeconfig" --node "$n" "$@"
 }

@@ -13,7 +13,7 @@ impl Display for WorldStopped {
             WorldStopped::SetupFailed { world, error } => {
                 write!(f, "setting up the shared world {world} failed: {error}")
             }
-            WorldStopped::PoliciesNotDeleted {
+            WorldStopped::ChangesNotUndone {
                 world,
                 after,
                 error,

@@ -48,8 +48,8 @@ impl Scenario {
     /// The world this scenario can share at run time with the other scenarios
     /// on it: the world has no policies of its own (so its resting state is
     /// all-allowed), the scenario adds only NetworkPolicies to it, its checks'
-    /// `before` actions delete only its own policies (the world's pods stay as
-    /// they are), and it is not quiet. Such scenarios take turns on one copy
+    /// `before` actions delete or update only its own policies (the world's
+    /// pods stay; changed labels are restored when it ends), and it is not quiet. Such scenarios take turns on one copy
     /// of the world; any other scenario gets fixtures of its own.
     pub fn shared_world(&self) -> Option<(&str, &Fixtures)> {
         let (name, world) = (self.world.as_deref()?, self.world_fixtures.as_ref()?);
@@ -60,9 +60,11 @@ impl Scenario {
             && own.statefulsets.len() == world.statefulsets.len();
         let own_policy = |name: &str| self.own_policies().iter().any(|p| p.name == name);
         let leaves_the_world_alone = self.checks.iter().flat_map(|c| &c.before).all(|a| {
+            // Labels are given back when the scenario ends (runner::run_shared_world).
             a.replace_pods.is_none()
                 && a.make_unready.is_none()
                 && a.delete_policy.as_deref().is_none_or(own_policy)
+                && a.update_policy.as_ref().is_none_or(|u| own_policy(&u.name))
         });
         (world.policies.is_empty() && adds_only_policies && leaves_the_world_alone && !self.quiet)
             .then_some((name, world))
@@ -425,6 +427,34 @@ pub struct Action {
     /// Delete this fixture NetworkPolicy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_policy: Option<String>,
+    /// Give this fixture NetworkPolicy a new spec in place (same object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_policy: Option<PolicyUpdate>,
+    /// Change the labels of a fixture pod or namespace (the objects stay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<LabelChange>,
+}
+
+/// A fixture NetworkPolicy's new spec (`{ns:<namespace>}` placeholders as in
+/// `fixtures.policies`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyUpdate {
+    pub name: String,
+    pub spec: serde_json::Value,
+}
+
+/// Labels set on (a string) or removed from (`null`) one fixture pod or one
+/// fixture namespace: exactly one of `pod`, `namespace`. A scenario sharing
+/// its world gets the old labels back when it ends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelChange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub labels: BTreeMap<String, Option<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -843,17 +843,68 @@ fn validate_target(
     }
     for (j, a) in check.before.iter().enumerate() {
         let field = format!("{at}.before[{j}]");
-        let given = [&a.replace_pods, &a.make_unready, &a.delete_policy]
-            .iter()
-            .filter(|o| o.is_some())
-            .count();
+        let given = [
+            a.replace_pods.is_some(),
+            a.make_unready.is_some(),
+            a.delete_policy.is_some(),
+            a.update_policy.is_some(),
+            a.label.is_some(),
+        ]
+        .iter()
+        .filter(|given| **given)
+        .count();
         if given != 1 {
             problems.push((
                 field.clone(),
                 "before",
                 String::new(),
-                "an action is one of replace_pods, make_unready, delete_policy".into(),
+                "an action is one of replace_pods, make_unready, delete_policy, update_policy, label"
+                    .into(),
             ));
+        }
+        if let Some(update) = &a.update_policy {
+            if !s.fixtures.policies.iter().any(|p| p.name == update.name) {
+                problems.push((
+                    format!("{field}.update_policy.name"),
+                    "name",
+                    update.name.clone(),
+                    format!("unknown policy `{}`", update.name),
+                ));
+            }
+        }
+        if let Some(change) = &a.label {
+            let field = format!("{field}.label");
+            match (&change.pod, &change.namespace) {
+                (Some(pod), None) if !pods.contains(pod.as_str()) => problems.push((
+                    format!("{field}.pod"),
+                    "pod",
+                    pod.clone(),
+                    format!("unknown pod `{pod}` (pods: {})", join(pods)),
+                )),
+                (None, Some(ns)) if !s.fixtures.namespaces.iter().any(|n| &n.name == ns) => {
+                    problems.push((
+                        format!("{field}.namespace"),
+                        "namespace",
+                        ns.clone(),
+                        format!("unknown namespace `{ns}`"),
+                    ))
+                }
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => problems.push((
+                    field.clone(),
+                    "label",
+                    String::new(),
+                    "`label` names exactly one of `pod`, `namespace`".into(),
+                )),
+            }
+            if change.labels.is_empty() {
+                problems.push((
+                    format!("{field}.labels"),
+                    "labels",
+                    String::new(),
+                    "`labels` sets or removes at least one label".into(),
+                ));
+            }
         }
         for pod in [&a.replace_pods, &a.make_unready].into_iter().flatten() {
             if !pods.contains(pod.as_str()) {

@@ -1,18 +1,20 @@
 //! Changes a check makes to its scenario's fixtures before probing: replacing
-//! pods, making pods unready, deleting policies. The world is updated to match,
+//! pods, making pods unready, deleting or updating policies, relabelling pods
+//! and namespaces. The world is updated to match,
 //! so expectations (Service backends, pod IPs) follow.
 
 use crate::cluster::exec;
 use crate::progress::progress;
-use crate::scenario::Action;
+use crate::scenario::{Action, LabelChange, PolicyUpdate};
 use crate::setup::error::{Awaited, SetupError};
 use crate::setup::fixtures::{self, AGENT_CONTAINER};
-use crate::setup::world::World;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use crate::setup::world::{self, Labelled, World};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::DeleteParams;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const LIMIT: Duration = crate::timeouts::TIMEOUTS.action;
@@ -47,7 +49,172 @@ pub async fn run(
             .map_err(|e| SetupError::api("deleting NetworkPolicy", format!("{ns}/{policy}"), e))?;
         progress(scenario, format!("deleted NetworkPolicy {ns}/{policy}"));
     }
+    if let Some(update) = &action.update_policy {
+        update_policy(client, world, update).await?;
+        progress(scenario, format!("updated NetworkPolicy {}", update.name));
+    }
+    if let Some(change) = &action.label {
+        let object = relabel(client, world, change).await?;
+        progress(scenario, format!("relabelled {object}"));
+    }
     Ok(())
+}
+
+/// Replaces the policy's spec on the same object (a PUT with its
+/// resourceVersion): what an enforcer sees is an update, not a new policy.
+async fn update_policy(
+    client: &Client,
+    world: &World,
+    update: &PolicyUpdate,
+) -> Result<(), SetupError> {
+    let ns = world
+        .policy_namespaces
+        .get(&update.name)
+        .cloned()
+        .ok_or_else(|| SetupError::Unknown {
+            what: "policy",
+            name: update.name.clone(),
+        })?;
+    let object = format!("{ns}/{}", update.name);
+    let spec =
+        world::expand_policy_spec(&update.spec, world).map_err(|detail| SetupError::BadPolicy {
+            policy: update.name.clone(),
+            detail,
+        })?;
+    let api = Api::<NetworkPolicy>::namespaced(client.clone(), &ns);
+    let mut policy = api
+        .get(&update.name)
+        .await
+        .map_err(|e| SetupError::api("reading NetworkPolicy", object.clone(), e))?;
+    policy.spec = Some(
+        serde_json::from_value(spec).map_err(|e| SetupError::BadPolicy {
+            policy: update.name.clone(),
+            detail: e.to_string(),
+        })?,
+    );
+    api.replace(&update.name, &PostParams::default(), &policy)
+        .await
+        .map_err(|e| SetupError::api("updating NetworkPolicy", object, e))?;
+    Ok(())
+}
+
+/// Merge-patches the labels of one fixture pod or namespace, keeping the
+/// labels it had before its first change in `world.relabelled`.
+async fn relabel(
+    client: &Client,
+    world: &mut World,
+    change: &LabelChange,
+) -> Result<Labelled, SetupError> {
+    let target = match (&change.pod, &change.namespace) {
+        (Some(pod), _) => {
+            let member = world
+                .groups
+                .get(pod)
+                .and_then(|m| m.first())
+                .ok_or_else(|| SetupError::Unknown {
+                    what: "pod",
+                    name: pod.clone(),
+                })?;
+            Labelled::Pod {
+                namespace: member.namespace.clone(),
+                name: member.pod.clone(),
+            }
+        }
+        (None, Some(ns)) => {
+            Labelled::Namespace(world.namespaces.get(ns).cloned().ok_or_else(|| {
+                SetupError::Unknown {
+                    what: "namespace",
+                    name: ns.clone(),
+                }
+            })?)
+        }
+        (None, None) => {
+            return Err(SetupError::Unknown {
+                what: "pod or namespace for",
+                name: "label".into(),
+            })
+        }
+    };
+    let patch = serde_json::json!({"metadata": {"labels": change.labels}});
+    let before = patch_labels(client, &target, &patch).await?;
+    world.relabelled.entry(target.clone()).or_insert(before);
+    if let Labelled::Pod { name, .. } = &target {
+        for e in world
+            .groups
+            .values_mut()
+            .flatten()
+            .filter(|e| &e.pod == name)
+        {
+            for (k, v) in &change.labels {
+                match v {
+                    Some(v) => e.labels.insert(k.clone(), v.clone()),
+                    None => e.labels.remove(k),
+                };
+            }
+        }
+    }
+    Ok(target)
+}
+
+/// Gives every object a check relabelled its labels from before the first
+/// change back (a shared world must look the same to the next scenario), and
+/// checks that it has exactly them afterwards.
+pub async fn restore_labels(client: &Client, world: &mut World) -> Result<(), SetupError> {
+    for (target, original) in std::mem::take(&mut world.relabelled) {
+        let now = patch_labels(client, &target, &serde_json::json!({})).await?;
+        let mut labels: BTreeMap<String, Option<String>> =
+            now.keys().map(|k| (k.clone(), None)).collect();
+        labels.extend(original.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
+        let patch = serde_json::json!({"metadata": {"labels": labels}});
+        patch_labels(client, &target, &patch).await?;
+        let after = patch_labels(client, &target, &serde_json::json!({})).await?;
+        if after != original {
+            return Err(SetupError::Cluster(format!(
+                "{target}: labels {after:?} after restoring, expected {original:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Applies a JSON merge patch to the object's metadata and returns the labels
+/// it had before (an empty patch reads them).
+async fn patch_labels(
+    client: &Client,
+    target: &Labelled,
+    patch: &serde_json::Value,
+) -> Result<BTreeMap<String, String>, SetupError> {
+    let object = target.to_string();
+    let empty = patch.as_object().is_some_and(|o| o.is_empty());
+    let labels = match target {
+        Labelled::Pod { namespace, name } => {
+            let api = Api::<Pod>::namespaced(client.clone(), namespace);
+            let before = api
+                .get(name)
+                .await
+                .map_err(|e| SetupError::api("reading", object.clone(), e))?;
+            if !empty {
+                api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await
+                    .map_err(|e| SetupError::api("relabelling", object, e))?;
+            }
+            before.metadata.labels
+        }
+        Labelled::Namespace(name) => {
+            let api = Api::<Namespace>::all(client.clone());
+            let before = api
+                .get(name)
+                .await
+                .map_err(|e| SetupError::api("reading", object.clone(), e))?;
+            if !empty {
+                api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await
+                    .map_err(|e| SetupError::api("relabelling", object, e))?;
+            }
+            before.metadata.labels
+        }
+    };
+    Ok(labels.unwrap_or_default())
 }
 
 async fn replace_pods(client: &Client, world: &mut World, fixture: &str) -> Result<(), SetupError> {

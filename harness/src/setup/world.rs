@@ -95,6 +95,25 @@ pub struct World {
     pub api_server_ip: Option<String>,
     /// The host outside the cluster the user named (`NETCONFORM_OUTSIDE_HOST`).
     pub outside_host: Option<String>,
+    /// Objects whose labels a check changed, with the labels they had before
+    /// the first change (a shared world gets them back; see `actions::restore_labels`).
+    pub relabelled: BTreeMap<Labelled, BTreeMap<String, String>>,
+}
+
+/// A fixture object whose labels can be changed, by its real name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Labelled {
+    Pod { namespace: String, name: String },
+    Namespace(String),
+}
+
+impl std::fmt::Display for Labelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Labelled::Pod { namespace, name } => write!(f, "pod {namespace}/{name}"),
+            Labelled::Namespace(name) => write!(f, "namespace {name}"),
+        }
+    }
 }
 
 impl World {

@@ -99,8 +99,8 @@ impl Failure {
 pub enum WorldStopped {
     /// The copy could not be set up.
     SetupFailed { world: String, error: SetupError },
-    /// A case's policies could not be deleted.
-    PoliciesNotDeleted {
+    /// A case's policies could not be deleted, or the labels it changed not given back.
+    ChangesNotUndone {
         world: String,
         after: String,
         error: SetupError,

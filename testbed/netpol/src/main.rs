@@ -9,6 +9,7 @@
 mod cidr;
 mod rules;
 mod selector;
+mod stale;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -35,6 +36,10 @@ struct Args {
     /// Name of the node whose pods this instance protects.
     #[arg(long)]
     node: String,
+    /// A fault (testbed `fault netpol-stale-updates`): keep the labels and
+    /// policy specs each object had when first seen, ignoring later updates.
+    #[arg(long)]
+    ignore_updates: bool,
 }
 
 /// Built-in chains that jump to ours: FORWARD for routed and bridged pod
@@ -76,18 +81,30 @@ async fn main() -> Result<()> {
     // applying rules, and on the 5 s tick; not on every pod event (that was
     // a thousand `iptables -S` runs per catalogue, most of the node's iptables work).
     let mut check_hooks = true;
+    let mut first_seen = args.ignore_updates.then(stale::FirstSeen::default);
+    if first_seen.is_some() {
+        tracing::warn!("fault: ignoring updates to labels and policy specs");
+    }
     loop {
         let started = Instant::now();
         let pod_list = pods.state();
         for shared in rules::shared_addresses(&pod_list) {
             tracing::info!(%shared, "an address shown by several pods: the live one owns it");
         }
-        let ruleset = rules::compute(
-            &args.node,
-            &pod_list,
-            &namespaces.state(),
-            &policies.state(),
-        );
+        let ruleset = match first_seen.as_mut() {
+            None => rules::compute(
+                &args.node,
+                &pod_list,
+                &namespaces.state(),
+                &policies.state(),
+            ),
+            Some(seen) => rules::compute(
+                &args.node,
+                &seen.pods(&pod_list),
+                &seen.namespaces(&namespaces.state()),
+                &seen.policies(&policies.state()),
+            ),
+        };
         if last.as_ref() != Some(&ruleset) {
             iptables_restore(&rules::restore_script(&ruleset, &installed))?;
             installed = ruleset.chains.keys().cloned().collect();
