@@ -147,14 +147,16 @@ fn cases() -> Vec<FaultCase> {
             may_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
         },
-        // kube-proxy's ClientIP affinity rules gone on the client's node:
-        // only the affinity checks fail (spread and every other Service work).
+        // kube-proxy's ClientIP affinity rules gone on one worker (the
+        // ClusterIP client's node, and a NodePort's node): only the affinity
+        // checks fail (spread and every other Service work).
         FaultCase {
             fault: "affinity-ignored",
-            scenarios: &["cluster-ip"],
+            scenarios: &["cluster-ip", "nodeport"],
             must_fail: &[
                 "cluster-ip::client-ip-affinity",
                 "cluster-ip::client-ip-affinity-with-timeout",
+                "nodeport::client-ip-affinity",
             ],
             may_fail: &[],
             symptom: Symptom::SpreadDespiteAffinity,
@@ -220,6 +222,7 @@ fn cases() -> Vec<FaultCase> {
                 "cluster-ip::named-target-port",
                 "cluster-ip::udp-port",
                 "cluster-ip::spreads-over-backends",
+                "cluster-ip::endpoints-in-several-slices",
                 "cluster-ip::client-ip-affinity",
                 "cluster-ip::client-ip-affinity-with-timeout",
                 "cluster-ip::external-name-resolves-to-its-target",

@@ -559,6 +559,21 @@ checks:
     #[case::source_ip_needs_connected(
         VALID.replace("expect: connected", "expect: blocked"),
         "s.yaml:15:5: field `checks[0].assert.source_ip`: a source address can only be asserted when the check expects `connected`")]
+    #[case::label_names_an_unknown_pod(
+        VALID.replace("    samples: 20", "    samples: 20\n    before: [{label: {pod: clinet, labels: {a: b}}}]"),
+        "field `checks[0].before[0].label.pod`: unknown pod `clinet` (pods: client, server)")]
+    #[case::label_names_pod_and_namespace(
+        VALID.replace("    samples: 20", "    samples: 20\n    before: [{label: {pod: client, namespace: main, labels: {a: b}}}]"),
+        "field `checks[0].before[0].label`: `label` names exactly one of `pod`, `namespace`")]
+    #[case::update_of_an_unknown_policy(
+        VALID.replace("    samples: 20", "    samples: 20\n    before: [{update_policy: {name: nope, spec: {}}}]"),
+        "field `checks[0].before[0].update_policy.name`: unknown policy `nope`")]
+    #[case::slices_and_a_selector(
+        VALID.replace("checks:", "  services:\n    - {name: s, selector: {app: server}, endpoint_slice_per_pod: [server], ports: [{port: 80}]}\nchecks:"),
+        "field `fixtures.services[0].selector`: give one of selector, synthetic_endpoints, endpoint_slice_per_pod")]
+    #[case::slice_of_an_unknown_pod(
+        VALID.replace("checks:", "  services:\n    - {name: s, endpoint_slice_per_pod: [nobody], ports: [{port: 80}]}\nchecks:"),
+        "field `fixtures.services[0].endpoint_slice_per_pod[0]`: `nobody` is not a fixture pod in the Service's namespace with its own network")]
     #[case::not_yaml(
         "name: [unclosed".to_string(),
         "s.yaml:1:7")]
@@ -678,6 +693,16 @@ checks:
     #[case::adds_a_policy(POLICY, ", converge_ms: 5000", Some("two-pods"))]
     #[case::deletes_its_policy(POLICY, ", before: [{delete_policy: deny}]", Some("two-pods"))]
     #[case::replaces_a_pod(POLICY, ", before: [{replace_pods: server}]", None)]
+    #[case::relabels_a_pod(
+        POLICY,
+        ", before: [{label: {pod: server, labels: {app: x}}}]",
+        Some("two-pods")
+    )]
+    #[case::updates_its_policy(
+        POLICY,
+        ", before: [{update_policy: {name: deny, spec: {podSelector: {}}}}]",
+        Some("two-pods")
+    )]
     fn only_scenarios_that_add_policies_share_their_world(
         #[case] fixtures: &str,
         #[case] check_extra: &str,

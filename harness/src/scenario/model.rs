@@ -289,6 +289,12 @@ pub struct ServiceFixture {
     /// them; no probe is ever sent to them. For answers larger than UDP carries.
     #[serde(default)]
     pub synthetic_endpoints: Option<u8>,
+    /// Without a selector: netconform writes one EndpointSlice per fixture pod
+    /// named here, holding that pod's address (ports: each Service port's
+    /// numeric `target_port`, or `port`). These pods are the backends, so the
+    /// Service works only if the data plane merges its slices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoint_slice_per_pod: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -359,13 +359,23 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                         "a Service needs at least one port".into(),
                     ));
                 }
-                if svc.selector.is_empty() && svc.synthetic_endpoints.is_none() {
+                let own_endpoints = usize::from(svc.synthetic_endpoints.is_some())
+                    + usize::from(!svc.endpoint_slice_per_pod.is_empty());
+                if svc.selector.is_empty() && own_endpoints == 0 {
                     problems.push((
                         format!("{at}.selector"),
                         "selector",
                         String::new(),
-                        "a Service needs a selector (fixture pod labels), or synthetic_endpoints"
+                        "a Service needs a selector (fixture pod labels), synthetic_endpoints or endpoint_slice_per_pod"
                             .into(),
+                    ));
+                }
+                if own_endpoints > 0 && !svc.selector.is_empty() || own_endpoints > 1 {
+                    problems.push((
+                        format!("{at}.selector"),
+                        "selector",
+                        String::new(),
+                        "give one of selector, synthetic_endpoints, endpoint_slice_per_pod".into(),
                     ));
                 }
             }
@@ -379,6 +389,38 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                     "a Service port is tcp or udp".into(),
                 ));
             }
+        }
+        let default_ns = s
+            .fixtures
+            .namespaces
+            .first()
+            .map_or("main", |n| n.name.as_str());
+        let ns_of = |ns: &Option<String>| ns.clone().unwrap_or_else(|| default_ns.to_string());
+        for (j, pod) in svc.endpoint_slice_per_pod.iter().enumerate() {
+            let fits = s.fixtures.pods.iter().any(|p| {
+                &p.name == pod && !p.host_network && ns_of(&p.namespace) == ns_of(&svc.namespace)
+            });
+            if !fits {
+                problems.push((
+                    format!("{at}.endpoint_slice_per_pod[{j}]"),
+                    "endpoint_slice_per_pod",
+                    pod.clone(),
+                    format!("`{pod}` is not a fixture pod in the Service's namespace with its own network"),
+                ));
+            }
+        }
+        if !svc.endpoint_slice_per_pod.is_empty()
+            && svc
+                .ports
+                .iter()
+                .any(|p| matches!(p.target_port, Some(PortRef::Name(_))))
+        {
+            problems.push((
+                format!("{at}.ports"),
+                "ports",
+                String::new(),
+                "with endpoint_slice_per_pod a target_port is a number (netconform writes it into the slices)".into(),
+            ));
         }
         if svc.external_traffic_policy_local && svc.kind != ServiceKind::NodePort {
             problems.push((

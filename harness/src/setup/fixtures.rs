@@ -353,6 +353,49 @@ pub fn synthetic_endpoint_slice(
     .expect("the endpoint slice template is a valid EndpointSlice")
 }
 
+/// One EndpointSlice of a selector-less Service with `endpoint_slice_per_pod`:
+/// the `index`th, holding one backend pod's address, marked as managed by
+/// netconform (the EndpointSlice controller leaves it alone).
+pub fn pod_endpoint_slice(
+    fixture: &ServiceFixture,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+    index: usize,
+    pod: &crate::setup::world::Endpoint,
+) -> k8s_openapi::api::discovery::v1::EndpointSlice {
+    let mut all_labels = labels.clone();
+    all_labels.insert("kubernetes.io/service-name".into(), fixture.name.clone());
+    all_labels.insert(
+        "endpointslice.kubernetes.io/managed-by".into(),
+        "netconform.io".into(),
+    );
+    let ports: Vec<serde_json::Value> = fixture
+        .ports
+        .iter()
+        .map(|p| {
+            let target = match p.target_port {
+                Some(PortRef::Number(n)) => n,
+                _ => p.port,
+            };
+            json!({"name": p.name.clone().unwrap_or_default(), "port": target, "protocol": p.protocol.as_str().to_uppercase()})
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": format!("{}-{index}", fixture.name), "namespace": namespace, "labels": all_labels},
+        "addressType": "IPv4",
+        "endpoints": [{
+            "addresses": [pod.ip],
+            "conditions": {"ready": true},
+            "nodeName": pod.node,
+            "targetRef": {"kind": "Pod", "name": pod.pod, "namespace": pod.namespace}
+        }],
+        "ports": ports
+    }))
+    .expect("the endpoint slice template is a valid EndpointSlice")
+}
+
 /// The NetworkPolicy for a fixture; its spec must be a valid NetworkPolicySpec.
 pub fn network_policy(
     fixture: &PolicyFixture,

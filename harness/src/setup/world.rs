@@ -340,17 +340,36 @@ pub async fn setup(
         let svc = fixtures::apply(client, &fixtures::service(f, &ns, &labels))
             .await
             .map_err(|e| SetupError::api("applying service", format!("{ns}/{}", f.name), e))?;
-        let backends = world
-            .groups
-            .values()
-            .flatten()
-            .filter(|e| {
-                e.namespace == ns
-                    && !f.selector.is_empty()
-                    && f.selector.iter().all(|(k, v)| e.labels.get(k) == Some(v))
-            })
-            .cloned()
-            .collect();
+        let backends: Vec<Endpoint> = if f.endpoint_slice_per_pod.is_empty() {
+            world
+                .groups
+                .values()
+                .flatten()
+                .filter(|e| {
+                    e.namespace == ns
+                        && !f.selector.is_empty()
+                        && f.selector.iter().all(|(k, v)| e.labels.get(k) == Some(v))
+                })
+                .cloned()
+                .collect()
+        } else {
+            f.endpoint_slice_per_pod
+                .iter()
+                .flat_map(|pod| world.groups.get(pod).cloned().unwrap_or_default())
+                .collect()
+        };
+        if !f.endpoint_slice_per_pod.is_empty() {
+            for (index, pod) in backends.iter().enumerate() {
+                let slice = fixtures::pod_endpoint_slice(f, &ns, &labels, index, pod);
+                fixtures::apply(client, &slice).await.map_err(|e| {
+                    SetupError::api(
+                        "applying an EndpointSlice of service",
+                        format!("{ns}/{}", f.name),
+                        e,
+                    )
+                })?;
+            }
+        }
         if f.synthetic_endpoints.is_some() {
             fixtures::apply(client, &fixtures::synthetic_endpoint_slice(f, &ns, &labels))
                 .await
