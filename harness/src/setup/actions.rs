@@ -184,37 +184,36 @@ async fn patch_labels(
     target: &Labelled,
     patch: &serde_json::Value,
 ) -> Result<BTreeMap<String, String>, SetupError> {
-    let object = target.to_string();
-    let empty = patch.as_object().is_some_and(|o| o.is_empty());
-    let labels = match target {
+    match target {
         Labelled::Pod { namespace, name } => {
             let api = Api::<Pod>::namespaced(client.clone(), namespace);
-            let before = api
-                .get(name)
-                .await
-                .map_err(|e| SetupError::api("reading", object.clone(), e))?;
-            if !empty {
-                api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
-                    .await
-                    .map_err(|e| SetupError::api("relabelling", object, e))?;
-            }
-            before.metadata.labels
+            merge_labels(&api, name, target, patch).await
         }
         Labelled::Namespace(name) => {
-            let api = Api::<Namespace>::all(client.clone());
-            let before = api
-                .get(name)
-                .await
-                .map_err(|e| SetupError::api("reading", object.clone(), e))?;
-            if !empty {
-                api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
-                    .await
-                    .map_err(|e| SetupError::api("relabelling", object, e))?;
-            }
-            before.metadata.labels
+            merge_labels(&Api::<Namespace>::all(client.clone()), name, target, patch).await
         }
-    };
-    Ok(labels.unwrap_or_default())
+    }
+}
+
+async fn merge_labels<K>(
+    api: &Api<K>,
+    name: &str,
+    target: &Labelled,
+    patch: &serde_json::Value,
+) -> Result<BTreeMap<String, String>, SetupError>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    let before = api
+        .get(name)
+        .await
+        .map_err(|e| SetupError::api("reading", target.to_string(), e))?;
+    if patch.as_object().is_none_or(|o| !o.is_empty()) {
+        api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map_err(|e| SetupError::api("relabelling", target.to_string(), e))?;
+    }
+    Ok(before.meta().labels.clone().unwrap_or_default())
 }
 
 async fn replace_pods(client: &Client, world: &mut World, fixture: &str) -> Result<(), SetupError> {

@@ -319,49 +319,54 @@ pub fn synthetic_addresses(count: u8) -> Vec<String> {
         .collect()
 }
 
-/// The EndpointSlice of a selector-less Service with synthetic endpoints,
-/// marked as managed by netconform (the EndpointSlice controller leaves it alone).
+/// The EndpointSlice of a selector-less Service with synthetic endpoints.
 pub fn synthetic_endpoint_slice(
     fixture: &ServiceFixture,
     namespace: &str,
     labels: &BTreeMap<String, String>,
 ) -> k8s_openapi::api::discovery::v1::EndpointSlice {
-    let mut all_labels = labels.clone();
-    all_labels.insert("kubernetes.io/service-name".into(), fixture.name.clone());
-    all_labels.insert(
-        "endpointslice.kubernetes.io/managed-by".into(),
-        "netconform.io".into(),
-    );
     let endpoints: Vec<serde_json::Value> =
         synthetic_addresses(fixture.synthetic_endpoints.unwrap_or(0))
             .into_iter()
             .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
             .collect();
-    let ports: Vec<serde_json::Value> = fixture
-        .ports
-        .iter()
-        .map(|p| json!({"name": p.name.clone().unwrap_or_default(), "port": p.port, "protocol": p.protocol.as_str().to_uppercase()}))
-        .collect();
-    serde_json::from_value(json!({
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {"name": format!("{}-synthetic", fixture.name), "namespace": namespace, "labels": all_labels},
-        "addressType": "IPv4",
-        "endpoints": endpoints,
-        "ports": ports
-    }))
-    .expect("the endpoint slice template is a valid EndpointSlice")
+    endpoint_slice(fixture, namespace, labels, "synthetic", endpoints)
 }
 
 /// One EndpointSlice of a selector-less Service with `endpoint_slice_per_pod`:
-/// the `index`th, holding one backend pod's address, marked as managed by
-/// netconform (the EndpointSlice controller leaves it alone).
+/// the `index`th, holding one backend pod's address.
 pub fn pod_endpoint_slice(
     fixture: &ServiceFixture,
     namespace: &str,
     labels: &BTreeMap<String, String>,
     index: usize,
     pod: &crate::setup::world::Endpoint,
+) -> k8s_openapi::api::discovery::v1::EndpointSlice {
+    let endpoint = json!({
+        "addresses": [pod.ip],
+        "conditions": {"ready": true},
+        "nodeName": pod.node,
+        "targetRef": {"kind": "Pod", "name": pod.pod, "namespace": pod.namespace}
+    });
+    endpoint_slice(
+        fixture,
+        namespace,
+        labels,
+        &index.to_string(),
+        vec![endpoint],
+    )
+}
+
+/// An EndpointSlice netconform writes for a fixture Service, named
+/// `<service>-<suffix>`, labelled with the run's labels, its Service's name
+/// and netconform as its manager (the EndpointSlice controller leaves it
+/// alone); its ports are the Service's numeric target ports (or `port`).
+fn endpoint_slice(
+    fixture: &ServiceFixture,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+    suffix: &str,
+    endpoints: Vec<serde_json::Value>,
 ) -> k8s_openapi::api::discovery::v1::EndpointSlice {
     let mut all_labels = labels.clone();
     all_labels.insert("kubernetes.io/service-name".into(), fixture.name.clone());
@@ -383,14 +388,9 @@ pub fn pod_endpoint_slice(
     serde_json::from_value(json!({
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
-        "metadata": {"name": format!("{}-{index}", fixture.name), "namespace": namespace, "labels": all_labels},
+        "metadata": {"name": format!("{}-{suffix}", fixture.name), "namespace": namespace, "labels": all_labels},
         "addressType": "IPv4",
-        "endpoints": [{
-            "addresses": [pod.ip],
-            "conditions": {"ready": true},
-            "nodeName": pod.node,
-            "targetRef": {"kind": "Pod", "name": pod.pod, "namespace": pod.namespace}
-        }],
+        "endpoints": endpoints,
         "ports": ports
     }))
     .expect("the endpoint slice template is a valid EndpointSlice")
