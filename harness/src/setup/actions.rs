@@ -135,9 +135,12 @@ async fn relabel(
             })
         }
     };
+    if !world.relabelled.contains_key(&target) {
+        let before = labels_of(client, &target).await?;
+        world.relabelled.insert(target.clone(), before);
+    }
     let patch = serde_json::json!({"metadata": {"labels": change.labels}});
-    let before = patch_labels(client, &target, &patch).await?;
-    world.relabelled.entry(target.clone()).or_insert(before);
+    patch_labels(client, &target, &patch).await?;
     if let Labelled::Pod { name, .. } = &target {
         for e in world
             .groups
@@ -158,16 +161,15 @@ async fn relabel(
 
 /// Gives every object a check relabelled its labels from before the first
 /// change back (a shared world must look the same to the next scenario), and
-/// checks that it has exactly them afterwards.
+/// checks that the patched object has exactly them.
 pub async fn restore_labels(client: &Client, world: &mut World) -> Result<(), SetupError> {
     for (target, original) in std::mem::take(&mut world.relabelled) {
-        let now = patch_labels(client, &target, &serde_json::json!({})).await?;
+        let now = labels_of(client, &target).await?;
         let mut labels: BTreeMap<String, Option<String>> =
             now.keys().map(|k| (k.clone(), None)).collect();
         labels.extend(original.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
         let patch = serde_json::json!({"metadata": {"labels": labels}});
-        patch_labels(client, &target, &patch).await?;
-        let after = patch_labels(client, &target, &serde_json::json!({})).await?;
+        let after = patch_labels(client, &target, &patch).await?;
         if after != original {
             return Err(SetupError::Cluster(format!(
                 "{target}: labels {after:?} after restoring, expected {original:?}"
@@ -177,43 +179,57 @@ pub async fn restore_labels(client: &Client, world: &mut World) -> Result<(), Se
     Ok(())
 }
 
+/// The object's labels now.
+async fn labels_of(
+    client: &Client,
+    target: &Labelled,
+) -> Result<BTreeMap<String, String>, SetupError> {
+    let read = |e| SetupError::api("reading", target.to_string(), e);
+    let meta = match target {
+        Labelled::Pod { namespace, name } => {
+            Api::<Pod>::namespaced(client.clone(), namespace)
+                .get(name)
+                .await
+                .map_err(read)?
+                .metadata
+        }
+        Labelled::Namespace(name) => {
+            Api::<Namespace>::all(client.clone())
+                .get(name)
+                .await
+                .map_err(read)?
+                .metadata
+        }
+    };
+    Ok(meta.labels.unwrap_or_default())
+}
+
 /// Applies a JSON merge patch to the object's metadata and returns the labels
-/// it had before (an empty patch reads them).
+/// it has afterwards (from the API server's answer).
 async fn patch_labels(
     client: &Client,
     target: &Labelled,
     patch: &serde_json::Value,
 ) -> Result<BTreeMap<String, String>, SetupError> {
-    match target {
+    let (params, patch) = (PatchParams::default(), Patch::Merge(patch));
+    let relabel = |e| SetupError::api("relabelling", target.to_string(), e);
+    let meta = match target {
         Labelled::Pod { namespace, name } => {
-            let api = Api::<Pod>::namespaced(client.clone(), namespace);
-            merge_labels(&api, name, target, patch).await
+            Api::<Pod>::namespaced(client.clone(), namespace)
+                .patch(name, &params, &patch)
+                .await
+                .map_err(relabel)?
+                .metadata
         }
         Labelled::Namespace(name) => {
-            merge_labels(&Api::<Namespace>::all(client.clone()), name, target, patch).await
+            Api::<Namespace>::all(client.clone())
+                .patch(name, &params, &patch)
+                .await
+                .map_err(relabel)?
+                .metadata
         }
-    }
-}
-
-async fn merge_labels<K>(
-    api: &Api<K>,
-    name: &str,
-    target: &Labelled,
-    patch: &serde_json::Value,
-) -> Result<BTreeMap<String, String>, SetupError>
-where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
-{
-    let before = api
-        .get(name)
-        .await
-        .map_err(|e| SetupError::api("reading", target.to_string(), e))?;
-    if patch.as_object().is_none_or(|o| !o.is_empty()) {
-        api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
-            .await
-            .map_err(|e| SetupError::api("relabelling", target.to_string(), e))?;
-    }
-    Ok(before.meta().labels.clone().unwrap_or_default())
+    };
+    Ok(meta.labels.unwrap_or_default())
 }
 
 async fn replace_pods(client: &Client, world: &mut World, fixture: &str) -> Result<(), SetupError> {
