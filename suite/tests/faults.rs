@@ -42,6 +42,9 @@ enum Symptom {
     SourceNeitherPodNorNode,
     /// One client's connections reached several backends of an affinity Service.
     SpreadDespiteAffinity,
+    /// Some of a Service's endpoints were never reached: fewer backends
+    /// answered than it has, or connections to it failed.
+    EndpointsMissed,
     /// Exactly these (from node, to node) pairs are latency or throughput
     /// outliers, and no probe failed on its own.
     PairOutliers(&'static [(&'static str, &'static str)]),
@@ -63,6 +66,12 @@ impl Symptom {
             }
             Symptom::SpreadDespiteAffinity => {
                 problems().any(|p| matches!(p, ProbeProblem::SpreadDespiteAffinity { .. }))
+            }
+            Symptom::EndpointsMissed => {
+                j.check_problems
+                    .iter()
+                    .any(|c| matches!(c, CheckProblem::TooFewBackends { .. }))
+                    || problems().any(|p| matches!(p, ProbeProblem::UnexpectedOutcome { .. }))
             }
             Symptom::PairOutliers(pairs) => {
                 let got: BTreeSet<(&str, &str)> = j
@@ -143,6 +152,7 @@ fn cases() -> Vec<FaultCase> {
                 "cluster-ip::by-name-and-namespace",
                 "cluster-ip::by-fqdn",
                 "cluster-ip::external-name-resolves-to-its-target",
+                "cluster-ip::type-changed-from-node-port-to-external-name",
             ],
             may_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
@@ -156,10 +166,44 @@ fn cases() -> Vec<FaultCase> {
             must_fail: &[
                 "cluster-ip::client-ip-affinity",
                 "cluster-ip::client-ip-affinity-with-timeout",
+                "cluster-ip::affinity-switched-on-in-place",
+                "cluster-ip::node-port-affinity-switched-on-in-place",
                 "nodeport::client-ip-affinity",
             ],
             may_fail: &[],
             symptom: Symptom::SpreadDespiteAffinity,
+        },
+        // kube-proxy on the cluster-ip client's node never hears of a Service
+        // update: the Service created as ExternalName gets no rules there when
+        // it becomes a ClusterIP and then a NodePort Service (every later step
+        // fails); CoreDNS follows, so the step back to ExternalName passes,
+        // and so does every Service created as it stays.
+        FaultCase {
+            fault: "service-stale-updates",
+            scenarios: &["cluster-ip"],
+            must_fail: &[
+                "cluster-ip::type-changed-from-external-name-to-cluster-ip",
+                "cluster-ip::affinity-switched-on-in-place",
+                "cluster-ip::affinity-switched-off-in-place",
+                "cluster-ip::type-changed-from-cluster-ip-to-node-port",
+                "cluster-ip::node-port-affinity-switched-on-in-place",
+            ],
+            may_fail: &[],
+            symptom: Symptom::UnexpectedOutcome,
+        },
+        // kube-proxy on the cluster-ip client's node reads one EndpointSlice
+        // per Service: the Service split over two slices reaches one backend
+        // from there, and of the Service split by port, the port whose slice
+        // comes second has no endpoint there. Every one-slice Service works.
+        FaultCase {
+            fault: "endpoint-slices-first-only",
+            scenarios: &["cluster-ip"],
+            must_fail: &[
+                "cluster-ip::endpoints-in-several-slices",
+                "cluster-ip::port-9001-in-its-own-slice",
+            ],
+            may_fail: &[],
+            symptom: Symptom::EndpointsMissed,
         },
         // hostPorts lead nowhere; everything else works.
         FaultCase {
@@ -223,9 +267,17 @@ fn cases() -> Vec<FaultCase> {
                 "cluster-ip::udp-port",
                 "cluster-ip::spreads-over-backends",
                 "cluster-ip::endpoints-in-several-slices",
+                "cluster-ip::port-9000-in-its-own-slice",
+                "cluster-ip::port-9001-in-its-own-slice",
                 "cluster-ip::client-ip-affinity",
                 "cluster-ip::client-ip-affinity-with-timeout",
                 "cluster-ip::external-name-resolves-to-its-target",
+                "cluster-ip::type-changed-from-external-name-to-cluster-ip",
+                "cluster-ip::affinity-switched-on-in-place",
+                "cluster-ip::affinity-switched-off-in-place",
+                "cluster-ip::type-changed-from-cluster-ip-to-node-port",
+                "cluster-ip::node-port-affinity-switched-on-in-place",
+                "cluster-ip::type-changed-from-node-port-to-external-name",
             ],
             may_fail: &[],
             symptom: Symptom::UnexpectedOutcome,

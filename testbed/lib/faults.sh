@@ -5,7 +5,7 @@
 # $NC_STATE/faults/ so `heal` knows what to undo.
 
 FAULTS_DIR="$NC_STATE/faults"
-FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored hostport-off service-rules-off netpol-off netpol-stale-updates mtu slow-pair throttled-pair outside-unreachable outside-foreign-snat"
+FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored service-stale-updates endpoint-slices-first-only hostport-off service-rules-off netpol-off netpol-stale-updates mtu slow-pair throttled-pair outside-unreachable outside-foreign-snat"
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
@@ -134,6 +134,47 @@ heal_affinity_ignored() {
   stop_kube_proxy "$FAULT_NODE"
   start_kube_proxy "$FAULT_NODE"
 }
+
+# filtered_kube_proxy HIDE: kube-proxy on the fault node restarted to reach the
+# API server through netconform-api-filter, which hides HIDE from it (see
+# testbed/api-filter). Everything else it reads passes as usual.
+API_FILTER_LISTEN=127.0.0.1:16443
+filtered_kube_proxy() {
+  local kc="$NC_STATE/faults-bin/api-filter.kubeconfig"
+  mkdir -p "$NC_STATE/faults-bin"
+  cat >"$kc" <<EOF
+apiVersion: v1
+kind: Config
+clusters: [{name: filtered, cluster: {server: "http://$API_FILTER_LISTEN"}}]
+users: [{name: kube-proxy, user: {}}]
+contexts: [{name: filtered, context: {cluster: filtered, user: kube-proxy}}]
+current-context: filtered
+EOF
+  start_node_proc "$FAULT_NODE" "$FAULT_NODE-api-filter" ip netns exec "$FAULT_NODE" \
+    "$API_FILTER_BIN" --kubeconfig "$PKI/kube-proxy.kubeconfig" --listen "$API_FILTER_LISTEN" --hide "$1"
+  wait_for "the API filter on $FAULT_NODE" 10 in_ns "$FAULT_NODE" bash -c "echo >/dev/tcp/${API_FILTER_LISTEN/://}"
+  stop_kube_proxy "$FAULT_NODE"
+  start_kube_proxy "$FAULT_NODE" "" "$kc"
+}
+unfiltered_kube_proxy() {
+  stop_kube_proxy "$FAULT_NODE"
+  start_kube_proxy "$FAULT_NODE"
+  stop_recorded "$FAULT_NODE-api-filter"
+}
+
+# service-stale-updates: that kube-proxy never sees a Service update: it
+# programs new Services and forgets deleted ones, but keeps each Service as it
+# first saw it (a type change or session affinity switched in place never
+# reaches it).
+fault_service_stale_updates() { filtered_kube_proxy service-updates; }
+heal_service_stale_updates() { unfiltered_kube_proxy; }
+
+# endpoint-slices-first-only: that kube-proxy sees one EndpointSlice per
+# Service (the first: the lowest name in its first list), so the endpoints of
+# a Service's other slices are missing there. Services with one slice (every
+# selector Service of fewer than 100 pods) are untouched.
+fault_endpoint_slices_first_only() { filtered_kube_proxy extra-endpoint-slices; }
+heal_endpoint_slices_first_only() { unfiltered_kube_proxy; }
 
 # hostport-off: every node's portmap DNAT chain returns before any pod's rule,
 # so hostPorts lead nowhere; NodePorts and Services (kube-proxy's chains) are

@@ -5,10 +5,13 @@
 NETPOL_BIN="$TESTBED_DIR/../target/release/netconform-netpol"
 # The slow-pair fault's packet delayer (testbed/delay), built alongside.
 DELAY_BIN="$TESTBED_DIR/../target/release/netconform-delay"
+# The service-stale-updates fault's API proxy (testbed/api-filter), likewise.
+API_FILTER_BIN="$TESTBED_DIR/../target/release/netconform-api-filter"
 
 build_netpol() {
-  log "netpol enforcer and delay fault: cargo build --release -p netconform-netpol -p netconform-delay"
-  (cd "$TESTBED_DIR/.." && cargo build --quiet --release -p netconform-netpol -p netconform-delay) || die "building the enforcer failed"
+  log "netpol enforcer and fault helpers: cargo build --release -p netconform-netpol -p netconform-delay -p netconform-api-filter"
+  (cd "$TESTBED_DIR/.." && cargo build --quiet --release -p netconform-netpol -p netconform-delay -p netconform-api-filter) ||
+    die "building the enforcer and fault helpers failed"
 }
 
 start_netpol() { # NODE [ENFORCER ARGS...]

@@ -169,12 +169,14 @@ write_cni_config() {
 EOF
 }
 
-start_kube_proxy() { # NODE [PATH_PREFIX]
+start_kube_proxy() { # NODE [PATH_PREFIX] [KUBECONFIG]
   local n=$1 d; d=$(node_dir "$n")
+  # $3: another way to the API server (a fault's filtering proxy).
+  local kubeconfig=${3:-$PKI/kube-proxy.kubeconfig}
   write_if_changed "$d/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
-clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
+clientConnection: {kubeconfig: $kubeconfig}
 mode: iptables
 clusterCIDR: $POD_CIDR
 hostnameOverride: $n

@@ -569,11 +569,14 @@ checks:
         VALID.replace("    samples: 20", "    samples: 20\n    before: [{update_policy: {name: nope, spec: {}}}]"),
         "field `checks[0].before[0].update_policy.name`: unknown policy `nope`")]
     #[case::slices_and_a_selector(
-        VALID.replace("checks:", "  services:\n    - {name: s, selector: {app: server}, endpoint_slice_per_pod: [server], ports: [{port: 80}]}\nchecks:"),
-        "field `fixtures.services[0].selector`: give one of selector, synthetic_endpoints, endpoint_slice_per_pod")]
+        VALID.replace("checks:", "  services:\n    - {name: s, selector: {app: server}, endpoint_slices: [{pod: server}], ports: [{port: 80}]}\nchecks:"),
+        "field `fixtures.services[0].selector`: give one of selector, synthetic_endpoints, endpoint_slices")]
     #[case::slice_of_an_unknown_pod(
-        VALID.replace("checks:", "  services:\n    - {name: s, endpoint_slice_per_pod: [nobody], ports: [{port: 80}]}\nchecks:"),
-        "field `fixtures.services[0].endpoint_slice_per_pod[0]`: `nobody` is not a fixture pod in the Service's namespace with its own network")]
+        VALID.replace("checks:", "  services:\n    - {name: s, endpoint_slices: [{pod: nobody}], ports: [{port: 80}]}\nchecks:"),
+        "field `fixtures.services[0].endpoint_slices[0].pod`: `nobody` is not a fixture pod in the Service's namespace with its own network")]
+    #[case::slice_port_unknown(
+        VALID.replace("checks:", "  services:\n    - {name: s, endpoint_slices: [{pod: server, ports: [web]}], ports: [{name: http, port: 80}]}\nchecks:"),
+        "field `fixtures.services[0].endpoint_slices[0].ports[0]`: the Service has no port named `web`")]
     #[case::not_yaml(
         "name: [unclosed".to_string(),
         "s.yaml:1:7")]

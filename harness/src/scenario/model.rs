@@ -65,6 +65,7 @@ impl Scenario {
                 && a.make_unready.is_none()
                 && a.delete_policy.as_deref().is_none_or(own_policy)
                 && a.update_policy.as_ref().is_none_or(|u| own_policy(&u.name))
+                && a.update_service.is_none()
         });
         (world.policies.is_empty() && adds_only_policies && leaves_the_world_alone && !self.quiet)
             .then_some((name, world))
@@ -289,12 +290,23 @@ pub struct ServiceFixture {
     /// them; no probe is ever sent to them. For answers larger than UDP carries.
     #[serde(default)]
     pub synthetic_endpoints: Option<u8>,
-    /// Without a selector: netconform writes one EndpointSlice per fixture pod
-    /// named here, holding that pod's address (ports: each Service port's
-    /// numeric `target_port`, or `port`). These pods are the backends, so the
+    /// Without a selector: netconform writes these EndpointSlices, each
+    /// holding one fixture pod's address. These pods are the backends, so the
     /// Service works only if the data plane merges its slices.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub endpoint_slice_per_pod: Vec<String>,
+    pub endpoint_slices: Vec<EndpointSliceFixture>,
+}
+
+/// One EndpointSlice netconform writes for a selector-less Service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSliceFixture {
+    /// The fixture pod whose address it holds.
+    pub pod: String,
+    /// The Service ports (by name) it serves, each as its numeric
+    /// `target_port` (or `port`); empty: every port of the Service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -421,7 +433,7 @@ pub struct Check {
 }
 
 /// One change to a scenario's fixtures. Exactly one field.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
     /// Delete this fixture's pods and create them again (new pods, new IPs).
@@ -439,6 +451,10 @@ pub struct Action {
     /// Change the labels of a fixture pod or namespace (the objects stay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<LabelChange>,
+    /// Give the fixture Service of this name this whole definition in place
+    /// (same object: a type change, session affinity switched on or off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_service: Option<ServiceFixture>,
 }
 
 /// A fixture NetworkPolicy's new spec (`{ns:<namespace>}` placeholders as in

@@ -313,123 +313,7 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 format!("service `{}` is defined twice", svc.name),
             ));
         }
-        if let Some(ns) = &svc.namespace {
-            if !namespaces.contains(ns.as_str()) {
-                problems.push((
-                    format!("{at}.namespace"),
-                    "namespace",
-                    ns.clone(),
-                    format!(
-                        "unknown namespace `{ns}` (fixtures.namespaces has: {})",
-                        join(&namespaces)
-                    ),
-                ));
-            }
-        }
-        if let Some(n) = svc.synthetic_endpoints {
-            if svc.kind != ServiceKind::Headless
-                || !svc.selector.is_empty()
-                || !(1..=200).contains(&n)
-            {
-                problems.push((
-                    format!("{at}.synthetic_endpoints"),
-                    "synthetic_endpoints",
-                    n.to_string(),
-                    "1..=200, on a headless Service without a selector (its endpoints are netconform's, not pods)".into(),
-                ));
-            }
-        }
-        match svc.kind {
-            ServiceKind::ExternalName => {
-                if svc.external_name.is_none() {
-                    problems.push((
-                        format!("{at}.external_name"),
-                        "type",
-                        "external_name".into(),
-                        "an external_name Service needs `external_name`".into(),
-                    ));
-                }
-            }
-            _ => {
-                if svc.ports.is_empty() {
-                    problems.push((
-                        format!("{at}.ports"),
-                        "ports",
-                        String::new(),
-                        "a Service needs at least one port".into(),
-                    ));
-                }
-                let own_endpoints = usize::from(svc.synthetic_endpoints.is_some())
-                    + usize::from(!svc.endpoint_slice_per_pod.is_empty());
-                if svc.selector.is_empty() && own_endpoints == 0 {
-                    problems.push((
-                        format!("{at}.selector"),
-                        "selector",
-                        String::new(),
-                        "a Service needs a selector (fixture pod labels), synthetic_endpoints or endpoint_slice_per_pod"
-                            .into(),
-                    ));
-                }
-                if own_endpoints > 0 && !svc.selector.is_empty() || own_endpoints > 1 {
-                    problems.push((
-                        format!("{at}.selector"),
-                        "selector",
-                        String::new(),
-                        "give one of selector, synthetic_endpoints, endpoint_slice_per_pod".into(),
-                    ));
-                }
-            }
-        }
-        for (j, p) in svc.ports.iter().enumerate() {
-            if !matches!(p.protocol, Protocol::Tcp | Protocol::Udp) {
-                problems.push((
-                    format!("{at}.ports[{j}].protocol"),
-                    "protocol",
-                    p.protocol.as_str().into(),
-                    "a Service port is tcp or udp".into(),
-                ));
-            }
-        }
-        let default_ns = s
-            .fixtures
-            .namespaces
-            .first()
-            .map_or("main", |n| n.name.as_str());
-        let ns_of = |ns: &Option<String>| ns.clone().unwrap_or_else(|| default_ns.to_string());
-        for (j, pod) in svc.endpoint_slice_per_pod.iter().enumerate() {
-            let fits = s.fixtures.pods.iter().any(|p| {
-                &p.name == pod && !p.host_network && ns_of(&p.namespace) == ns_of(&svc.namespace)
-            });
-            if !fits {
-                problems.push((
-                    format!("{at}.endpoint_slice_per_pod[{j}]"),
-                    "endpoint_slice_per_pod",
-                    pod.clone(),
-                    format!("`{pod}` is not a fixture pod in the Service's namespace with its own network"),
-                ));
-            }
-        }
-        if !svc.endpoint_slice_per_pod.is_empty()
-            && svc
-                .ports
-                .iter()
-                .any(|p| matches!(p.target_port, Some(PortRef::Name(_))))
-        {
-            problems.push((
-                format!("{at}.ports"),
-                "ports",
-                String::new(),
-                "with endpoint_slice_per_pod a target_port is a number (netconform writes it into the slices)".into(),
-            ));
-        }
-        if svc.external_traffic_policy_local && svc.kind != ServiceKind::NodePort {
-            problems.push((
-                format!("{at}.external_traffic_policy_local"),
-                "external_traffic_policy_local",
-                String::new(),
-                "applies to node_port Services only".into(),
-            ));
-        }
+        validate_service(s, svc, &at, &namespaces, &mut problems);
     }
     let mut policies = BTreeSet::new();
     for (i, p) in s.fixtures.policies.iter().enumerate() {
@@ -480,8 +364,24 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
     }
 
     let mut checks = BTreeSet::new();
+    // What each Service is when a check probes: checks without actions run
+    // first and see the fixtures; checks with actions run after them in file
+    // order and see every `update_service` made so far.
+    let mut updated = services.clone();
     for (i, check) in s.checks.iter().enumerate() {
         let at = format!("checks[{i}]");
+        for a in &check.before {
+            if let Some(f) = &a.update_service {
+                if updated.contains_key(f.name.as_str()) {
+                    updated.insert(&f.name, f);
+                }
+            }
+        }
+        let services_now = if check.before.is_empty() {
+            &services
+        } else {
+            &updated
+        };
         if !is_dns_label(&check.name, 60) {
             problems.push((
                 format!("{at}.name"),
@@ -523,7 +423,15 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 format!("unknown pod `{}` (pods: {})", check.from, join(&pods)),
             ));
         }
-        validate_target(s, check, &at, &pods, &set_members, &services, &mut problems);
+        validate_target(
+            s,
+            check,
+            &at,
+            &pods,
+            &set_members,
+            (&services, services_now),
+            &mut problems,
+        );
         for f in &check.features {
             if !features::is_known(f) {
                 problems.push((
@@ -719,13 +627,157 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
     problems
 }
 
+/// One Service definition, in `fixtures.services` or in an `update_service`
+/// action (`at` is its field path).
+fn validate_service(
+    s: &Scenario,
+    svc: &ServiceFixture,
+    at: &str,
+    namespaces: &BTreeSet<&str>,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(ns) = &svc.namespace {
+        if !namespaces.contains(ns.as_str()) {
+            problems.push((
+                format!("{at}.namespace"),
+                "namespace",
+                ns.clone(),
+                format!(
+                    "unknown namespace `{ns}` (fixtures.namespaces has: {})",
+                    join(namespaces)
+                ),
+            ));
+        }
+    }
+    if let Some(n) = svc.synthetic_endpoints {
+        if svc.kind != ServiceKind::Headless || !svc.selector.is_empty() || !(1..=200).contains(&n)
+        {
+            problems.push((
+                format!("{at}.synthetic_endpoints"),
+                "synthetic_endpoints",
+                n.to_string(),
+                "1..=200, on a headless Service without a selector (its endpoints are netconform's, not pods)".into(),
+            ));
+        }
+    }
+    match svc.kind {
+        ServiceKind::ExternalName => {
+            if svc.external_name.is_none() {
+                problems.push((
+                    format!("{at}.external_name"),
+                    "type",
+                    "external_name".into(),
+                    "an external_name Service needs `external_name`".into(),
+                ));
+            }
+        }
+        _ => {
+            if svc.ports.is_empty() {
+                problems.push((
+                    format!("{at}.ports"),
+                    "ports",
+                    String::new(),
+                    "a Service needs at least one port".into(),
+                ));
+            }
+            let own_endpoints = usize::from(svc.synthetic_endpoints.is_some())
+                + usize::from(!svc.endpoint_slices.is_empty());
+            if svc.selector.is_empty() && own_endpoints == 0 {
+                problems.push((
+                    format!("{at}.selector"),
+                    "selector",
+                    String::new(),
+                    "a Service needs a selector (fixture pod labels), synthetic_endpoints or endpoint_slices"
+                        .into(),
+                ));
+            }
+            if own_endpoints > 0 && !svc.selector.is_empty() || own_endpoints > 1 {
+                problems.push((
+                    format!("{at}.selector"),
+                    "selector",
+                    String::new(),
+                    "give one of selector, synthetic_endpoints, endpoint_slices".into(),
+                ));
+            }
+        }
+    }
+    for (j, p) in svc.ports.iter().enumerate() {
+        if !matches!(p.protocol, Protocol::Tcp | Protocol::Udp) {
+            problems.push((
+                format!("{at}.ports[{j}].protocol"),
+                "protocol",
+                p.protocol.as_str().into(),
+                "a Service port is tcp or udp".into(),
+            ));
+        }
+    }
+    let default_ns = s
+        .fixtures
+        .namespaces
+        .first()
+        .map_or("main", |n| n.name.as_str());
+    let ns_of = |ns: &Option<String>| ns.clone().unwrap_or_else(|| default_ns.to_string());
+    for (j, slice) in svc.endpoint_slices.iter().enumerate() {
+        let pod = &slice.pod;
+        let fits = s.fixtures.pods.iter().any(|p| {
+            &p.name == pod && !p.host_network && ns_of(&p.namespace) == ns_of(&svc.namespace)
+        });
+        if !fits {
+            problems.push((
+                format!("{at}.endpoint_slices[{j}].pod"),
+                "pod",
+                pod.clone(),
+                format!(
+                    "`{pod}` is not a fixture pod in the Service's namespace with its own network"
+                ),
+            ));
+        }
+        for (k, port) in slice.ports.iter().enumerate() {
+            if !svc.ports.iter().any(|p| p.name.as_ref() == Some(port)) {
+                problems.push((
+                    format!("{at}.endpoint_slices[{j}].ports[{k}]"),
+                    "ports",
+                    port.clone(),
+                    format!("the Service has no port named `{port}`"),
+                ));
+            }
+        }
+    }
+    if !svc.endpoint_slices.is_empty()
+        && svc
+            .ports
+            .iter()
+            .any(|p| matches!(p.target_port, Some(PortRef::Name(_))))
+    {
+        problems.push((
+            format!("{at}.ports"),
+            "ports",
+            String::new(),
+            "with endpoint_slices a target_port is a number (netconform writes it into the slices)"
+                .into(),
+        ));
+    }
+    if svc.external_traffic_policy_local && svc.kind != ServiceKind::NodePort {
+        problems.push((
+            format!("{at}.external_traffic_policy_local"),
+            "external_traffic_policy_local",
+            String::new(),
+            "applies to node_port Services only".into(),
+        ));
+    }
+}
+
 fn validate_target(
     s: &Scenario,
     check: &Check,
     at: &str,
     pods: &BTreeSet<&str>,
     set_members: &BTreeSet<String>,
-    services: &BTreeMap<&str, &ServiceFixture>,
+    // (the Services as fixtures define them, as they are when this check probes)
+    (defined, services): (
+        &BTreeMap<&str, &ServiceFixture>,
+        &BTreeMap<&str, &ServiceFixture>,
+    ),
     problems: &mut Vec<Problem>,
 ) {
     let to = &check.to;
@@ -891,6 +943,7 @@ fn validate_target(
             a.delete_policy.is_some(),
             a.update_policy.is_some(),
             a.label.is_some(),
+            a.update_service.is_some(),
         ]
         .iter()
         .filter(|given| **given)
@@ -900,7 +953,7 @@ fn validate_target(
                 field.clone(),
                 "before",
                 String::new(),
-                "an action is one of replace_pods, make_unready, delete_policy, update_policy, label"
+                "an action is one of replace_pods, make_unready, delete_policy, update_policy, label, update_service"
                     .into(),
             ));
         }
@@ -913,6 +966,44 @@ fn validate_target(
                     format!("unknown policy `{}`", update.name),
                 ));
             }
+        }
+        if let Some(svc) = &a.update_service {
+            let field = format!("{field}.update_service");
+            match defined.get(svc.name.as_str()) {
+                None => problems.push((
+                    format!("{field}.name"),
+                    "name",
+                    svc.name.clone(),
+                    format!("unknown service `{}`", svc.name),
+                )),
+                Some(old) if old.namespace != svc.namespace => problems.push((
+                    format!("{field}.namespace"),
+                    "namespace",
+                    svc.namespace.clone().unwrap_or_default(),
+                    "a Service stays in its namespace".into(),
+                )),
+                Some(old)
+                    if [old, &svc].iter().any(|f| {
+                        f.synthetic_endpoints.is_some() || !f.endpoint_slices.is_empty()
+                    }) =>
+                {
+                    problems.push((
+                        field.clone(),
+                        "update_service",
+                        svc.name.clone(),
+                        "a Service whose EndpointSlices netconform writes is not updated in place"
+                            .into(),
+                    ))
+                }
+                Some(_) => {}
+            }
+            let namespaces = s
+                .fixtures
+                .namespaces
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect();
+            validate_service(s, svc, &field, &namespaces, problems);
         }
         if let Some(change) = &a.label {
             let field = format!("{field}.label");

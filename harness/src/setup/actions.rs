@@ -1,11 +1,11 @@
 //! Changes a check makes to its scenario's fixtures before probing: replacing
 //! pods, making pods unready, deleting or updating policies, relabelling pods
-//! and namespaces. The world is updated to match,
+//! and namespaces, redefining Services in place. The world is updated to match,
 //! so expectations (Service backends, pod IPs) follow.
 
 use crate::cluster::exec;
 use crate::progress::progress;
-use crate::scenario::{Action, LabelChange, PolicyUpdate};
+use crate::scenario::{Action, LabelChange, PolicyUpdate, ServiceFixture};
 use crate::setup::error::{Awaited, SetupError};
 use crate::setup::fixtures::{self, AGENT_CONTAINER};
 use crate::setup::world::{self, Labelled, World};
@@ -57,7 +57,55 @@ pub async fn run(
         let object = relabel(client, world, change).await?;
         progress(scenario, format!("relabelled {object}"));
     }
+    if let Some(fixture) = &action.update_service {
+        let object = update_service(client, world, fixture).await?;
+        progress(scenario, format!("updated Service {object}"));
+    }
     Ok(())
+}
+
+/// Gives a fixture Service the new definition on the same object (a PUT with
+/// its resourceVersion and labels). The API server keeps the clusterIP and
+/// node ports a type change still needs, allocates those it newly needs and
+/// releases the rest. The world keeps the clusterIP it saw before when both
+/// types have one, so a changed one is reported (`cluster_ips_unchanged`).
+async fn update_service(
+    client: &Client,
+    world: &mut World,
+    fixture: &ServiceFixture,
+) -> Result<String, SetupError> {
+    let before = world
+        .services
+        .get(&fixture.name)
+        .cloned()
+        .ok_or_else(|| SetupError::Unknown {
+            what: "service",
+            name: fixture.name.clone(),
+        })?;
+    let object = format!("{}/{}", before.namespace, fixture.name);
+    let mut fixture = fixture.clone();
+    if let Some(target) = &fixture.external_name {
+        fixture.external_name = Some(world::expand_name(target, world)?);
+    }
+    let api = Api::<Service>::namespaced(client.clone(), &before.namespace);
+    let live = api
+        .get(&fixture.name)
+        .await
+        .map_err(|e| SetupError::api("reading Service", object.clone(), e))?;
+    let labels = live.metadata.labels.clone().unwrap_or_default();
+    let mut desired = fixtures::service(&fixture, &before.namespace, &labels);
+    desired.metadata.resource_version = live.metadata.resource_version;
+    let answer = api
+        .replace(&fixture.name, &PostParams::default(), &desired)
+        .await
+        .map_err(|e| SetupError::api("updating Service", object.clone(), e))?;
+    let backends = world::selected_pods(world, &before.namespace, &fixture.selector);
+    let mut info = world::service_info(&answer, &fixture, backends);
+    if before.cluster_ip.is_some() && info.cluster_ip.is_some() {
+        info.cluster_ip = before.cluster_ip;
+    }
+    world.services.insert(fixture.name.clone(), info);
+    Ok(object)
 }
 
 /// Replaces the policy's spec on the same object (a PUT with its

@@ -330,13 +330,15 @@ pub fn synthetic_endpoint_slice(
             .into_iter()
             .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
             .collect();
-    endpoint_slice(fixture, namespace, labels, "synthetic", endpoints)
+    endpoint_slice(fixture, &[], namespace, labels, "synthetic", endpoints)
 }
 
-/// One EndpointSlice of a selector-less Service with `endpoint_slice_per_pod`:
-/// the `index`th, holding one backend pod's address.
+/// One EndpointSlice of a selector-less Service with `endpoint_slices`: the
+/// `index`th, holding one backend pod's address for the Service ports named
+/// in `ports` (all of them when empty).
 pub fn pod_endpoint_slice(
     fixture: &ServiceFixture,
+    ports: &[String],
     namespace: &str,
     labels: &BTreeMap<String, String>,
     index: usize,
@@ -350,6 +352,7 @@ pub fn pod_endpoint_slice(
     });
     endpoint_slice(
         fixture,
+        ports,
         namespace,
         labels,
         &index.to_string(),
@@ -360,9 +363,11 @@ pub fn pod_endpoint_slice(
 /// An EndpointSlice netconform writes for a fixture Service, named
 /// `<service>-<suffix>`, labelled with the run's labels, its Service's name
 /// and netconform as its manager (the EndpointSlice controller leaves it
-/// alone); its ports are the Service's numeric target ports (or `port`).
+/// alone); its ports are the Service's numeric target ports (or `port`), of
+/// the ports named in `only` (every port when empty).
 fn endpoint_slice(
     fixture: &ServiceFixture,
+    only: &[String],
     namespace: &str,
     labels: &BTreeMap<String, String>,
     suffix: &str,
@@ -377,6 +382,7 @@ fn endpoint_slice(
     let ports: Vec<serde_json::Value> = fixture
         .ports
         .iter()
+        .filter(|p| only.is_empty() || p.name.as_ref().is_some_and(|n| only.contains(n)))
         .map(|p| {
             let target = match p.target_port {
                 Some(PortRef::Number(n)) => n,

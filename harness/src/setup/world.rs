@@ -6,7 +6,7 @@ use crate::cluster::exec;
 use crate::cluster::namespaces;
 use crate::cluster::run::RunId;
 use crate::progress::progress;
-use crate::scenario::{PolicyFixture, Scenario, ServiceKind};
+use crate::scenario::{PolicyFixture, Scenario, ServiceFixture, ServiceKind};
 use crate::setup::fixtures::{self, AgentImage, AGENT_CONTAINER};
 use crate::setup::placement;
 use crate::setup::SetupError;
@@ -340,34 +340,22 @@ pub async fn setup(
         let svc = fixtures::apply(client, &fixtures::service(f, &ns, &labels))
             .await
             .map_err(|e| SetupError::api("applying service", format!("{ns}/{}", f.name), e))?;
-        let backends: Vec<Endpoint> = if f.endpoint_slice_per_pod.is_empty() {
-            world
-                .groups
-                .values()
-                .flatten()
-                .filter(|e| {
-                    e.namespace == ns
-                        && !f.selector.is_empty()
-                        && f.selector.iter().all(|(k, v)| e.labels.get(k) == Some(v))
-                })
-                .cloned()
-                .collect()
-        } else {
-            f.endpoint_slice_per_pod
-                .iter()
-                .flat_map(|pod| world.groups.get(pod).cloned().unwrap_or_default())
-                .collect()
-        };
-        if !f.endpoint_slice_per_pod.is_empty() {
-            for (index, pod) in backends.iter().enumerate() {
-                let slice = fixtures::pod_endpoint_slice(f, &ns, &labels, index, pod);
-                fixtures::apply(client, &slice).await.map_err(|e| {
-                    SetupError::api(
-                        "applying an EndpointSlice of service",
-                        format!("{ns}/{}", f.name),
-                        e,
-                    )
-                })?;
+        let mut backends = selected_pods(&world, &ns, &f.selector);
+        let sliced = f.endpoint_slices.iter().flat_map(|slice| {
+            let members = world.groups.get(&slice.pod).cloned().unwrap_or_default();
+            members.into_iter().map(move |pod| (slice, pod))
+        });
+        for (index, (slice, pod)) in sliced.enumerate() {
+            let object = fixtures::pod_endpoint_slice(f, &slice.ports, &ns, &labels, index, &pod);
+            fixtures::apply(client, &object).await.map_err(|e| {
+                SetupError::api(
+                    "applying an EndpointSlice of service",
+                    format!("{ns}/{}", f.name),
+                    e,
+                )
+            })?;
+            if !backends.iter().any(|b| b.pod == pod.pod) {
+                backends.push(pod);
             }
         }
         if f.synthetic_endpoints.is_some() {
@@ -381,8 +369,7 @@ pub async fn setup(
                     )
                 })?;
         }
-        let mut info = service_info(&svc, f.kind, backends);
-        info.local = f.external_traffic_policy_local;
+        let mut info = service_info(&svc, f, backends);
         info.synthetic = f
             .synthetic_endpoints
             .map(fixtures::synthetic_addresses)
@@ -482,12 +469,36 @@ pub async fn delete_policies(
     Ok(())
 }
 
-fn service_info(svc: &Service, kind: ServiceKind, backends: Vec<Endpoint>) -> ServiceInfo {
+/// The fixture pods in `ns` that `selector` matches (none for an empty one).
+pub fn selected_pods(
+    world: &World,
+    ns: &str,
+    selector: &BTreeMap<String, String>,
+) -> Vec<Endpoint> {
+    world
+        .groups
+        .values()
+        .flatten()
+        .filter(|e| {
+            e.namespace == ns
+                && !selector.is_empty()
+                && selector.iter().all(|(k, v)| e.labels.get(k) == Some(v))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The world's record of a Service as the API server answered it.
+pub fn service_info(
+    svc: &Service,
+    fixture: &ServiceFixture,
+    backends: Vec<Endpoint>,
+) -> ServiceInfo {
     let spec = svc.spec.clone().unwrap_or_default();
     ServiceInfo {
         name: svc.metadata.name.clone().unwrap_or_default(),
         namespace: svc.metadata.namespace.clone().unwrap_or_default(),
-        kind,
+        kind: fixture.kind,
         cluster_ip: spec.cluster_ip.filter(|ip| ip != "None" && !ip.is_empty()),
         ports: spec
             .ports
@@ -501,7 +512,7 @@ fn service_info(svc: &Service, kind: ServiceKind, backends: Vec<Endpoint>) -> Se
             })
             .collect(),
         backends,
-        local: false,
+        local: fixture.external_traffic_policy_local,
         synthetic: vec![],
     }
 }
