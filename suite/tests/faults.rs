@@ -9,6 +9,7 @@
 //! otherwise its trials are ignored with one line saying so.
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use netconform_harness::scenario::Expectation;
 use netconform_harness::verdict::{CheckProblem, Failure, Judgement, ProbeProblem};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ enum Symptom {
     SourceNeitherPodNorNode,
     /// One client's connections reached several backends of an affinity Service.
     SpreadDespiteAffinity,
+    /// Something answered that should not have: a probe expected blocked
+    /// connected, or a pod that must not serve answered.
+    AnsweredWhereItMustNot,
     /// Some of a Service's endpoints were never reached: fewer backends
     /// answered than it has, or connections to it failed.
     EndpointsMissed,
@@ -66,6 +70,20 @@ impl Symptom {
             }
             Symptom::SpreadDespiteAffinity => {
                 problems().any(|p| matches!(p, ProbeProblem::SpreadDespiteAffinity { .. }))
+            }
+            Symptom::AnsweredWhereItMustNot => {
+                j.check_problems
+                    .iter()
+                    .any(|c| matches!(c, CheckProblem::ServedByForbidden { .. }))
+                    || problems().any(|p| {
+                        matches!(
+                            p,
+                            ProbeProblem::UnexpectedOutcome {
+                                expected: Expectation::Blocked,
+                                ..
+                            }
+                        )
+                    })
             }
             Symptom::EndpointsMissed => {
                 j.check_problems
@@ -214,9 +232,21 @@ fn cases() -> Vec<FaultCase> {
                 "host-port::udp-from-other-node",
                 "host-port::tcp-from-harness",
                 "host-port::udp-from-harness",
+                "host-port::same-port-on-another-host-ip",
             ],
             may_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
+        },
+        // portmap binds every hostPort to all of its node's addresses: the
+        // port bound to 127.0.0.1 alone answers on the node's address. Of the
+        // two pods sharing a port on different hostIPs, the one whose rule
+        // portmap put first answers there, whichever it is.
+        FaultCase {
+            fault: "hostport-ignores-host-ip",
+            scenarios: &["host-port"],
+            must_fail: &["host-port::loopback-host-ip-not-on-node-address"],
+            may_fail: &["host-port::same-port-on-another-host-ip"],
+            symptom: Symptom::AnsweredWhereItMustNot,
         },
         // Pods cut off from the API server, pod-to-pod untouched.
         FaultCase {

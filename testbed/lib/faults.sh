@@ -5,7 +5,7 @@
 # $NC_STATE/faults/ so `heal` knows what to undo.
 
 FAULTS_DIR="$NC_STATE/faults"
-FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored service-stale-updates endpoint-slices-first-only hostport-off service-rules-off netpol-off netpol-stale-updates mtu slow-pair throttled-pair outside-unreachable outside-foreign-snat"
+FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored service-stale-updates endpoint-slices-first-only hostport-off hostport-ignores-host-ip service-rules-off netpol-off netpol-stale-updates mtu slow-pair throttled-pair outside-unreachable outside-foreign-snat"
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
@@ -189,6 +189,31 @@ fault_hostport_off() {
   every_node_rule add "${HOSTPORT_OFF[@]}"
 }
 heal_hostport_off() { every_node_rule del "${HOSTPORT_OFF[@]}"; }
+
+# hostport-ignores-host-ip: the portmap plugin runs with the pods' hostIPs
+# taken out of its port mappings, so a hostPort bound to one address of its
+# node (127.0.0.1, say) answers on all of them. The testbed's CNI bin
+# directory gets a wrapper in place of its portmap link; pods created after
+# the fault are affected.
+fault_hostport_ignores_host_ip() {
+  local real; real=$(readlink -f "$CNI_BIN/portmap")
+  [[ -x $real && $real != "$CNI_BIN/portmap" ]] || die "no portmap plugin link in $CNI_BIN"
+  mkdir -p "$NC_STATE/faults-bin"
+  echo "$real" >"$NC_STATE/faults-bin/portmap.real"
+  rm -f "$CNI_BIN/portmap"
+  # libcni writes compact JSON, containerd's keys capitalised (`"HostIP"`):
+  # `,"HostIP":"..."` or `"HostIP":"...",`, matched in any case.
+  cat >"$CNI_BIN/portmap" <<EOF
+#!/bin/sh
+sed -e 's/,"hostIP":"[^"]*"//gI' -e 's/"hostIP":"[^"]*",\{0,1\}//gI' | exec $real "\$@"
+EOF
+  chmod +x "$CNI_BIN/portmap"
+}
+heal_hostport_ignores_host_ip() {
+  local real; real=$(cat "$NC_STATE/faults-bin/portmap.real")
+  rm -f "$CNI_BIN/portmap"
+  ln -s "$real" "$CNI_BIN/portmap"
+}
 
 fault_service_rules_off() { # kube-proxy stopped on one node and its Service rules flushed
   stop_kube_proxy "$FAULT_NODE"

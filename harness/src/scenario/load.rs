@@ -574,6 +574,9 @@ checks:
     #[case::slice_of_an_unknown_pod(
         VALID.replace("checks:", "  services:\n    - {name: s, endpoint_slices: [{pod: nobody}], ports: [{port: 80}]}\nchecks:"),
         "field `fixtures.services[0].endpoint_slices[0].pod`: `nobody` is not a fixture pod in the Service's namespace with its own network")]
+    #[case::host_ip_without_host_ports(
+        VALID.replace("  pods:\n", "  pods:\n    - {name: hp, host_ip: loopback}\n"),
+        "field `fixtures.pods[0].host_ip`: `host_ip` binds the hostPorts of a pod with `host_ports: true` and its own network")]
     #[case::slice_port_unknown(
         VALID.replace("checks:", "  services:\n    - {name: s, endpoint_slices: [{pod: server, ports: [web]}], ports: [{name: http, port: 80}]}\nchecks:"),
         "field `fixtures.services[0].endpoint_slices[0].ports[0]`: the Service has no port named `web`")]

@@ -180,6 +180,10 @@ pub struct PodFixture {
     /// the same hostPort (the CNI portmap plugin's job).
     #[serde(default)]
     pub host_ports: bool,
+    /// With `host_ports`: the one node address they are published on
+    /// (`hostIP`); every address of the node when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<HostIp>,
     /// With `per_node`: every Ready node, tainted ones (a control plane)
     /// included, tolerating their taints; for node-pair figures that should
     /// cover every node of the cluster.
@@ -307,6 +311,16 @@ pub struct EndpointSliceFixture {
     /// `target_port` (or `port`); empty: every port of the Service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<String>,
+}
+
+/// Which address of its node a pod's hostPorts are bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HostIp {
+    /// 127.0.0.1: reachable from the node itself only.
+    Loopback,
+    /// The node's InternalIP.
+    NodeAddress,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -114,6 +114,14 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
     }
     for (i, pod) in s.fixtures.pods.iter().enumerate() {
         let at = format!("fixtures.pods[{i}]");
+        if pod.host_ip.is_some() && (!pod.host_ports || pod.host_network) {
+            problems.push((
+                format!("{at}.host_ip"),
+                "host_ip",
+                String::new(),
+                "`host_ip` binds the hostPorts of a pod with `host_ports: true` and its own network".into(),
+            ));
+        }
         if pod.tolerate_taints && !pod.per_node {
             problems.push((
                 format!("{at}.tolerate_taints"),

@@ -3,7 +3,7 @@
 //! why: the pod's phase, its containers' states and its recent events.
 
 use crate::scenario::{
-    AgentPorts, PodFixture, PolicyFixture, PortRef, ServiceFixture, ServiceKind,
+    AgentPorts, HostIp, PodFixture, PolicyFixture, PortRef, ServiceFixture, ServiceKind,
     StatefulSetFixture, SIDECAR_CONTAINER,
 };
 use crate::setup::error::{Awaited, SetupError};
@@ -61,7 +61,8 @@ fn agent_container(
     ports: &AgentPorts,
     image: &AgentImage,
     port_prefix: &str,
-    host_ports: bool,
+    // Some(hostIP) publishes every port as a hostPort ("" for every address).
+    host_ports: Option<&str>,
 ) -> serde_json::Value {
     let mut args = vec!["serve".to_string()];
     let mut container_ports = Vec::new();
@@ -73,8 +74,11 @@ fn agent_container(
         for p in list {
             args.extend([flag.to_string(), p.to_string()]);
             let mut port = json!({"name": format!("{port_prefix}{}-{p}", &flag[2..]), "containerPort": p, "protocol": proto});
-            if host_ports {
+            if let Some(host_ip) = host_ports {
                 port["hostPort"] = json!(p);
+                if !host_ip.is_empty() {
+                    port["hostIP"] = json!(host_ip);
+                }
             }
             container_ports.push(port);
         }
@@ -120,22 +124,30 @@ fn agent_container(
 }
 
 /// The Pod `name` for a fixture: the agent serving its ports (and a sidecar's),
-/// pinned to `node`, non-root, no capabilities, read-only root filesystem.
+/// pinned to `node` (whose InternalIP is `node_ip`), non-root, no
+/// capabilities, read-only root filesystem.
+#[allow(clippy::too_many_arguments)]
 pub fn agent_pod(
     fixture: &PodFixture,
     name: &str,
     namespace: &str,
     node: &str,
+    node_ip: &str,
     labels: &BTreeMap<String, String>,
     image: &AgentImage,
 ) -> Pod {
     let ports = fixture.main_ports();
+    let host_ip = match fixture.host_ip {
+        None => "",
+        Some(HostIp::Loopback) => "127.0.0.1",
+        Some(HostIp::NodeAddress) => node_ip,
+    };
     let mut containers = vec![agent_container(
         AGENT_CONTAINER,
         &ports,
         image,
         "",
-        fixture.host_ports,
+        fixture.host_ports.then_some(host_ip),
     )];
     if let Some(sidecar) = &fixture.sidecar {
         containers.push(agent_container(
@@ -143,7 +155,7 @@ pub fn agent_pod(
             sidecar,
             image,
             "s",
-            false,
+            None,
         ));
     }
     let mut all_labels = fixture.labels.clone();
@@ -232,7 +244,15 @@ pub fn statefulset(
         ports: fixture.ports.clone(),
         ..Default::default()
     };
-    let template = agent_pod(&pod_fixture, &fixture.name, namespace, "", labels, image);
+    let template = agent_pod(
+        &pod_fixture,
+        &fixture.name,
+        namespace,
+        "",
+        "",
+        labels,
+        image,
+    );
     let mut template = serde_json::to_value(template).expect("a pod serialises");
     template["spec"]
         .as_object_mut()
@@ -579,6 +599,7 @@ mod tests {
             "server",
             "ns1",
             "node-a",
+            "10.0.0.1",
             &BTreeMap::from([("netconform.io/run".into(), "r1".into())]),
             &image,
         );
@@ -624,11 +645,44 @@ mod tests {
             "node-agent",
             "ns1",
             "node-a",
+            "10.0.0.1",
             &BTreeMap::new(),
             &image,
         );
         let c = &serde_json::to_value(&pod).unwrap()["spec"]["containers"][0];
         assert!(c.get("readinessProbe").is_none(), "{c}");
         assert_eq!(c["startupProbe"]["exec"]["command"][1], "info");
+    }
+
+    #[rstest::rstest]
+    #[case::every_address(None, None)]
+    #[case::loopback(Some(HostIp::Loopback), Some("127.0.0.1"))]
+    #[case::node_address(Some(HostIp::NodeAddress), Some("10.0.0.1"))]
+    fn host_ports_are_bound_to_the_host_ip_asked_for(
+        #[case] host_ip: Option<HostIp>,
+        #[case] want: Option<&str>,
+    ) {
+        let fixture = PodFixture {
+            name: "hp".into(),
+            host_ports: true,
+            host_ip,
+            ports: Some(AgentPorts {
+                tcp: vec![9181],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let pod = agent_pod(
+            &fixture,
+            "hp",
+            "ns1",
+            "node-a",
+            "10.0.0.1",
+            &BTreeMap::new(),
+            &test_image(),
+        );
+        let port = &serde_json::to_value(&pod).unwrap()["spec"]["containers"][0]["ports"][0];
+        assert_eq!(port["hostPort"], 9181);
+        assert_eq!(port["hostIP"].as_str(), want);
     }
 }

@@ -252,9 +252,15 @@ pub async fn setup(
         }
     }
     for (f, name, ns, node) in &members {
+        let node_ip = world
+            .nodes
+            .iter()
+            .find(|n| &n.name == node)
+            .map(|n| n.internal_ip.clone())
+            .unwrap_or_default();
         world.pod_specs.insert(
             name.clone(),
-            fixtures::agent_pod(f, name, ns, node, &labels, image),
+            fixtures::agent_pod(f, name, ns, node, &node_ip, &labels, image),
         );
     }
     let applies = members.iter().map(|(_, name, ns, _)| {
