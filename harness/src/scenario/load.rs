@@ -580,6 +580,13 @@ checks:
     #[case::slice_port_unknown(
         VALID.replace("checks:", "  services:\n    - {name: s, endpoint_slices: [{pod: server, ports: [web]}], ports: [{name: http, port: 80}]}\nchecks:"),
         "field `fixtures.services[0].endpoint_slices[0].ports[0]`: the Service has no port named `web`")]
+    #[case::update_of_an_unknown_service(
+        VALID.replace("    samples: 20", "    samples: 20\n    before: [{update_service: {name: nope, selector: {app: server}, ports: [{port: 80}]}}]"),
+        "field `checks[0].before[0].update_service.name`: unknown service `nope`")]
+    #[case::update_validated_like_a_service(
+        VALID.replace("checks:", "  services:\n    - {name: s, selector: {app: server}, ports: [{port: 80}]}\nchecks:")
+            .replace("    samples: 20", "    samples: 20\n    before: [{update_service: {name: s, type: external_name}}]"),
+        "field `checks[0].before[0].update_service.external_name`: an external_name Service needs `external_name`")]
     #[case::not_yaml(
         "name: [unclosed".to_string(),
         "s.yaml:1:7")]
@@ -589,6 +596,33 @@ checks:
             errs.iter().any(|e| e.contains(want)),
             "want `{want}` in {errs:#?}"
         );
+    }
+
+    /// Checks with actions run after the others, in file order: each sees the
+    /// Services as the updates before it left them.
+    #[rstest]
+    #[case::without_an_update("", Some("service `s` is not of type node_port"))]
+    #[case::after_its_update(
+        ", before: [{update_service: {name: s, type: node_port, selector: {app: server}, ports: [{port: 80}]}}]",
+        None
+    )]
+    fn a_check_sees_services_as_updated_by_then(#[case] extra: &str, #[case] want: Option<&str>) {
+        let text = format!(
+            "name: demo\nfeatures: [core]\nfixtures:\n  pods:\n    - {{name: server, labels: {{app: server}}}}\n    - name: client\n  services:\n    - {{name: s, selector: {{app: server}}, ports: [{{port: 80}}]}}\nchecks:\n  - {{name: np, from: client, to: {{node_port: s}}, protocol: tcp{extra}}}\n"
+        );
+        let errs: Vec<String> = parse(Path::new("s.yaml"), &text)
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        match want {
+            None => assert!(errs.is_empty(), "{errs:#?}"),
+            Some(want) => assert!(
+                errs.iter().any(|e| e.contains(want)),
+                "want `{want}` in {errs:#?}"
+            ),
+        }
     }
 
     #[rstest]
