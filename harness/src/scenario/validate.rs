@@ -88,19 +88,7 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 format!("pod `{}` is defined twice", pod.name),
             ));
         }
-        if let Some(ns) = &pod.namespace {
-            if !namespaces.contains(ns.as_str()) {
-                problems.push((
-                    format!("{at}.namespace"),
-                    "namespace",
-                    ns.clone(),
-                    format!(
-                        "unknown namespace `{ns}` (fixtures.namespaces has: {})",
-                        join(&namespaces)
-                    ),
-                ));
-            }
-        }
+        known_namespace(pod.namespace.as_deref(), &at, &namespaces, &mut problems);
         if let Some(ports) = &pod.ports {
             if ports.http.is_empty() && ports.tcp.is_empty() && ports.udp.is_empty() {
                 problems.push((
@@ -334,19 +322,7 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
                 "must be a unique lower-case name ('-' and digits allowed)".into(),
             ));
         }
-        if let Some(ns) = &p.namespace {
-            if !namespaces.contains(ns.as_str()) {
-                problems.push((
-                    format!("{at}.namespace"),
-                    "namespace",
-                    ns.clone(),
-                    format!(
-                        "unknown namespace `{ns}` (fixtures.namespaces has: {})",
-                        join(&namespaces)
-                    ),
-                ));
-            }
-        }
+        known_namespace(p.namespace.as_deref(), &at, &namespaces, &mut problems);
         if let Err(e) = serde_path_to_error::deserialize::<
             _,
             k8s_openapi::api::networking::v1::NetworkPolicySpec,
@@ -635,6 +611,26 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
     problems
 }
 
+/// A fixture's `namespace`, when given, must be one of `fixtures.namespaces`.
+fn known_namespace(
+    ns: Option<&str>,
+    at: &str,
+    namespaces: &BTreeSet<&str>,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(ns) = ns.filter(|ns| !namespaces.contains(ns)) {
+        problems.push((
+            format!("{at}.namespace"),
+            "namespace",
+            ns.to_string(),
+            format!(
+                "unknown namespace `{ns}` (fixtures.namespaces has: {})",
+                join(namespaces)
+            ),
+        ));
+    }
+}
+
 /// One Service definition, in `fixtures.services` or in an `update_service`
 /// action (`at` is its field path).
 fn validate_service(
@@ -644,19 +640,7 @@ fn validate_service(
     namespaces: &BTreeSet<&str>,
     problems: &mut Vec<Problem>,
 ) {
-    if let Some(ns) = &svc.namespace {
-        if !namespaces.contains(ns.as_str()) {
-            problems.push((
-                format!("{at}.namespace"),
-                "namespace",
-                ns.clone(),
-                format!(
-                    "unknown namespace `{ns}` (fixtures.namespaces has: {})",
-                    join(namespaces)
-                ),
-            ));
-        }
-    }
+    known_namespace(svc.namespace.as_deref(), at, namespaces, problems);
     if let Some(n) = svc.synthetic_endpoints {
         if svc.kind != ServiceKind::Headless || !svc.selector.is_empty() || !(1..=200).contains(&n)
         {
