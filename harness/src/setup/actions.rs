@@ -83,10 +83,7 @@ async fn update_service(
             name: fixture.name.clone(),
         })?;
     let object = format!("{}/{}", before.namespace, fixture.name);
-    let mut fixture = fixture.clone();
-    if let Some(target) = &fixture.external_name {
-        fixture.external_name = Some(world::expand_name(target, world)?);
-    }
+    let fixture = world::with_names_expanded(fixture, world)?;
     let api = Api::<Service>::namespaced(client.clone(), &before.namespace);
     let live = api
         .get(&fixture.name)

@@ -126,7 +126,6 @@ fn agent_container(
 /// The Pod `name` for a fixture: the agent serving its ports (and a sidecar's),
 /// pinned to `node` (whose InternalIP is `node_ip`), non-root, no
 /// capabilities, read-only root filesystem.
-#[allow(clippy::too_many_arguments)]
 pub fn agent_pod(
     fixture: &PodFixture,
     name: &str,

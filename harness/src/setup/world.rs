@@ -338,11 +338,7 @@ pub async fn setup(
 
     for f in &scenario.fixtures.services {
         let ns = world.namespaces[f.namespace.as_ref().unwrap_or(&world.default_namespace)].clone();
-        let mut f = f.clone();
-        if let Some(target) = &f.external_name {
-            f.external_name = Some(expand_name(target, &world)?);
-        }
-        let f = &f;
+        let f = &with_names_expanded(f, &world)?;
         let svc = fixtures::apply(client, &fixtures::service(f, &ns, &labels))
             .await
             .map_err(|e| SetupError::api("applying service", format!("{ns}/{}", f.name), e))?;
@@ -650,6 +646,18 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
         }
     }
     Ok(())
+}
+
+/// The Service fixture with the placeholders of its `external_name` filled in.
+pub fn with_names_expanded(
+    fixture: &ServiceFixture,
+    world: &World,
+) -> Result<ServiceFixture, SetupError> {
+    let mut fixture = fixture.clone();
+    if let Some(target) = &fixture.external_name {
+        fixture.external_name = Some(expand_name(target, world)?);
+    }
+    Ok(fixture)
 }
 
 /// `{domain}`, `{ns}` and `{ns:<logical>}` in a DNS name.
