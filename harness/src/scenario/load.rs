@@ -54,7 +54,7 @@ pub type Worlds = BTreeMap<String, WorldFile>;
 /// error found in any of them.
 pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
     let mut errors = Vec::new();
-    let worlds = load_worlds(&dir.join(WORLDS_DIR), &mut errors);
+    let worlds = collect_worlds(&dir.join(WORLDS_DIR), &mut errors);
     let mut files = Vec::new();
     if let Err(e) = collect_yaml(dir, &mut files) {
         return Err(vec![ScenarioError {
@@ -122,21 +122,35 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
 
 /// An error about a loaded scenario's `name`, at the line that sets it.
 fn name_error(s: &LoadedScenario, message: String) -> ScenarioError {
+    let text = std::fs::read_to_string(&s.file).unwrap_or_default();
+    let (line, column) = locate(&text, "name", "name", &s.scenario.name);
     ScenarioError {
         file: s.file.clone(),
-        line: find_line(
-            &std::fs::read_to_string(&s.file).unwrap_or_default(),
-            "name",
-            &s.scenario.name,
-        ),
-        column: None,
+        line: Some(line),
+        column: Some(column),
         field: "name".into(),
         message,
     }
 }
 
-/// Reads `dir/*.yaml` as shared fixture sets (none if there is no such dir).
-fn load_worlds(dir: &Path, errors: &mut Vec<ScenarioError>) -> Worlds {
+/// Reads `dir/*.yaml` as shared fixture sets (none if there is no such dir),
+/// for callers that parse scenario files one by one with [`parse_with`].
+pub fn load_worlds(dir: &Path) -> Result<Worlds, Vec<ScenarioError>> {
+    let mut errors = Vec::new();
+    let worlds = collect_worlds(dir, &mut errors);
+    if errors.is_empty() {
+        Ok(worlds)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Parses one shared fixture set (a file of `worlds/`).
+pub fn parse_world(file: &Path, text: &str) -> Result<WorldFile, ScenarioError> {
+    deserialize(file, text)
+}
+
+fn collect_worlds(dir: &Path, errors: &mut Vec<ScenarioError>) -> Worlds {
     let mut worlds = Worlds::new();
     let mut files = Vec::new();
     if dir.is_dir() {
@@ -156,17 +170,18 @@ fn load_worlds(dir: &Path, errors: &mut Vec<ScenarioError>) -> Worlds {
                 continue;
             }
         };
-        match deserialize::<WorldFile>(&file, &text) {
+        match parse_world(&file, &text) {
             Ok(w) => {
                 let stem = file
                     .file_stem()
                     .and_then(|n| n.to_str())
                     .unwrap_or_default();
                 if stem != w.name {
+                    let (line, column) = locate(&text, "name", "name", &w.name);
                     errors.push(ScenarioError {
                         file: file.clone(),
-                        line: find_line(&text, "name", &w.name),
-                        column: None,
+                        line: Some(line),
+                        column: Some(column),
                         field: "name".into(),
                         message: format!(
                             "world `{}` must be in a file named `{}.yaml`",
@@ -222,20 +237,22 @@ fn deserialize<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ScenarioError> {
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
+        let raw_path = e.path().to_string();
+        let path = document_path(raw_path.clone());
         let inner = e.into_inner();
-        let location = inner.location();
+        // serde_yaml has no position for some errors (a missing field of the
+        // top-level mapping, a document that is only a comment): the field
+        // the path names, else the document's start.
+        let (line, column) = match inner.location() {
+            Some(l) => (l.line(), l.column()),
+            None => path_position(text, &path).unwrap_or((1, 1)),
+        };
         ScenarioError {
             file: file.to_path_buf(),
-            line: location.as_ref().map(|l| l.line()),
-            column: location.as_ref().map(|l| l.column()),
-            message: strip_location(&inner.to_string(), &path),
-            // serde_path_to_error says "?" when the YAML is broken before any field.
-            field: if path == "." || path == "?" {
-                String::new()
-            } else {
-                path
-            },
+            line: Some(line),
+            column: Some(column),
+            message: strip_location(&inner.to_string(), &raw_path),
+            field: path,
         }
     })
 }
@@ -250,10 +267,11 @@ pub fn parse_with(
     let (mut scenario, origins) = deserialize_scenario(file, text).map_err(|e| vec![e])?;
     if let Some(name) = &scenario.world {
         let Some(world) = worlds.get(name) else {
+            let (line, column) = locate(text, "world", "world", name);
             return Err(vec![ScenarioError {
                 file: file.to_path_buf(),
-                line: find_line(text, "world", name),
-                column: None,
+                line: Some(line),
+                column: Some(column),
                 field: "world".into(),
                 message: format!(
                     "no world `{name}` in {WORLDS_DIR}/ (known: {})",
@@ -276,14 +294,15 @@ pub fn parse_with(
         .into_iter()
         .map(|(field, key, value, message)| {
             let (field, note) = remap(&field, &origins);
-            let (line, column) = match walkable.then(|| path_position(text, &field)).flatten() {
-                Some((line, column)) => (Some(line), Some(column)),
-                None => (find_line(text, key, &value), None),
-            };
+            let (line, column) = walkable
+                .then(|| path_position(text, &field))
+                .flatten()
+                .or_else(|| find_key(text, key, &value))
+                .unwrap_or((1, 1));
             ScenarioError {
                 file: file.to_path_buf(),
-                line,
-                column,
+                line: Some(line),
+                column: Some(column),
                 field,
                 message: message + &note,
             }
@@ -306,32 +325,60 @@ fn deserialize_scenario(file: &Path, text: &str) -> Result<(Scenario, Vec<Origin
         Ok(doc) if has_vary(&doc) => doc,
         _ => return Ok((deserialize(file, text)?, vec![])),
     };
-    let check_line = |index: usize| {
-        let name = original["checks"][index]["name"]
-            .as_str()
-            .unwrap_or_default();
-        find_line(text, "name", name)
+    // The expanded document has no positions: the field's place in the file
+    // (paths are remapped to the file's checks), else its check's name.
+    let position = |field: &str| {
+        path_position(text, field)
+            .or_else(|| {
+                let index = check_index(field)?;
+                let name = original["checks"][index]["name"].as_str()?;
+                find_key(text, "name", name)
+            })
+            .unwrap_or((1, 1))
     };
     let mut doc = original.clone();
-    let origins = expand_vary(&mut doc).map_err(|e| ScenarioError {
-        file: file.to_path_buf(),
-        line: check_index(&e.field).and_then(check_line),
-        column: None,
-        field: e.field,
-        message: e.message,
-    })?;
-    let scenario = serde_path_to_error::deserialize(doc).map_err(|e| {
-        let path = e.path().to_string();
-        let (field, note) = remap(&path, &origins);
+    let origins = expand_vary(&mut doc).map_err(|e| {
+        let (line, column) = position(&e.field);
         ScenarioError {
             file: file.to_path_buf(),
-            line: check_index(&field).and_then(check_line),
-            column: None,
-            message: strip_location(&e.into_inner().to_string(), &path) + &note,
+            line: Some(line),
+            column: Some(column),
+            field: e.field,
+            message: e.message,
+        }
+    })?;
+    let scenario = serde_path_to_error::deserialize(doc).map_err(|e| {
+        let raw_path = e.path().to_string();
+        let (field, note) = remap(&document_path(raw_path.clone()), &origins);
+        let (line, column) = position(&field);
+        ScenarioError {
+            file: file.to_path_buf(),
+            line: Some(line),
+            column: Some(column),
+            message: strip_location(&e.into_inner().to_string(), &raw_path) + &note,
             field,
         }
     })?;
     Ok((scenario, origins))
+}
+
+/// serde_path_to_error's path for the whole document ("." or, when the YAML
+/// is broken before any field, "?") as the empty field path.
+fn document_path(path: String) -> String {
+    if path == "." || path == "?" {
+        String::new()
+    } else {
+        path
+    }
+}
+
+/// Where an error found after parsing points: its field's place in the file,
+/// else the first `key: value` line, else the document's start. Parsed values
+/// keep no positions, so this is recovered from the text.
+fn locate(text: &str, field: &str, key: &str, value: &str) -> (usize, usize) {
+    path_position(text, field)
+        .or_else(|| find_key(text, key, value))
+        .unwrap_or((1, 1))
 }
 
 /// The check index a field path starts with (`checks[3].port` -> 3).
@@ -469,21 +516,22 @@ fn path_position(text: &str, path: &str) -> Option<(usize, usize)> {
     found
 }
 
-/// The first line (1-based) where `key: value` appears, for errors found after
-/// parsing (serde_yaml keeps no positions in the parsed document).
-fn find_line(text: &str, key: &str, value: &str) -> Option<usize> {
+/// Line and column (1-based) of the first `key: value` in the text, for
+/// errors found after parsing (serde_yaml keeps no positions in the parsed
+/// document).
+fn find_key(text: &str, key: &str, value: &str) -> Option<(usize, usize)> {
     let pattern = format!("{key}:");
-    text.lines()
-        .position(|line| {
-            line.match_indices(&pattern).any(|(i, _)| {
+    text.lines().enumerate().find_map(|(n, line)| {
+        line.match_indices(&pattern)
+            .find(|&(i, _)| {
                 let boundary = line[..i]
                     .chars()
                     .next_back()
                     .is_none_or(|c| matches!(c, ' ' | '{' | ',' | '-'));
                 boundary && line[i + pattern.len()..].contains(value)
             })
-        })
-        .map(|i| i + 1)
+            .map(|(i, _)| (n + 1, line[..i].chars().count() + 1))
+    })
 }
 
 #[cfg(test)]
@@ -720,7 +768,7 @@ checks:
         let errs = load_dir(dir.path()).unwrap_err();
         assert!(
             errs[0].to_string().ends_with(
-                "demo.yaml:2: field `world`: no world `three-pods` in worlds/ (known: two-pods)"
+                "demo.yaml:2:1: field `world`: no world `three-pods` in worlds/ (known: two-pods)"
             ),
             "{}",
             errs[0]
@@ -781,7 +829,7 @@ checks:
         assert_eq!(errs.len(), 1, "{errs:#?}");
         assert!(
             errs[0].to_string().ends_with(
-                "records.yaml:1: field `name`: scenario `demo` must be in a file named `demo.yaml`"
+                "records.yaml:1:1: field `name`: scenario `demo` must be in a file named `demo.yaml`"
             ),
             "{}",
             errs[0]

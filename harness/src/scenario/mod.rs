@@ -8,5 +8,7 @@ pub mod load;
 pub mod model;
 pub mod validate;
 
-pub use load::{load_dir, parse, parse_with, LoadedScenario, ScenarioError, Worlds};
+pub use load::{
+    load_dir, load_worlds, parse, parse_with, parse_world, LoadedScenario, ScenarioError, Worlds,
+};
 pub use model::*;
