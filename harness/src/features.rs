@@ -7,6 +7,7 @@
 //! "detected" away: a cluster that ignores policies fails those checks.
 
 use crate::verdict::{Absence, Skip};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -55,6 +56,12 @@ pub fn profile(name: &str) -> Option<&'static Profile> {
 /// ```yaml
 /// profile: full            # which profile this run claims (default: full)
 /// unsupported: [sctp]      # features the cluster does not offer: their checks are skipped
+/// implementation:          # who is tested, for the published report (optional)
+///   organization: Example Networks
+///   project: example-cni
+///   url: https://example.invalid/example-cni
+///   version: v1.2.3
+///   contact: [netconform@example.invalid]
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +70,41 @@ pub struct Declaration {
     pub profile: Option<String>,
     #[serde(default)]
     pub unsupported: Vec<String>,
+    #[serde(default)]
+    pub implementation: Option<Implementation>,
+}
+
+/// The implementation under test as its vendor names it in the conformance
+/// report it publishes. Every field is required: a published report says
+/// who made what, which version, and how to reach them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Implementation {
+    /// Who makes it (a company or the project's organisation).
+    pub organization: String,
+    /// Its name, e.g. the CNI plugin's.
+    pub project: String,
+    /// Where it lives.
+    pub url: String,
+    /// The version that was tested.
+    pub version: String,
+    /// How to reach its maintainers: addresses, handles or an issue tracker.
+    pub contact: Vec<String>,
+}
+
+impl Implementation {
+    /// The first field left empty, if any.
+    fn empty_field(&self) -> Option<&'static str> {
+        [
+            ("organization", self.organization.trim().is_empty()),
+            ("project", self.project.trim().is_empty()),
+            ("url", self.url.trim().is_empty()),
+            ("version", self.version.trim().is_empty()),
+            ("contact", self.contact.iter().all(|c| c.trim().is_empty())),
+        ]
+        .into_iter()
+        .find_map(|(name, empty)| empty.then_some(name))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +113,8 @@ pub struct FeaturePlan {
     /// feature -> why the cluster does not offer it (its checks are skipped).
     pub skipped: BTreeMap<String, Absence>,
     pub source: Option<PathBuf>,
+    /// Who is tested, for the conformance report.
+    pub implementation: Option<Implementation>,
 }
 
 impl FeaturePlan {
@@ -108,6 +152,16 @@ pub fn read_declaration(path: &Path) -> Result<Declaration, String> {
                 known()
             ));
         }
+    }
+    if let Some(field) = d
+        .implementation
+        .as_ref()
+        .and_then(Implementation::empty_field)
+    {
+        return Err(format!(
+            "{}: `implementation.{field}` is empty (a published report names the organisation, project, url, version and a contact)",
+            path.display()
+        ));
     }
     if let Some(p) = &d.profile {
         if profile(p).is_none() {
@@ -163,6 +217,7 @@ pub fn plan(
         profile,
         skipped,
         source,
+        implementation: declaration.implementation.clone(),
     }
 }
 
@@ -182,6 +237,7 @@ mod tests {
         let d = Declaration {
             profile: None,
             unsupported: vec!["sctp".into()],
+            implementation: None,
         };
         let p = plan(&d, Some("cluster.yaml".into()), &detected(&["IPv4"]));
         assert_eq!(
@@ -214,6 +270,7 @@ mod tests {
         let d = Declaration {
             profile: Some("core".into()),
             unsupported: vec![],
+            implementation: None,
         };
         let p = plan(&d, None, &detected(&["IPv4"]));
         assert_eq!(
@@ -234,6 +291,16 @@ mod tests {
         assert!(read_declaration(&path)
             .unwrap_err()
             .contains("unknown feature `sctpp`"));
+        std::fs::write(
+            &path,
+            "implementation: {organization: o, project: p, url: u, version: '', contact: [c]}\n",
+        )
+        .unwrap();
+        let e = read_declaration(&path).unwrap_err();
+        assert!(e.contains("`implementation.version` is empty"), "{e}");
+        std::fs::write(&path, "implementation: {organization: o, project: p}\n").unwrap();
+        let e = read_declaration(&path).unwrap_err();
+        assert!(e.contains("missing field `url`"), "{e}");
         std::fs::write(&path, "profile: gold\n").unwrap();
         assert!(read_declaration(&path)
             .unwrap_err()

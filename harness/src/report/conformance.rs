@@ -1,38 +1,99 @@
-//! The conformance report a vendor can publish (reports/conformance.json):
+//! The conformance report a vendor can publish (reports/conformance.json): a
+//! versioned document (`apiVersion`/`kind`) naming the implementation tested,
 //! the profile claimed, each feature's verdict with its check counts, and
-//! whether the cluster conforms to the profile.
+//! whether the cluster conforms to the profile. Its JSON Schema is
+//! docs/conformance-report.schema.json (generated from these types).
 
 use super::RunRecord;
-use crate::features::FeaturePlan;
+use crate::features::{FeaturePlan, Implementation};
 use crate::verdict::{Absence, Status};
-use serde::Serialize;
+use k8s_openapi::jiff::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+/// The report's version. A change that removes or renames a field, or
+/// changes a field's meaning, gets a new version.
+pub const API_VERSION: &str = "netconform.io/v1alpha1";
+pub const KIND: &str = "ConformanceReport";
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConformanceReport {
+    /// `netconform.io/v1alpha1`
+    pub api_version: String,
+    /// `ConformanceReport`
+    pub kind: String,
+    /// When the run started (RFC 3339, UTC).
+    pub date: String,
     pub netconform_version: String,
+    /// The implementation under test, as its vendor declared it in the
+    /// configuration file (`implementation:`); absent if not declared.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub implementation: Option<Implementation>,
+    pub cluster: ClusterInfo,
     pub run_id: String,
-    pub cluster: String,
-    pub server_version: String,
-    pub profile: String,
-    /// Every feature of the profile that is not declared unsupported passed all
-    /// its checks (at least one), and no check of the profile failed.
+    pub profile: ProfileResult,
+    /// Every feature of the profile that is not declared unsupported passed
+    /// all its checks (at least one), and no check of the profile failed.
     pub conformant: bool,
     /// Features the user declared unsupported (their checks were skipped).
-    pub unsupported: Vec<String>,
+    pub unsupported_features: Vec<String>,
+    /// Each feature of the profile (and any other feature a check ran for).
     pub features: BTreeMap<String, FeatureResult>,
 }
 
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct FeatureResult {
-    /// passed, failed, skipped, or not_run (no check of it ran: filtered out)
-    pub status: String,
+#[derive(Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterInfo {
+    /// The kubeconfig and context (or in-cluster account) the run used.
+    pub source: String,
+    /// The API server's version (`gitVersion`).
+    pub server_version: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProfileResult {
+    pub name: String,
+    /// The profile's features, in its order.
+    pub features: Vec<String>,
+    /// Checks of the profile's features, over all of them.
+    pub statistics: Statistics,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Statistics {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureStatus {
+    /// At least one check passed and none failed.
+    Passed,
+    /// At least one check failed.
+    Failed,
+    /// Every check was skipped (the reason says why).
+    Skipped,
+    /// No check of this feature ran (filtered out).
+    #[default]
+    NotRun,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FeatureResult {
+    pub status: FeatureStatus,
+    #[serde(flatten)]
+    pub statistics: Statistics,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub skip_reason: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Trial names (`scenario::check`) of the failed checks.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub failed_checks: Vec<String>,
 }
 
@@ -43,19 +104,31 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
         .iter()
         .map(|f| (f.to_string(), FeatureResult::default()))
         .collect();
+    let mut profile_statistics = Statistics::default();
     for c in &run.checks {
+        let in_profile = c
+            .features
+            .iter()
+            .any(|f| plan.profile.features.contains(&f.as_str()));
+        if in_profile {
+            match &c.status {
+                Status::Passed => profile_statistics.passed += 1,
+                Status::Failed(_) => profile_statistics.failed += 1,
+                Status::Skipped(_) => profile_statistics.skipped += 1,
+            }
+        }
         for f in &c.features {
             let Some(r) = features.get_mut(f) else {
                 continue;
             };
             match &c.status {
-                Status::Passed => r.passed += 1,
+                Status::Passed => r.statistics.passed += 1,
                 Status::Failed(_) => {
-                    r.failed += 1;
+                    r.statistics.failed += 1;
                     r.failed_checks.push(c.trial.clone());
                 }
                 Status::Skipped(why) => {
-                    r.skipped += 1;
+                    r.statistics.skipped += 1;
                     r.skip_reason.get_or_insert_with(|| why.to_string());
                 }
             }
@@ -63,33 +136,52 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
     }
     let mut conformant = true;
     for (name, r) in features.iter_mut() {
-        r.status = if r.failed > 0 {
-            "failed"
-        } else if r.passed > 0 {
-            "passed"
-        } else if r.skipped > 0 {
-            "skipped"
+        let counts = &r.statistics;
+        r.status = if counts.failed > 0 {
+            FeatureStatus::Failed
+        } else if counts.passed > 0 {
+            FeatureStatus::Passed
+        } else if counts.skipped > 0 {
+            FeatureStatus::Skipped
         } else {
-            "not_run"
-        }
-        .to_string();
+            FeatureStatus::NotRun
+        };
         // Declared unsupported, or visibly absent (no IPv6 pod CIDR): reported, not required.
         let declared_unsupported = plan.skipped.contains_key(name);
-        if r.failed > 0
-            || (!declared_unsupported && r.passed == 0)
-            || (!declared_unsupported && r.skipped > 0)
+        if counts.failed > 0
+            || (!declared_unsupported && counts.passed == 0)
+            || (!declared_unsupported && counts.skipped > 0)
         {
             conformant = false;
         }
     }
+    let date = i64::try_from(run.started_unix)
+        .ok()
+        .and_then(|s| Timestamp::from_second(s).ok())
+        .unwrap_or(Timestamp::UNIX_EPOCH);
     ConformanceReport {
+        api_version: API_VERSION.to_string(),
+        kind: KIND.to_string(),
+        date: date.to_string(),
         netconform_version: env!("CARGO_PKG_VERSION").to_string(),
+        implementation: plan.implementation.clone(),
+        cluster: ClusterInfo {
+            source: run.cluster.clone(),
+            server_version: run.server_version.clone(),
+        },
         run_id: run.run_id.clone(),
-        cluster: run.cluster.clone(),
-        server_version: run.server_version.clone(),
-        profile: plan.profile.name.to_string(),
+        profile: ProfileResult {
+            name: plan.profile.name.to_string(),
+            features: plan
+                .profile
+                .features
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
+            statistics: profile_statistics,
+        },
         conformant,
-        unsupported: plan
+        unsupported_features: plan
             .skipped
             .iter()
             .filter(|(_, why)| matches!(why, Absence::DeclaredUnsupported { .. }))
@@ -99,10 +191,15 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
     }
 }
 
+/// The JSON Schema of the report (docs/conformance-report.schema.json).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(ConformanceReport)).expect("a schema serialises")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::{plan, Declaration, Detected};
+    use crate::features::{plan, Declaration, Detected, Implementation};
     use crate::probes::PlanError;
     use crate::report::CheckRecord;
     use crate::verdict::{Failure, Skip};
@@ -142,6 +239,7 @@ mod tests {
             &Declaration {
                 profile: Some("core".into()),
                 unsupported: vec![],
+                implementation: None,
             },
             None,
             &Detected::default(),
@@ -159,7 +257,7 @@ mod tests {
             &core_plan(),
         );
         assert!(r.conformant);
-        assert_eq!(r.features["dns"].status, "passed");
+        assert_eq!(r.features["dns"].status, FeatureStatus::Passed);
     }
 
     #[test]
@@ -185,7 +283,7 @@ mod tests {
         );
         let untested = report(&run(vec![check("a", "core", Status::Passed)]), &core_plan());
         assert!(!untested.conformant);
-        assert_eq!(untested.features["nodeport"].status, "not_run");
+        assert_eq!(untested.features["nodeport"].status, FeatureStatus::NotRun);
     }
 
     #[test]
@@ -194,6 +292,7 @@ mod tests {
             &Declaration {
                 profile: Some("full".into()),
                 unsupported: vec!["network-policy".into()],
+                implementation: None,
             },
             None,
             &Detected::default(),
@@ -226,6 +325,55 @@ mod tests {
         .collect();
         let r = report(&run(checks), &p);
         assert!(r.conformant, "{r:#?}");
-        assert_eq!(r.unsupported, vec!["network-policy".to_string()]);
+        assert_eq!(r.unsupported_features, vec!["network-policy".to_string()]);
+    }
+
+    #[test]
+    fn the_report_is_versioned_names_the_implementation_and_reads_back() {
+        let mut p = core_plan();
+        p.implementation = Some(Implementation {
+            organization: "Example Networks".into(),
+            project: "example-cni".into(),
+            url: "https://example.invalid/example-cni".into(),
+            version: "v1.2.3".into(),
+            contact: vec!["netconform@example.invalid".into()],
+        });
+        let mut r = run(vec![
+            check("a", "core", Status::Passed),
+            check("b", "dns", Status::Passed),
+            check("c", "nodeport", Status::Passed),
+            check("d", "latency", Status::Passed),
+        ]);
+        r.started_unix = 1_795_420_800;
+        let report = report(&r, &p);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["apiVersion"], "netconform.io/v1alpha1");
+        assert_eq!(json["kind"], "ConformanceReport");
+        assert_eq!(json["date"], "2026-11-23T08:00:00Z");
+        assert_eq!(json["implementation"]["project"], "example-cni");
+        assert_eq!(json["features"]["dns"]["status"], "passed");
+        assert_eq!(json["features"]["dns"]["passed"], 1);
+        // A check outside the profile is not counted for it.
+        assert_eq!(json["profile"]["statistics"]["passed"], 3);
+        let back: ConformanceReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report);
+    }
+
+    /// docs/conformance-report.schema.json is generated from these types;
+    /// regenerate with `NETCONFORM_WRITE_SCHEMA=1 cargo test -p netconform-harness schema`.
+    #[test]
+    fn report_schema_file_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs/conformance-report.schema.json");
+        let want = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
+        if std::env::var("NETCONFORM_WRITE_SCHEMA").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is out of date: run NETCONFORM_WRITE_SCHEMA=1 cargo test -p netconform-harness schema",
+            path.display()
+        );
     }
 }
