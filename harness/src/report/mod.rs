@@ -1,7 +1,9 @@
-//! What a run found, and the files it is written to: `junit.xml` (CI) and
-//! `results.json` (every probe, every sample).
+//! What a run found, and the files it is written to: `junit.xml` (CI),
+//! `results.json` (every probe, every sample), `conformance.json` (the
+//! report a vendor publishes) and `report.html` (the same, for a browser).
 
 pub mod conformance;
+pub mod html;
 pub mod junit;
 pub mod text;
 
@@ -93,7 +95,8 @@ pub fn report_dir(workspace_root: &Path) -> PathBuf {
         .unwrap_or_else(|| workspace_root.join("reports"))
 }
 
-/// Writes junit.xml, results.json and conformance.json into `dir`; returns their paths.
+/// Writes junit.xml, results.json, conformance.json and report.html into
+/// `dir`; returns their paths.
 pub fn write(run: &RunRecord, plan: &FeaturePlan, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let junit_path = dir.join("junit.xml");
@@ -112,5 +115,13 @@ pub fn write(run: &RunRecord, plan: &FeaturePlan, dir: &Path) -> std::io::Result
         &conformance_path,
         serde_json::to_vec_pretty(&report).map_err(std::io::Error::other)?,
     )?;
-    Ok(vec![junit_path, json_path, conformance_path])
+    // Rendered from the documents just written, as `report` would from files.
+    let html_path = dir.join("report.html");
+    let page = html::render(
+        &serde_json::to_value(run).map_err(std::io::Error::other)?,
+        &serde_json::to_value(&report).map_err(std::io::Error::other)?,
+    )
+    .map_err(std::io::Error::other)?;
+    std::fs::write(&html_path, page)?;
+    Ok(vec![junit_path, json_path, conformance_path, html_path])
 }
