@@ -16,7 +16,7 @@ mod selection;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use netconform_harness::cluster::run::RunId;
-use netconform_harness::cluster::{self, namespaces, Cluster};
+use netconform_harness::cluster::{self, liveness, namespaces, Cluster};
 use netconform_harness::features;
 use netconform_harness::report::{self, CheckRecord, RunRecord};
 use netconform_harness::runner::{self, RunContext};
@@ -40,7 +40,8 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn scenarios_dir() -> PathBuf {
+/// NETCONFORM_SCENARIOS, else `scenarios/` at the workspace root.
+pub fn scenarios_dir() -> PathBuf {
     std::env::var_os("NETCONFORM_SCENARIOS")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("scenarios"))
@@ -50,9 +51,15 @@ pub fn trial_name(scenario: &str, check: &str) -> String {
     format!("{scenario}::{check}")
 }
 
+/// `cargo test`'s entry point: libtest's arguments from the command line.
 pub fn main() -> ExitCode {
+    run(Arguments::from_args())
+}
+
+/// Runs the suite with libtest's arguments (filters, `--list`, `--skip`,
+/// `--exact`, ...); `cargo test` and `netconform run` both come here.
+pub fn run(args: Arguments) -> ExitCode {
     logging::init();
-    let args = Arguments::from_args();
     let dir = scenarios_dir();
     let scenarios = match load_dir(&dir) {
         Ok(s) => s,
@@ -125,7 +132,7 @@ fn run_on_cluster(
 ) -> ExitCode {
     let started = Instant::now();
     let run = RunId::generate();
-    let (declaration, source) = match std::env::var_os("NETCONFORM_CONFIG").map(PathBuf::from) {
+    let (mut declaration, source) = match std::env::var_os("NETCONFORM_CONFIG").map(PathBuf::from) {
         Some(path) => match features::read_declaration(&path) {
             Ok(d) => (d, Some(path)),
             Err(e) => {
@@ -134,6 +141,36 @@ fn run_on_cluster(
             }
         },
         None => (features::Declaration::default(), None),
+    };
+    if let Some(profile) = std::env::var("NETCONFORM_PROFILE")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        if features::profile(&profile).is_none() {
+            eprintln!(
+                "netconform: NETCONFORM_PROFILE: unknown profile `{profile}` (known: {})",
+                features::PROFILES
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return ExitCode::FAILURE;
+        }
+        declaration.profile = Some(profile);
+    }
+    // The run's liveness record, first: `netconform gc` deletes only runs
+    // whose Lease has stopped being renewed.
+    let lease = match runtime.block_on(liveness::hold(
+        &cluster.client,
+        &run,
+        &liveness::holder_identity(),
+    )) {
+        Ok(lease) => lease,
+        Err(e) => {
+            eprintln!("netconform: on {}: {e}", cluster.source);
+            return ExitCode::FAILURE;
+        }
     };
     let all_nodes = match runtime.block_on(cluster::schedulable_nodes(&cluster.client)) {
         Ok(n) => n,
@@ -290,6 +327,7 @@ fn run_on_cluster(
         .collect();
     let conclusion = libtest_mimic::run(args, trials);
 
+    drop(lease);
     runtime.block_on(async {
         for t in tasks {
             let _ = t.await;
@@ -503,6 +541,13 @@ pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, Str
         }
     }
     let run = RunId::generate();
+    let lease = runtime
+        .block_on(liveness::hold(
+            &cluster.client,
+            &run,
+            &liveness::holder_identity(),
+        ))
+        .map_err(|e| e.to_string())?;
     let ctx = Arc::new(RunContext {
         client: cluster.client.clone(),
         run: run.clone(),
@@ -516,6 +561,7 @@ pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, Str
         for t in tasks {
             let _ = t.await;
         }
+        drop(lease);
         cleanup(&ctx, &run).await;
     });
     Ok(results.all())

@@ -3,6 +3,7 @@
 //! what was tried.
 
 pub mod exec;
+pub mod liveness;
 pub mod namespaces;
 pub mod run;
 pub mod session;
