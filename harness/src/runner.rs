@@ -15,7 +15,7 @@ use crate::setup::world::{self, World};
 use crate::timeouts::TIMEOUTS;
 use crate::verdict::judge;
 use crate::verdict::stats::{LatencySummary, PairLatency, PairThroughput};
-use crate::verdict::{Failure, ProbeError, Status, WorldStopped};
+use crate::verdict::{Failure, ProbeError, Skip, Status, WorldStopped};
 use futures::future::{join_all, BoxFuture};
 use kube::Client;
 use netconform_protocol::{ProbeBatch, ProbeResult};
@@ -236,6 +236,25 @@ fn selected_checks<'a>(scenario: &'a Scenario, selected: &BTreeSet<String>) -> V
 }
 
 /// Every check of a scenario whose fixtures could not be set up fails with the reason.
+/// Every selected check of a scenario that cannot run here, skipped with the reason.
+pub fn report_skipped(
+    scenario: &Scenario,
+    selected: &BTreeSet<String>,
+    skip: &Skip,
+    report: &(dyn Fn(CheckRecord) + Sync),
+) {
+    for c in selected_checks(scenario, selected) {
+        report(record(
+            scenario,
+            c,
+            Status::Skipped(skip.clone()),
+            Duration::ZERO,
+            None,
+            vec![],
+        ));
+    }
+}
+
 fn report_not_run(
     scenario: &Scenario,
     checks: &[&Check],

@@ -34,6 +34,9 @@ pub struct Timeouts {
     pub pods_gone: Duration,
     /// Deleting the run's namespaces after Ctrl-C.
     pub interrupted_cleanup: Duration,
+    /// Waiting for other netconform runs on the same cluster before a quiet
+    /// phase (or before loading the cluster while one measures).
+    pub turn: Duration,
 }
 
 pub const TIMEOUTS: Timeouts = Timeouts {
@@ -51,4 +54,5 @@ pub const TIMEOUTS: Timeouts = Timeouts {
     converge_pause: Duration::from_millis(300),
     pods_gone: Duration::from_secs(120),
     interrupted_cleanup: Duration::from_secs(30),
+    turn: Duration::from_secs(600),
 };

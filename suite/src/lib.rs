@@ -15,8 +15,9 @@ mod results;
 mod selection;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use netconform_harness::cluster::liveness::{self, Phase};
 use netconform_harness::cluster::run::RunId;
-use netconform_harness::cluster::{self, liveness, namespaces, Cluster};
+use netconform_harness::cluster::{self, namespaces, Cluster};
 use netconform_harness::features;
 use netconform_harness::report::{self, CheckRecord, RunRecord};
 use netconform_harness::runner::{self, RunContext};
@@ -166,7 +167,7 @@ fn run_on_cluster(
         &run,
         &liveness::holder_identity(),
     )) {
-        Ok(lease) => lease,
+        Ok(lease) => Arc::new(lease),
         Err(e) => {
             eprintln!("netconform: on {}: {e}", cluster.source);
             return ExitCode::FAILURE;
@@ -303,7 +304,7 @@ fn run_on_cluster(
         .await;
         std::process::exit(exit_code);
     });
-    let tasks = start_scenarios(runtime, &ctx, scenarios, &selected, &results);
+    let tasks = start_scenarios(runtime, &ctx, &lease, scenarios, &selected, &results);
 
     let trials = names
         .iter()
@@ -327,11 +328,11 @@ fn run_on_cluster(
         .collect();
     let conclusion = libtest_mimic::run(args, trials);
 
-    drop(lease);
     runtime.block_on(async {
         for t in tasks {
             let _ = t.await;
         }
+        lease.release().await;
         finish(
             &ctx,
             &cluster,
@@ -365,12 +366,14 @@ async fn interrupted() -> (&'static str, i32) {
 type Job = (Scenario, BTreeSet<String>);
 
 /// Starts every scenario that has selected checks; each publishes its verdicts.
-/// Quiet scenarios run first, one at a time, on the otherwise idle cluster;
+/// Quiet scenarios run first, one at a time, on the otherwise idle cluster
+/// (once no other netconform run loads it: the run's Lease takes turns);
 /// the others start together once they are done, except that scenarios
 /// sharing a world run one after another on one copy of it.
 fn start_scenarios(
     runtime: &tokio::runtime::Runtime,
     ctx: &Arc<RunContext>,
+    lease: &Arc<liveness::LeaseHolder>,
     scenarios: &[LoadedScenario],
     selected: &BTreeMap<String, BTreeSet<String>>,
     results: &Arc<Results>,
@@ -395,10 +398,42 @@ fn start_scenarios(
             alone.push(job)
         }
     }
-    let (ctx, results) = (ctx.clone(), results.clone());
+    let (ctx, results, lease) = (ctx.clone(), results.clone(), lease.clone());
     vec![runtime.spawn(async move {
-        for (scenario, checks) in quiet {
-            runner::run_scenario(&ctx, &scenario, &checks, &|record| results.publish(record)).await;
+        if !quiet.is_empty() {
+            match lease.wait_turn(Phase::Quiet, TIMEOUTS.turn).await {
+                Ok(_) => {
+                    for (scenario, checks) in quiet {
+                        runner::run_scenario(&ctx, &scenario, &checks, &|record| {
+                            results.publish(record)
+                        })
+                        .await;
+                    }
+                }
+                Err(others) => {
+                    let skip = Skip::ClusterNotQuiet {
+                        waited_s: TIMEOUTS.turn.as_secs(),
+                        runs: others.iter().map(ToString::to_string).collect(),
+                    };
+                    for (scenario, checks) in quiet {
+                        runner::report_skipped(&scenario, &checks, &skip, &|record| {
+                            results.publish(record)
+                        });
+                    }
+                }
+            }
+        }
+        // Not while another run measures quietly; after that, no reason to wait.
+        if let Err(others) = lease.wait_turn(Phase::Busy, TIMEOUTS.turn).await {
+            eprintln!(
+                "netconform: still waiting after {}s for {}; starting anyway",
+                TIMEOUTS.turn.as_secs(),
+                others
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         let mut tasks: Vec<_> = alone
             .into_iter()
@@ -547,6 +582,7 @@ pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, Str
             &run,
             &liveness::holder_identity(),
         ))
+        .map(Arc::new)
         .map_err(|e| e.to_string())?;
     let ctx = Arc::new(RunContext {
         client: cluster.client.clone(),
@@ -556,12 +592,12 @@ pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, Str
         local_probes: |batch| Box::pin(netconform_agent::probe::run_batch(batch)),
     });
     let results = Arc::new(Results::default());
-    let tasks = start_scenarios(&runtime, &ctx, &scenarios, &selected, &results);
+    let tasks = start_scenarios(&runtime, &ctx, &lease, &scenarios, &selected, &results);
     runtime.block_on(async {
         for t in tasks {
             let _ = t.await;
         }
-        drop(lease);
+        lease.release().await;
         cleanup(&ctx, &run).await;
     });
     Ok(results.all())

@@ -319,6 +319,11 @@ impl Display for Skip {
                 write!(f, "feature {feature} is not in profile {profile}")
             }
             Skip::Placement { reason } => write!(f, "{reason}"),
+            Skip::ClusterNotQuiet { waited_s, runs } => write!(
+                f,
+                "a quiet measurement needs the cluster to itself, and other netconform runs were still active after {waited_s}s: {}",
+                runs.join(", ")
+            ),
         }
     }
 }

@@ -322,6 +322,9 @@ pub enum Skip {
     NotInProfile { feature: String, profile: String },
     /// The fixtures cannot be placed on this cluster's nodes.
     Placement { reason: String },
+    /// A quiet measurement never got the cluster to itself: other netconform
+    /// runs were still active when the wait ran out.
+    ClusterNotQuiet { waited_s: u64, runs: Vec<String> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
