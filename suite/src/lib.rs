@@ -176,7 +176,11 @@ fn run_on_cluster(
     let all_nodes = match runtime.block_on(cluster::schedulable_nodes(&cluster.client)) {
         Ok(n) => n,
         Err(e) => {
-            eprintln!("netconform: listing nodes on {}: {e}", cluster.source);
+            eprintln!(
+                "netconform: listing nodes on {}: {}",
+                cluster.source,
+                cluster::describe(&e)
+            );
             return ExitCode::FAILURE;
         }
     };

@@ -39,21 +39,21 @@ pub const LABEL_ROLE: &str = "netconform.io/role";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LivenessError {
-    #[error("creating the run's liveness namespace {namespace}: {source}")]
+    #[error("creating the run's liveness namespace {namespace}: {}", super::describe(.source))]
     Namespace {
         namespace: String,
         #[source]
         source: kube::Error,
     },
-    #[error("creating the run's Lease {namespace}/{LEASE_NAME}: {source}")]
+    #[error("creating the run's Lease {namespace}/{LEASE_NAME}: {}", super::describe(.source))]
     Lease {
         namespace: String,
         #[source]
         source: kube::Error,
     },
-    #[error("listing netconform's namespaces: {0}")]
+    #[error("listing netconform's namespaces: {}", super::describe(.0))]
     List(#[source] kube::Error),
-    #[error("deleting the namespaces of run {run}: {source}")]
+    #[error("deleting the namespaces of run {run}: {}", super::describe(.source))]
     Delete {
         run: String,
         #[source]

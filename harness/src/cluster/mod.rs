@@ -42,6 +42,18 @@ fn kubeconfig_paths() -> Vec<PathBuf> {
     }
 }
 
+/// A kube error as one line for a person: for a refused request the API
+/// server's own message (a 403 names the user, verb, resource and namespace),
+/// what a 401 means, else the error as kube says it.
+pub fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 401 => "the API server rejected the credentials (401 Unauthorized: a token or certificate that is invalid, expired or revoked)".to_string(),
+        kube::Error::Api(s) if s.code == 403 => format!("forbidden (403): {}", s.message),
+        kube::Error::Api(s) => format!("{} {}: {}", s.code, s.reason, s.message),
+        other => other.to_string(),
+    }
+}
+
 /// Connects and asks the API server for its version, within [`CONNECT_TIMEOUT`].
 pub async fn connect() -> Result<Cluster, ConnectError> {
     let context = std::env::var("NETCONFORM_CONTEXT")
@@ -117,7 +129,7 @@ pub async fn connect() -> Result<Cluster, ConnectError> {
         })?
         .map_err(|e| ConnectError {
             tried: source.clone(),
-            reason: e.to_string(),
+            reason: describe(&e),
         })?;
     Ok(Cluster {
         client,
