@@ -17,20 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn check(scenario: &str, name: &str, features: &[&str], status: Status) -> CheckRecord {
+    let features = features.iter().map(|f| f.to_string()).collect();
+    let rule = Some("the rule <as written>".to_string());
     CheckRecord {
-        scenario: scenario.into(),
-        check: name.into(),
-        trial: format!("{scenario}::{name}"),
-        features: features.iter().map(|f| f.to_string()).collect(),
-        rule: Some("the rule <as written>".into()),
-        status,
         duration_ms: 1200,
-        latency: None,
-        dns: None,
-        node_pairs: vec![],
-        node_pair_throughput: vec![],
-        converged_after_ms: None,
-        probes: vec![],
+        ..CheckRecord::unprobed(scenario, name, features, rule, status)
     }
 }
 

@@ -250,13 +250,7 @@ fn run_on_cluster(
             })
             .map(|reason| Skip::Placement { reason });
         for c in &s.scenario.checks {
-            let features: Vec<String> = s
-                .scenario
-                .features
-                .iter()
-                .chain(&c.features)
-                .cloned()
-                .collect();
+            let features = s.scenario.check_features(c);
             // A pair across nodes needs a second schedulable node.
             let no_other_node = (c.to.pair == Some(NodePair::OtherNode) && nodes.len() < 2)
                 .then(|| Skip::Placement {
@@ -625,27 +619,13 @@ async fn finish(
         for c in &s.scenario.checks {
             let name = trial_name(&s.scenario.name, &c.name);
             if let Some(reason) = skips.get(&name) {
-                checks.push(CheckRecord {
-                    scenario: s.scenario.name.clone(),
-                    check: c.name.clone(),
-                    trial: name,
-                    features: s
-                        .scenario
-                        .features
-                        .iter()
-                        .chain(&c.features)
-                        .cloned()
-                        .collect(),
-                    rule: c.rule.clone(),
-                    status: Status::Skipped(reason.clone()),
-                    duration_ms: 0,
-                    latency: None,
-                    dns: None,
-                    node_pairs: vec![],
-                    node_pair_throughput: vec![],
-                    converged_after_ms: None,
-                    probes: vec![],
-                });
+                checks.push(CheckRecord::unprobed(
+                    &s.scenario.name,
+                    &c.name,
+                    s.scenario.check_features(c),
+                    c.rule.clone(),
+                    Status::Skipped(reason.clone()),
+                ));
             }
         }
     }

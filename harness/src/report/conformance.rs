@@ -205,21 +205,7 @@ mod tests {
     use crate::verdict::{Failure, Skip};
 
     fn check(trial: &str, feature: &str, status: Status) -> CheckRecord {
-        CheckRecord {
-            scenario: "s".into(),
-            check: trial.into(),
-            trial: format!("s::{trial}"),
-            features: vec![feature.into()],
-            rule: None,
-            status,
-            duration_ms: 0,
-            latency: None,
-            dns: None,
-            node_pairs: vec![],
-            node_pair_throughput: vec![],
-            converged_after_ms: None,
-            probes: vec![],
-        }
+        CheckRecord::unprobed("s", trial, vec![feature.into()], None, status)
     }
 
     fn run(checks: Vec<CheckRecord>) -> RunRecord {

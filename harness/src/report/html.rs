@@ -300,39 +300,47 @@ fn matrix_view(m: &Value) -> MatrixView {
     }
 }
 
+/// One node-pair matrix of results.json, as a heat map.
+struct PairMetric {
+    /// The list in a check's record, and the value of each entry.
+    list: &'static str,
+    field: &'static str,
+    title: &'static str,
+    show: fn(f64) -> String,
+    higher_is_better: bool,
+}
+
+const PAIR_METRICS: [PairMetric; 2] = [
+    PairMetric {
+        list: "node_pairs",
+        field: "p50_us",
+        title: "latency p50 (ms)",
+        show: |us| format!("{:.2}", us / 1000.0),
+        higher_is_better: false,
+    },
+    PairMetric {
+        list: "node_pair_throughput",
+        field: "median_mbps",
+        title: "throughput median (Mbit/s)",
+        show: |mbps| format!("{mbps:.0}"),
+        higher_is_better: true,
+    },
+];
+
 /// The node-pair matrices of a quiet check: p50 latency and, for streams,
 /// median throughput.
 fn heatmaps(check: &Value) -> Vec<Heatmap> {
     let trial = text(&check["trial"]);
-    let mut maps = Vec::new();
-    if let Some(pairs) = check["node_pairs"].as_array().filter(|p| !p.is_empty()) {
-        let values = pairs
-            .iter()
-            .filter_map(|p| Some((text(&p["from"]), text(&p["to"]), p["p50_us"].as_f64()?)));
-        maps.push(heatmap(
-            &trial,
-            "latency p50 (ms)",
-            values,
-            |us| format!("{:.2}", us / 1000.0),
-            false,
-        ));
-    }
-    if let Some(pairs) = check["node_pair_throughput"]
-        .as_array()
-        .filter(|p| !p.is_empty())
-    {
-        let values = pairs
-            .iter()
-            .filter_map(|p| Some((text(&p["from"]), text(&p["to"]), p["median_mbps"].as_f64()?)));
-        maps.push(heatmap(
-            &trial,
-            "throughput median (Mbit/s)",
-            values,
-            |v| format!("{v:.0}"),
-            true,
-        ));
-    }
-    maps
+    PAIR_METRICS
+        .iter()
+        .filter_map(|m| {
+            let pairs = check[m.list].as_array().filter(|p| !p.is_empty())?;
+            let values = pairs
+                .iter()
+                .filter_map(|p| Some((text(&p["from"]), text(&p["to"]), p[m.field].as_f64()?)));
+            Some(heatmap(&trial, m.title, values, m.show, m.higher_is_better))
+        })
+        .collect()
 }
 
 fn heatmap(

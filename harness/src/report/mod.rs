@@ -53,6 +53,34 @@ pub struct CheckRecord {
     pub probes: Vec<ProbeRecord>,
 }
 
+impl CheckRecord {
+    /// A check that ran no probe (skipped, or judged without them): its
+    /// verdict and nothing measured. `trial` is `<scenario>::<check>`.
+    pub fn unprobed(
+        scenario: &str,
+        check: &str,
+        features: Vec<String>,
+        rule: Option<String>,
+        status: Status,
+    ) -> CheckRecord {
+        CheckRecord {
+            scenario: scenario.to_string(),
+            check: check.to_string(),
+            trial: format!("{scenario}::{check}"),
+            features,
+            rule,
+            status,
+            duration_ms: 0,
+            latency: None,
+            dns: None,
+            node_pairs: vec![],
+            node_pair_throughput: vec![],
+            converged_after_ms: None,
+            probes: vec![],
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RunRecord {
     pub run_id: String,

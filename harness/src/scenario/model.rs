@@ -45,6 +45,15 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// A check's features: the scenario's, then the check's own.
+    pub fn check_features(&self, check: &Check) -> Vec<String> {
+        self.features
+            .iter()
+            .chain(&check.features)
+            .cloned()
+            .collect()
+    }
+
     /// The world this scenario can share at run time with the other scenarios
     /// on it: the world has no policies of its own (so its resting state is
     /// all-allowed), the scenario adds only NetworkPolicies to it, its checks'

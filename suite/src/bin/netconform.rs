@@ -219,11 +219,11 @@ fn list(what: What) -> ExitCode {
             }
         }
         What::Features => {
-            let mut checks: BTreeMap<&str, usize> = BTreeMap::new();
+            let mut checks: BTreeMap<String, usize> = BTreeMap::new();
             for s in &scenarios {
                 for c in &s.scenario.checks {
-                    for f in s.scenario.features.iter().chain(&c.features) {
-                        *checks.entry(f.as_str()).or_default() += 1;
+                    for f in s.scenario.check_features(c) {
+                        *checks.entry(f).or_default() += 1;
                     }
                 }
             }
