@@ -186,6 +186,8 @@ pub struct Detected {
     pub ip_families: BTreeSet<String>,
     /// The host outside the cluster the user named, if any.
     pub outside_host: Option<std::net::IpAddr>,
+    /// netconform itself runs in a pod (in-cluster config).
+    pub harness_in_cluster: bool,
 }
 
 pub fn plan(
@@ -213,6 +215,11 @@ pub fn plan(
             .entry("outside-host".into())
             .or_insert(Absence::NoOutsideHostNamed);
     }
+    if detected.harness_in_cluster {
+        skipped
+            .entry("nodeport-from-harness".into())
+            .or_insert(Absence::HarnessInCluster);
+    }
     FeaturePlan {
         profile,
         skipped,
@@ -229,6 +236,7 @@ mod tests {
         Detected {
             ip_families: families.iter().map(|s| s.to_string()).collect(),
             outside_host: None,
+            harness_in_cluster: false,
         }
     }
 

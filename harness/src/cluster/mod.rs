@@ -30,8 +30,12 @@ pub struct Cluster {
     pub client: Client,
     /// What was used, for messages: "kubeconfig X, context Y" or "in-cluster config".
     pub source: String,
+    /// Connected with the in-cluster config: netconform runs in a pod.
+    pub in_cluster: bool,
     pub server_version: String,
 }
+
+const IN_CLUSTER: &str = "in-cluster config";
 
 fn kubeconfig_paths() -> Vec<PathBuf> {
     match std::env::var_os("KUBECONFIG") {
@@ -76,7 +80,7 @@ pub async fn connect() -> Result<Cluster, ConnectError> {
             tried: tried.clone(),
             reason: e.to_string(),
         })?;
-        (config, "in-cluster config".to_string())
+        (config, IN_CLUSTER.to_string())
     } else {
         let shown = paths
             .iter()
@@ -133,6 +137,7 @@ pub async fn connect() -> Result<Cluster, ConnectError> {
         })?;
     Ok(Cluster {
         client,
+        in_cluster: source == IN_CLUSTER,
         source,
         server_version: version.git_version,
     })

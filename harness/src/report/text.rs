@@ -340,6 +340,10 @@ impl Display for Absence {
                 "no host outside the cluster is named ({}=<ip> names one; the testbed's `testbed env` does)",
                 crate::cluster::OUTSIDE_HOST_VAR
             ),
+            Absence::HarnessInCluster => write!(
+                f,
+                "netconform runs inside the cluster (in-cluster config), so there is no machine outside it to probe from"
+            ),
         }
     }
 }

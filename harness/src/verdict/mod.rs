@@ -336,4 +336,7 @@ pub enum Absence {
     NoIpv6PodCidr,
     /// No host outside the cluster was named (`NETCONFORM_OUTSIDE_HOST`).
     NoOutsideHostNamed,
+    /// netconform runs in a pod of the cluster: there is no harness host
+    /// outside it to probe from.
+    HarnessInCluster,
 }
