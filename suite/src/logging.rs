@@ -12,7 +12,11 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init() {
     let filter = EnvFilter::try_from_env("NETCONFORM_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("warn,netconform=info"));
+        // kube's client builder logs a failed connection that netconform
+        // reports itself, in one line naming the kubeconfig and context.
+        .unwrap_or_else(|_| {
+            EnvFilter::new("warn,netconform=info,kube_client::client::builder=off")
+        });
     // A second call (the fault tests run the suite several times) keeps the first.
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

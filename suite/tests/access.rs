@@ -1,7 +1,8 @@
 //! What a user sees when the cluster refuses them: the `netconform` command
-//! run with credentials that may not create namespaces, and with a token the
-//! API server no longer accepts, must each stop with one line naming the
-//! kubeconfig and context and what was refused, and create nothing.
+//! run with credentials that may not create namespaces, with a token the API
+//! server no longer accepts, and against a server that is not there, must
+//! each stop with one line naming the kubeconfig and context and what went
+//! wrong, and create nothing.
 //!
 //! Needs a cluster with admin credentials (it creates a labelled namespace
 //! and a ServiceAccount without any role, and deletes them); ignored without
@@ -111,6 +112,27 @@ async fn refusals_are_one_clear_line() -> Result<(), Failed> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let kubeconfig = kubeconfig_with_token(&token, dir.path())?;
         let before = runs_on_cluster(&client).await?;
+
+        // No API server where the kubeconfig says (a closed loopback port).
+        let nowhere = dir.path().join("nowhere");
+        let text = std::fs::read_to_string(&kubeconfig).map_err(|e| e.to_string())?;
+        let server = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .ok_or("no server in the kubeconfig")?
+            .to_string();
+        std::fs::write(&nowhere, text.replace(&server, "https://127.0.0.1:1"))
+            .map_err(|e| e.to_string())?;
+        let (ok, stderr) = netconform(&nowhere, &["run", "pod-to-pod::tcp-same-node"]);
+        let line = one_line(&stderr)?;
+        if ok
+            || !line.contains("no cluster reachable")
+            || !line.contains(&nowhere.display().to_string())
+            || !line.contains("server https://127.0.0.1:1")
+            || !line.contains("Connection refused")
+        {
+            return Err(format!("an unreachable cluster: want one line naming the kubeconfig, context and server, got: {stderr}").into());
+        }
 
         // A ServiceAccount without a role may not create namespaces.
         let (ok, stderr) = netconform(&kubeconfig, &["run", "pod-to-pod::tcp-same-node"]);

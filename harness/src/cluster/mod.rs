@@ -54,7 +54,20 @@ pub fn describe(e: &kube::Error) -> String {
         kube::Error::Api(s) if s.code == 401 => "the API server rejected the credentials (401 Unauthorized: a token or certificate that is invalid, expired or revoked)".to_string(),
         kube::Error::Api(s) if s.code == 403 => format!("forbidden (403): {}", s.message),
         kube::Error::Api(s) => format!("{} {}: {}", s.code, s.reason, s.message),
-        other => other.to_string(),
+        // A transport error says little by itself ("client error (Connect)"):
+        // its causes say what happened (connection refused, a certificate).
+        other => {
+            let mut text = other.to_string();
+            let mut cause = std::error::Error::source(other);
+            while let Some(c) = cause {
+                let said = c.to_string();
+                if !text.contains(&said) {
+                    text = format!("{text}: {said}");
+                }
+                cause = c.source();
+            }
+            text
+        }
     }
 }
 
@@ -121,6 +134,11 @@ pub async fn connect() -> Result<Cluster, ConnectError> {
     };
     let mut config = config;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
+    let source = if source == IN_CLUSTER {
+        source
+    } else {
+        format!("{source}, server {}", config.cluster_url)
+    };
     let client = Client::try_from(config).map_err(|e| ConnectError {
         tried: source.clone(),
         reason: e.to_string(),

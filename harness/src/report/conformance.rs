@@ -6,7 +6,7 @@
 
 use super::RunRecord;
 use crate::features::{FeaturePlan, Implementation};
-use crate::verdict::{Absence, Status};
+use crate::verdict::{Absence, Skip, Status};
 use k8s_openapi::jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -105,6 +105,16 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
         .map(|f| (f.to_string(), FeatureResult::default()))
         .collect();
     let mut profile_statistics = Statistics::default();
+    // Skips that say nothing about the feature itself: the check also
+    // belongs to a feature that is absent here or outside the profile. Any
+    // other skip (placement, a cluster never quiet) leaves the feature
+    // untested, so the profile is not met.
+    let explained = |why: &Skip| match why {
+        Skip::FeatureAbsent { feature, .. } => plan.skipped.contains_key(feature),
+        Skip::NotInProfile { .. } => true,
+        Skip::Placement { .. } | Skip::ClusterNotQuiet { .. } => false,
+    };
+    let mut unexplained_skips: BTreeMap<String, usize> = BTreeMap::new();
     for c in &run.checks {
         let in_profile = c
             .features
@@ -130,6 +140,9 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
                 Status::Skipped(why) => {
                     r.statistics.skipped += 1;
                     r.skip_reason.get_or_insert_with(|| why.to_string());
+                    if !explained(why) {
+                        *unexplained_skips.entry(f.clone()).or_default() += 1;
+                    }
                 }
             }
         }
@@ -148,9 +161,10 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
         };
         // Declared unsupported, or visibly absent (no IPv6 pod CIDR): reported, not required.
         let declared_unsupported = plan.skipped.contains_key(name);
+        let unexplained = unexplained_skips.get(name).copied().unwrap_or(0);
         if counts.failed > 0
             || (!declared_unsupported && counts.passed == 0)
-            || (!declared_unsupported && counts.skipped > 0)
+            || (!declared_unsupported && unexplained > 0)
         {
             conformant = false;
         }
@@ -343,6 +357,43 @@ mod tests {
         assert_eq!(json["profile"]["statistics"]["passed"], 3);
         let back: ConformanceReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, report);
+    }
+
+    #[test]
+    fn a_skip_for_another_absent_feature_does_not_block_the_profile() {
+        // In-cluster: no harness host, so a hostNetwork check that probes a
+        // NodePort from it is skipped; host-network itself is still met.
+        let mut p = plan(
+            &Declaration {
+                profile: Some("core".into()),
+                unsupported: vec![],
+                implementation: None,
+            },
+            None,
+            &Detected::default(),
+        );
+        p.skipped
+            .insert("nodeport-from-harness".into(), Absence::HarnessInCluster);
+        let absent = Skip::FeatureAbsent {
+            feature: "nodeport-from-harness".into(),
+            why: Absence::HarnessInCluster,
+        };
+        let mut both = check("np-harness", "nodeport", Status::Skipped(absent));
+        both.features.push("nodeport-from-harness".into());
+        let checks = vec![
+            check("a", "core", Status::Passed),
+            check("b", "dns", Status::Passed),
+            check("c", "nodeport", Status::Passed),
+            both,
+        ];
+        assert!(report(&run(checks.clone()), &p).conformant);
+        // A skip for the feature's own sake (placement) still blocks it.
+        let mut placed = checks;
+        placed[2].status = Status::Skipped(Skip::Placement {
+            reason: "one node".into(),
+        });
+        placed.push(check("d", "nodeport", Status::Passed));
+        assert!(!report(&run(placed), &p).conformant);
     }
 
     /// docs/conformance-report.schema.json is generated from these types;

@@ -171,8 +171,16 @@ fn run(args: RunArgs) -> ExitCode {
         set("NETCONFORM_PROFILE", p);
     }
     set("NETCONFORM_REPORT_DIR", &args.report_dir);
-    // A command asked to run on a cluster fails without one.
+    // A command asked to run on a cluster fails without one: said in one
+    // line, before any trial is listed.
     set("NETCONFORM_REQUIRE_CLUSTER", "1");
+    if !args.list {
+        let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+        if let Err(e) = runtime.block_on(cluster::connect()) {
+            eprintln!("netconform run: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let libtest = Arguments {
         filter: args.filter,
         skip: args.skip,
