@@ -12,18 +12,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
 image=${1:-${NETCONFORM_RUNNER_IMAGE:-localhost/netconform/runner:$version}}
-target=x86_64-unknown-linux-gnu
 out="$root/target/netconform-runner.tar"
 busybox=${BUSYBOX:-/bin/busybox}
 [[ -x $busybox ]] || { echo "deploy/runner-image.sh: needs Debian's busybox-static ($busybox)" >&2; exit 1; }
 
-(cd "$root" && RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --quiet --release -p netconform-suite --bin netconform --target "$target")
-bin="$root/target/$target/release/netconform"
-if ! ldd "$bin" 2>&1 | grep -qE 'statically linked|not a dynamic executable'; then
-  echo "deploy/runner-image.sh: $bin is not statically linked" >&2
-  exit 1
-fi
+bin=$(bash "$root/agent/image/static-binary.sh" netconform-suite netconform)
 
 rootfs=$(mktemp -d)
 trap 'rm -rf "$rootfs"' EXIT

@@ -11,18 +11,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
 image=${1:-${NETCONFORM_AGENT_IMAGE:-localhost/netconform/agent:$version}}
-target=x86_64-unknown-linux-gnu
 out="$root/target/netconform-agent.tar"
 
-# crt-static with an explicit --target links glibc statically into the agent only
-# (not into build scripts); the image then needs no libc of its own.
-(cd "$root" && RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --quiet --release -p netconform-agent --target "$target")
-bin="$root/target/$target/release/netconform-agent"
-if ! ldd "$bin" 2>&1 | grep -qE 'statically linked|not a dynamic executable'; then
-  echo "agent/image/build.sh: $bin is not statically linked" >&2
-  exit 1
-fi
+# Statically linked: the image needs no libc of its own.
+bin=$(bash "$root/agent/image/static-binary.sh" netconform-agent netconform-agent)
 
 rootfs=$(mktemp -d)
 trap 'rm -rf "$rootfs"' EXIT

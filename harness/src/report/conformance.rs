@@ -363,15 +363,7 @@ mod tests {
     fn a_skip_for_another_absent_feature_does_not_block_the_profile() {
         // In-cluster: no harness host, so a hostNetwork check that probes a
         // NodePort from it is skipped; host-network itself is still met.
-        let mut p = plan(
-            &Declaration {
-                profile: Some("core".into()),
-                unsupported: vec![],
-                implementation: None,
-            },
-            None,
-            &Detected::default(),
-        );
+        let mut p = core_plan();
         p.skipped
             .insert("nodeport-from-harness".into(), Absence::HarnessInCluster);
         let absent = Skip::FeatureAbsent {
