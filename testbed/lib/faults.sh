@@ -5,7 +5,29 @@
 # $NC_STATE/faults/ so `heal` knows what to undo.
 
 FAULTS_DIR="$NC_STATE/faults"
-FAULT_NAMES="snat no-route dns-down dns-tcp-blocked icmp-blocked apiserver-from-pods-blocked affinity-ignored service-stale-updates endpoint-slices-first-only hostport-off hostport-ignores-host-ip service-rules-off netpol-off netpol-stale-updates mtu slow-pair throttled-pair outside-unreachable outside-foreign-snat"
+# Every fault, with what it breaks (`testbed fault --list` prints this).
+FAULT_LIST=(
+  "snat|pod-to-pod traffic leaving a node is masqueraded to the node's IP"
+  "no-route|the two workers lose their routes to each other's pod CIDR"
+  "dns-down|no DNS server answers (CoreDNS scaled to zero)"
+  "dns-tcp-blocked|DNS answers over UDP only"
+  "icmp-blocked|ping to and between pods dropped"
+  "apiserver-from-pods-blocked|pods cannot reach the API server's Service"
+  "affinity-ignored|kube-proxy on one worker ignores ClientIP session affinity"
+  "service-stale-updates|kube-proxy on one worker never sees a Service update"
+  "endpoint-slices-first-only|kube-proxy on one worker reads one EndpointSlice per Service"
+  "hostport-off|hostPorts lead nowhere"
+  "hostport-ignores-host-ip|hostPorts bound on every node address, whatever their hostIP"
+  "service-rules-off|kube-proxy stopped on one worker and its Service rules flushed"
+  "netpol-off|the NetworkPolicy enforcers stopped"
+  "netpol-stale-updates|the enforcers follow new and deleted objects but ignore updates"
+  "mtu|one worker's uplink MTU below the pods' 1500"
+  "slow-pair|one node pair 40 ms slower"
+  "throttled-pair|one node pair's bandwidth capped"
+  "outside-unreachable|pods cannot reach the outside host"
+  "outside-foreign-snat|traffic to the outside host leaves with an address the cluster does not account for"
+)
+FAULT_NAMES=$(printf '%s\n' "${FAULT_LIST[@]}" | cut -d'|' -f1 | tr '\n' ' ')
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
@@ -292,8 +314,12 @@ fault_throttled_pair() {
 heal_throttled_pair() { in_ns "${NODES[1]}" tc qdisc del dev eth0 root 2>/dev/null || true; }
 
 cmd_fault() {
-  local name=${1:-}
-  [[ " $FAULT_NAMES " == *" $name "* ]] || die "unknown fault '$name' (faults: $FAULT_NAMES)"
+  local name=${1:-} f
+  if [[ $name == --list ]]; then
+    for f in "${FAULT_LIST[@]}"; do printf '%-28s %s\n' "${f%%|*}" "${f#*|}"; done
+    return 0
+  fi
+  [[ " $FAULT_NAMES " == *" $name "* ]] || die "unknown fault '$name' (testbed fault --list: $FAULT_NAMES)"
   [[ -f $KUBECONFIG_OUT ]] || die "the testbed is not up"
   mkdir -p "$FAULTS_DIR"
   if [[ -f $FAULTS_DIR/$name ]]; then
