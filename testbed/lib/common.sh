@@ -50,6 +50,10 @@ PIDS="$NC_STATE/pids"
 LOGS="$NC_STATE/logs"
 PKI="$NC_STATE/pki"
 
+# The pod network the running testbed was brought up with (`up --cni`).
+CNIS="bridge flannel"
+testbed_cni() { cat "$NC_STATE/cni" 2>/dev/null || echo bridge; }
+
 node_dir() { echo "$NC_STATE/nodes/$1"; }
 # Each node's pods live under their own cgroup root, or kubelets would treat
 # each other's pods as orphans.

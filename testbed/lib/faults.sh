@@ -28,30 +28,51 @@ FAULT_LIST=(
   "outside-foreign-snat|traffic to the outside host leaves with an address the cluster does not account for"
 )
 FAULT_NAMES=$(printf '%s\n' "${FAULT_LIST[@]}" | cut -d'|' -f1 | tr '\n' ' ')
+# Where pod traffic between nodes leaves a node: the underlay itself (bridge
+# CNI, static routes) or flannel's VXLAN device, whose packets are still the
+# pods' own before encapsulation.
+pod_uplink() { if [[ $(testbed_cni) == flannel ]]; then echo flannel.1; else echo eth0; fi; }
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
 fault_snat() { # pod-to-pod traffic leaving a node is masqueraded to the node's IP
-  local n
+  local n uplink; uplink=$(pod_uplink)
   for n in "${NODES[@]}"; do
-    in_ns "$n" iptables -t nat -I POSTROUTING 1 -s "$POD_CIDR" -d "$POD_CIDR" -o eth0 \
+    in_ns "$n" iptables -t nat -I POSTROUTING 1 -s "$POD_CIDR" -d "$POD_CIDR" -o "$uplink" \
       -m comment --comment netconform-fault-snat -j MASQUERADE
   done
 }
 heal_snat() {
-  local n
+  local n uplink; uplink=$(pod_uplink)
   for n in "${NODES[@]}"; do
-    while in_ns "$n" iptables -t nat -D POSTROUTING -s "$POD_CIDR" -d "$POD_CIDR" -o eth0 \
+    while in_ns "$n" iptables -t nat -D POSTROUTING -s "$POD_CIDR" -d "$POD_CIDR" -o "$uplink" \
       -m comment --comment netconform-fault-snat -j MASQUERADE 2>/dev/null; do :; done
   done
 }
 
+# Under either CNI: the bridge's static route or flanneld's route over
+# flannel.1 (flanneld adds it when the lease appears, and does not put it
+# back). The deleted routes are kept so that heal restores exactly them.
 fault_no_route() { # the two workers lose their routes to each other's pod CIDR
-  local a=${NODES[1]} b=${NODES[2]}
-  in_ns "$a" ip route del "$(node_pod_cidr "$b")"
-  in_ns "$b" ip route del "$(node_pod_cidr "$a")"
+  local a=${NODES[1]} b=${NODES[2]} saved="$FAULTS_DIR/.no-route.routes"
+  : >"$saved"
+  no_route_del "$a" "$(node_pod_cidr "$b")" "$saved"
+  no_route_del "$b" "$(node_pod_cidr "$a")" "$saved"
 }
-heal_no_route() { route_pod_cidrs; }
+no_route_del() { # NODE CIDR SAVED
+  local route; route=$(in_ns "$1" ip route show exact "$2")
+  [[ -n $route ]] || die "no-route: $1 has no route to $2"
+  echo "$1 $route" >>"$3"
+  in_ns "$1" ip route del "$2"
+}
+heal_no_route() {
+  local n route
+  while read -r n route; do
+    # shellcheck disable=SC2086 # the saved route, word by word
+    in_ns "$n" ip route replace $route
+  done <"$FAULTS_DIR/.no-route.routes"
+  rm -f "$FAULTS_DIR/.no-route.routes"
+}
 
 fault_dns_down() { # no DNS server answers (CoreDNS scaled to zero)
   kubectl_admin -n kube-system scale deployment/coredns --replicas=0 >/dev/null
@@ -281,15 +302,15 @@ heal_mtu() { in_ns "$FAULT_NODE" ip link set eth0 mtu 1500; }
 SLOW_PAIR_DELAY_MS=40
 SLOW_PAIR_QUEUE=42
 fault_slow_pair() {
-  local a=${NODES[1]} b=${NODES[2]}
+  local a=${NODES[1]} b=${NODES[2]} uplink; uplink=$(pod_uplink)
   [[ -x $DELAY_BIN ]] || build_netpol
   start_proc "$a-delay" ip netns exec "$a" "$DELAY_BIN" --queue "$SLOW_PAIR_QUEUE" --delay-ms "$SLOW_PAIR_DELAY_MS" --max-seconds 1800
-  in_ns "$a" iptables -t mangle -I POSTROUTING 1 -o eth0 -d "$(node_pod_cidr "$b")" \
+  in_ns "$a" iptables -t mangle -I POSTROUTING 1 -o "$uplink" -d "$(node_pod_cidr "$b")" \
     -m comment --comment netconform-fault-slow-pair -j NFQUEUE --queue-num "$SLOW_PAIR_QUEUE" --queue-bypass
 }
 heal_slow_pair() {
-  local a=${NODES[1]} b=${NODES[2]} pid
-  while in_ns "$a" iptables -t mangle -D POSTROUTING -o eth0 -d "$(node_pod_cidr "$b")" \
+  local a=${NODES[1]} b=${NODES[2]} pid uplink; uplink=$(pod_uplink)
+  while in_ns "$a" iptables -t mangle -D POSTROUTING -o "$uplink" -d "$(node_pod_cidr "$b")" \
     -m comment --comment netconform-fault-slow-pair -j NFQUEUE --queue-num "$SLOW_PAIR_QUEUE" --queue-bypass 2>/dev/null; do :; done
   if pid=$(recorded_pid "$a-delay"); then
     kill -TERM "$pid"
@@ -305,13 +326,13 @@ heal_slow_pair() {
 # workers' pods (either direction, its echo crosses the shaped way) is slow.
 THROTTLED_PAIR_RATE=20mbit
 fault_throttled_pair() {
-  local a=${NODES[1]} b=${NODES[2]}
-  in_ns "$a" tc qdisc add dev eth0 root handle 1: htb default 10
-  in_ns "$a" tc class add dev eth0 parent 1: classid 1:10 htb rate 40gbit burst 1m quantum 60000
-  in_ns "$a" tc class add dev eth0 parent 1: classid 1:20 htb rate "$THROTTLED_PAIR_RATE" ceil "$THROTTLED_PAIR_RATE" burst 32k quantum 60000
-  in_ns "$a" tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst "$(node_pod_cidr "$b")" flowid 1:20
+  local a=${NODES[1]} b=${NODES[2]} uplink; uplink=$(pod_uplink)
+  in_ns "$a" tc qdisc add dev "$uplink" root handle 1: htb default 10
+  in_ns "$a" tc class add dev "$uplink" parent 1: classid 1:10 htb rate 40gbit burst 1m quantum 60000
+  in_ns "$a" tc class add dev "$uplink" parent 1: classid 1:20 htb rate "$THROTTLED_PAIR_RATE" ceil "$THROTTLED_PAIR_RATE" burst 32k quantum 60000
+  in_ns "$a" tc filter add dev "$uplink" parent 1: protocol ip prio 1 u32 match ip dst "$(node_pod_cidr "$b")" flowid 1:20
 }
-heal_throttled_pair() { in_ns "${NODES[1]}" tc qdisc del dev eth0 root 2>/dev/null || true; }
+heal_throttled_pair() { in_ns "${NODES[1]}" tc qdisc del dev "$(pod_uplink)" root 2>/dev/null || true; }
 
 cmd_fault() {
   local name=${1:-} f

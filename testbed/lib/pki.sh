@@ -62,6 +62,7 @@ make_pki() {
   issue_cert scheduler "/CN=system:kube-scheduler"
   issue_cert kube-proxy "/CN=system:kube-proxy"
   issue_cert netpol "/CN=netconform:netpol"
+  issue_cert flannel "/CN=netconform:flannel"
   local n
   for n in "${NODES[@]}"; do
     issue_cert "node-$n" "/O=system:nodes/CN=system:node:$n" "DNS:$n,IP:${NODE_IP[$n]}"
@@ -76,6 +77,7 @@ make_pki() {
   write_kubeconfig "$PKI/scheduler.kubeconfig" scheduler
   write_kubeconfig "$PKI/kube-proxy.kubeconfig" kube-proxy
   write_kubeconfig "$PKI/netpol.kubeconfig" netpol
+  write_kubeconfig "$PKI/flannel.kubeconfig" flannel
   for n in "${NODES[@]}"; do
     write_kubeconfig "$PKI/node-$n.kubeconfig" "node-$n"
   done
