@@ -53,6 +53,8 @@ PKI="$NC_STATE/pki"
 # The pod network the running testbed was brought up with (`up --cni`).
 CNIS="bridge flannel"
 testbed_cni() { cat "$NC_STATE/cni" 2>/dev/null || echo bridge; }
+# Who enforces NetworkPolicy (`up --netpol`): the testbed's enforcer, or no one.
+testbed_netpol() { cat "$NC_STATE/netpol" 2>/dev/null || echo testbed; }
 
 node_dir() { echo "$NC_STATE/nodes/$1"; }
 # Each node's pods live under their own cgroup root, or kubelets would treat

@@ -342,6 +342,9 @@ cmd_fault() {
   fi
   [[ " $FAULT_NAMES " == *" $name "* ]] || die "unknown fault '$name' (testbed fault --list: $FAULT_NAMES)"
   [[ -f $KUBECONFIG_OUT ]] || die "the testbed is not up"
+  if [[ $name == netpol-* && $(testbed_netpol) == none ]]; then
+    die "fault $name breaks the NetworkPolicy enforcer, and this testbed runs none (up --netpol none)"
+  fi
   mkdir -p "$FAULTS_DIR"
   if [[ -f $FAULTS_DIR/$name ]]; then
     log "fault $name is already active"
