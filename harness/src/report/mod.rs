@@ -5,6 +5,7 @@
 pub mod conformance;
 pub mod html;
 pub mod junit;
+pub mod matrix;
 pub mod text;
 
 use crate::features::FeaturePlan;

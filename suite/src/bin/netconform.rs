@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use libtest_mimic::Arguments;
 use netconform_harness::cluster::{self, liveness};
 use netconform_harness::features::{self, PROFILES};
-use netconform_harness::report::html;
+use netconform_harness::report::{html, matrix};
 use netconform_harness::scenario::load_dir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,6 +41,16 @@ enum Command {
         #[arg(default_value = "reports")]
         dir: PathBuf,
         /// Where to write the page (default: DIR/report.html).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// A Markdown matrix of feature verdicts from several runs' conformance
+    /// reports, one column each (e.g. one per CNI).
+    Matrix {
+        /// Columns as NAME=PATH, PATH a conformance.json or a report directory.
+        #[arg(required = true, value_parser = parse_column)]
+        columns: Vec<(String, PathBuf)>,
+        /// Where to write the table (default: standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
@@ -120,6 +130,7 @@ fn main() -> ExitCode {
             list(what)
         }
         Command::Report { dir, output } => report(&dir, output),
+        Command::Matrix { columns, output } => write_matrix(&columns, output),
         Command::Gc { dry_run, cluster } => {
             cluster.apply();
             gc(dry_run)
@@ -286,6 +297,41 @@ fn report(dir: &Path, output: Option<PathBuf>) -> ExitCode {
         return ExitCode::FAILURE;
     }
     println!("{}", output.display());
+    ExitCode::SUCCESS
+}
+
+fn parse_column(arg: &str) -> Result<(String, PathBuf), String> {
+    match arg.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!(
+            "`{arg}` is not NAME=PATH (e.g. flannel=reports/flannel)"
+        )),
+    }
+}
+
+fn write_matrix(columns: &[(String, PathBuf)], output: Option<PathBuf>) -> ExitCode {
+    let mut read = Vec::new();
+    for (name, path) in columns {
+        match matrix::read_column(name, path) {
+            Ok(c) => read.push(c),
+            Err(e) => {
+                eprintln!("netconform matrix: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let table = matrix::render(&read);
+    match output {
+        None => print!("{table}"),
+        Some(path) => {
+            if let Err(e) = std::fs::write(&path, table) {
+                eprintln!("netconform matrix: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     ExitCode::SUCCESS
 }
 
