@@ -153,6 +153,29 @@ fn cases() -> Vec<FaultCase> {
             one_must_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
         },
+        // The overlay's own fault (--cni flannel only): the same pair of
+        // workers as no-route loses its pod traffic, this time because the
+        // VXLAN datagrams between them are dropped.
+        FaultCase {
+            fault: "vxlan-blocked",
+            scenarios: &["pod-to-pod", "all-nodes", "node-to-pod", "localhost"],
+            must_fail: &[
+                "pod-to-pod::tcp-other-node",
+                "pod-to-pod::udp-other-node",
+                "pod-to-pod::http-other-node",
+                "pod-to-pod::icmp-other-node",
+                "node-to-pod::tcp",
+                "node-to-pod::udp",
+                "node-to-pod::http",
+                "node-to-pod::icmp",
+                "all-nodes::tcp",
+                "all-nodes::udp",
+                "all-nodes::http",
+            ],
+            may_fail: &[],
+            one_must_fail: &[],
+            symptom: Symptom::UnexpectedOutcome,
+        },
         FaultCase {
             fault: "dns-down",
             scenarios: &["dns-records", "cluster-ip"],
@@ -456,6 +479,31 @@ const NP_UPDATES_CHANGES: &[&str] = &[
     "np-updates::label-removed-from-an-isolated-pod",
 ];
 
+/// The testbed's pod network and enforcer, as `testbed up --cni/--netpol`
+/// recorded them (bridge and testbed when it recorded nothing).
+fn testbed_setting(name: &str, default: &str) -> String {
+    let state = std::env::var("NETCONFORM_TESTBED_STATE")
+        .unwrap_or_else(|_| "/var/lib/netconform-testbed".to_string());
+    std::fs::read_to_string(PathBuf::from(state).join(name))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| default.to_string())
+}
+
+/// Why a fault cannot be injected on this testbed (it breaks something the
+/// testbed does not run), if it cannot.
+fn not_applicable(fault: &str) -> Option<String> {
+    let cni = testbed_setting("cni", "bridge");
+    if fault == "vxlan-blocked" && cni != "flannel" {
+        return Some(format!(
+            "it breaks an overlay; the testbed runs --cni {cni}"
+        ));
+    }
+    if fault.starts_with("netpol-") && testbed_setting("netpol", "testbed") == "none" {
+        return Some("it breaks the NetworkPolicy enforcer; the testbed runs --netpol none".into());
+    }
+    None
+}
+
 fn expected_failures(case: &FaultCase) -> BTreeSet<String> {
     if case.fault == "netpol-off" {
         return case
@@ -606,7 +654,12 @@ fn main() -> ExitCode {
         .into_iter()
         .map(|case| {
             let name = format!("fault::{}", case.fault);
-            Trial::test(name, move || run_case(&case)).with_ignored_flag(!enabled)
+            let reason = not_applicable(case.fault);
+            if let (true, Some(reason)) = (enabled && !args.list, &reason) {
+                eprintln!("netconform faults: {name} is ignored: {reason}");
+            }
+            Trial::test(name, move || run_case(&case))
+                .with_ignored_flag(!enabled || reason.is_some())
         })
         .collect();
     libtest_mimic::run(&args, trials).exit_code()

@@ -26,6 +26,7 @@ FAULT_LIST=(
   "throttled-pair|one node pair's bandwidth capped"
   "outside-unreachable|pods cannot reach the outside host"
   "outside-foreign-snat|traffic to the outside host leaves with an address the cluster does not account for"
+  "vxlan-blocked|(--cni flannel) VXLAN between the two workers dropped: their pods cannot reach each other"
 )
 FAULT_NAMES=$(printf '%s\n' "${FAULT_LIST[@]}" | cut -d'|' -f1 | tr '\n' ' ')
 # Where pod traffic between nodes leaves a node: the underlay itself (bridge
@@ -142,6 +143,21 @@ heal_outside_foreign_snat() {
 # icmp-blocked: every node drops forwarded ICMP echo requests (pod to pod, on
 # one node through the bridge and across nodes); TCP and UDP are untouched.
 ICMP_BLOCKED=(FORWARD -p icmp --icmp-type echo-request -m comment --comment netconform-fault-icmp-blocked -j DROP)
+# vxlan-blocked: the overlay's own failure. Each worker drops the other's
+# VXLAN datagrams (UDP 8472, flannel's port); the nodes still reach each
+# other, so only pod traffic between the two workers breaks.
+vxlan_blocked_rule() { # add|del NODE FROM
+  fault_rule "$1" "$2" INPUT -p udp --dport 8472 -s "${NODE_IP[$3]}" -m comment --comment netconform-fault-vxlan-blocked -j DROP
+}
+fault_vxlan_blocked() {
+  vxlan_blocked_rule add "${NODES[1]}" "${NODES[2]}"
+  vxlan_blocked_rule add "${NODES[2]}" "${NODES[1]}"
+}
+heal_vxlan_blocked() {
+  vxlan_blocked_rule del "${NODES[1]}" "${NODES[2]}"
+  vxlan_blocked_rule del "${NODES[2]}" "${NODES[1]}"
+}
+
 fault_icmp_blocked() { every_node_rule add "${ICMP_BLOCKED[@]}"; }
 heal_icmp_blocked() { every_node_rule del "${ICMP_BLOCKED[@]}"; }
 
@@ -342,6 +358,9 @@ cmd_fault() {
   fi
   [[ " $FAULT_NAMES " == *" $name "* ]] || die "unknown fault '$name' (testbed fault --list: $FAULT_NAMES)"
   [[ -f $KUBECONFIG_OUT ]] || die "the testbed is not up"
+  if [[ $name == vxlan-blocked && $(testbed_cni) != flannel ]]; then
+    die "fault $name breaks an overlay, and this testbed has none (up --cni flannel)"
+  fi
   if [[ $name == netpol-* && $(testbed_netpol) == none ]]; then
     die "fault $name breaks the NetworkPolicy enforcer, and this testbed runs none (up --netpol none)"
   fi
