@@ -90,3 +90,4 @@ route_pod_cidrs() {
 }
 
 node_pod_cidr() { kubectl_admin get node "$1" -o jsonpath='{.spec.podCIDR}'; }
+node_has_pod_cidr() { [[ -n $(node_pod_cidr "$1" 2>/dev/null) ]]; }
