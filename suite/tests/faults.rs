@@ -114,6 +114,23 @@ impl Symptom {
 
 const PER_PAIR: [&str; 4] = ["tcp-80", "tcp-81", "udp-80", "udp-81"];
 
+/// What fails when the two workers' pod networks cannot reach each other
+/// (no-route, vxlan-blocked).
+const WORKERS_CUT_APART: &[&str] = &[
+    "pod-to-pod::tcp-other-node",
+    "pod-to-pod::udp-other-node",
+    "pod-to-pod::http-other-node",
+    "pod-to-pod::icmp-other-node",
+    // A worker's host network loses the other worker's pods too.
+    "node-to-pod::tcp",
+    "node-to-pod::udp",
+    "node-to-pod::http",
+    "node-to-pod::icmp",
+    "all-nodes::tcp",
+    "all-nodes::udp",
+    "all-nodes::http",
+];
+
 fn cases() -> Vec<FaultCase> {
     vec![
         FaultCase {
@@ -135,20 +152,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "no-route",
             scenarios: &["pod-to-pod", "all-nodes", "node-to-pod", "localhost"],
-            must_fail: &[
-                "pod-to-pod::tcp-other-node",
-                "pod-to-pod::udp-other-node",
-                "pod-to-pod::http-other-node",
-                "pod-to-pod::icmp-other-node",
-                // A worker's host network loses the other worker's pods too.
-                "node-to-pod::tcp",
-                "node-to-pod::udp",
-                "node-to-pod::http",
-                "node-to-pod::icmp",
-                "all-nodes::tcp",
-                "all-nodes::udp",
-                "all-nodes::http",
-            ],
+            must_fail: WORKERS_CUT_APART,
             may_fail: &[],
             one_must_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
@@ -159,19 +163,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "vxlan-blocked",
             scenarios: &["pod-to-pod", "all-nodes", "node-to-pod", "localhost"],
-            must_fail: &[
-                "pod-to-pod::tcp-other-node",
-                "pod-to-pod::udp-other-node",
-                "pod-to-pod::http-other-node",
-                "pod-to-pod::icmp-other-node",
-                "node-to-pod::tcp",
-                "node-to-pod::udp",
-                "node-to-pod::http",
-                "node-to-pod::icmp",
-                "all-nodes::tcp",
-                "all-nodes::udp",
-                "all-nodes::http",
-            ],
+            must_fail: WORKERS_CUT_APART,
             may_fail: &[],
             one_must_fail: &[],
             symptom: Symptom::UnexpectedOutcome,

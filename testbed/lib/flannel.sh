@@ -77,40 +77,18 @@ EOF
 # flannel_subnet_var NODE VAR: a value from the node's flanneld subnet file.
 flannel_subnet_var() { sed -n "s/^$2=//p" "$(node_dir "$1")/flannel/subnet.env" 2>/dev/null; }
 
-# write_cni_config_flannel NODE: the bridge network over the subnet flanneld
-# leased to the node, at the MTU flanneld computed (the uplink's less VXLAN's
-# 50 bytes); no masquerade.
+# write_cni_config_flannel NODE: the node's bridge network (write_cni_config)
+# over the subnet flanneld leased to it, which must be its pod CIDR, at the MTU
+# flanneld computed (the uplink's less VXLAN's 50 bytes).
 write_cni_config_flannel() {
-  local n=$1 d subnet mtu; d=$(node_dir "$n")
+  local n=$1 subnet mtu network
   subnet=$(flannel_subnet_var "$n" FLANNEL_SUBNET) mtu=$(flannel_subnet_var "$n" FLANNEL_MTU)
   [[ -n $subnet && -n $mtu ]] || die "flanneld on $n wrote no subnet file (log: $LOGS/$n-flanneld.log)"
   # FLANNEL_SUBNET is the bridge's gateway address with the lease's prefix.
-  local network; network=$(node_pod_cidr "$n")
-  write_if_changed "$d/cni/net.d/10-netconform.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "netconform",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "cni0",
-      "isGateway": true,
-      "ipMasq": false,
-      "hairpinMode": true,
-      "mtu": $mtu,
-      "ipam": {
-        "type": "host-local",
-        "ranges": [[{"subnet": "$network"}]],
-        "routes": [{"dst": "0.0.0.0/0"}],
-        "dataDir": "$d/cni/ipam"
-      }
-    },
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-EOF
+  network=$(node_pod_cidr "$n")
   [[ $subnet == "${network%.*}.1/${network#*/}" ]] ||
     die "flanneld leased $subnet to $n, but its pod CIDR is $network (log: $LOGS/$n-flanneld.log)"
+  write_cni_config "$n" "$mtu"
 }
 
 # route_pod_cidrs_from_outside: the outside host is no flannel member; like a

@@ -140,11 +140,13 @@ start_node_runtime() {
     --root-dir "$d/kubelet" --hostname-override "$n" --node-ip "${NODE_IP[$n]}" --v=1
 }
 
-# write_cni_config NODE: the node's bridge network over the pod CIDR the
+# write_cni_config NODE [MTU]: the node's bridge network over the pod CIDR the
 # controller manager assigned; no masquerade, so pods see each other's real IPs.
+# MTU: the pods' (an overlay's, e.g. flannel's 1450); default the uplink's.
 write_cni_config() {
-  local n=$1 d cidr; d=$(node_dir "$n"); cidr=$(node_pod_cidr "$n")
+  local n=$1 d cidr mtu_line=""; d=$(node_dir "$n"); cidr=$(node_pod_cidr "$n")
   [[ -n $cidr ]] || die "node $n has no pod CIDR"
+  [[ -z ${2:-} ]] || mtu_line=$'\n      "mtu": '"$2"','
   write_if_changed "$d/cni/net.d/10-netconform.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
@@ -155,7 +157,7 @@ write_cni_config() {
       "bridge": "cni0",
       "isGateway": true,
       "ipMasq": false,
-      "hairpinMode": true,
+      "hairpinMode": true,$mtu_line
       "ipam": {
         "type": "host-local",
         "ranges": [[{"subnet": "$cidr"}]],
