@@ -473,27 +473,27 @@ const NP_UPDATES_CHANGES: &[&str] = &[
 
 /// The testbed's pod network and enforcer, as `testbed up --cni/--netpol`
 /// recorded them (bridge and testbed when it recorded nothing).
-fn testbed_setting(name: &str, default: &str) -> String {
-    let state = std::env::var("NETCONFORM_TESTBED_STATE")
-        .unwrap_or_else(|_| "/var/lib/netconform-testbed".to_string());
-    std::fs::read_to_string(PathBuf::from(state).join(name))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| default.to_string())
-}
-
 /// Why a fault cannot be injected on this testbed (it breaks something the
-/// testbed does not run), if it cannot.
-fn not_applicable(fault: &str) -> Option<String> {
-    let cni = testbed_setting("cni", "bridge");
-    if fault == "vxlan-blocked" && cni != "flannel" {
-        return Some(format!(
-            "it breaks an overlay; the testbed runs --cni {cni}"
-        ));
+/// testbed does not run, e.g. an overlay on --cni bridge), if it cannot. The
+/// testbed owns that rule: `fault --applies` exits 3 with the reason.
+fn not_applicable(fault: &str) -> Result<Option<String>, String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testbed/testbed");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(["fault", "--applies", fault])
+        .output()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    match out.status.code() {
+        Some(0) => Ok(None),
+        Some(3) => Ok(Some(
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )),
+        _ => Err(format!(
+            "testbed/testbed fault --applies {fault} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
     }
-    if fault.starts_with("netpol-") && testbed_setting("netpol", "testbed") == "none" {
-        return Some("it breaks the NetworkPolicy enforcer; the testbed runs --netpol none".into());
-    }
-    None
 }
 
 fn expected_failures(case: &FaultCase) -> BTreeSet<String> {
@@ -646,8 +646,16 @@ fn main() -> ExitCode {
         .into_iter()
         .map(|case| {
             let name = format!("fault::{}", case.fault);
-            let reason = not_applicable(case.fault);
-            if let (true, Some(reason)) = (enabled && !args.list, &reason) {
+            // Asked only when the trials run: listing needs no testbed.
+            let reason = match (enabled && !args.list).then(|| not_applicable(case.fault)) {
+                Some(Ok(reason)) => reason,
+                Some(Err(e)) => {
+                    // Not knowing is not "ignored": the trial runs and fails on it.
+                    return Trial::test(name, move || Err(e.into()));
+                }
+                None => None,
+            };
+            if let Some(reason) = &reason {
                 eprintln!("netconform faults: {name} is ignored: {reason}");
             }
             Trial::test(name, move || run_case(&case))

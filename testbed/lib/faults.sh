@@ -28,7 +28,7 @@ FAULT_LIST=(
   "outside-foreign-snat|traffic to the outside host leaves with an address the cluster does not account for"
   "vxlan-blocked|(--cni flannel) VXLAN between the two workers dropped: their pods cannot reach each other"
 )
-FAULT_NAMES=$(printf '%s\n' "${FAULT_LIST[@]}" | cut -d'|' -f1 | tr '\n' ' ')
+FAULT_NAMES=$(printf '%s\n' "${FAULT_LIST[@]}" | cut -d'|' -f1 | paste -sd' ')
 # Where pod traffic between nodes leaves a node: the underlay itself (bridge
 # CNI, static routes) or flannel's VXLAN device, whose packets are still the
 # pods' own before encapsulation.
@@ -350,20 +350,35 @@ fault_throttled_pair() {
 }
 heal_throttled_pair() { in_ns "${NODES[1]}" tc qdisc del dev "$(pod_uplink)" root 2>/dev/null || true; }
 
+# Why fault $1 cannot be injected on this testbed (it breaks something the
+# testbed does not run); prints nothing when it can. The fault tests ask this
+# too (fault --applies), so the rule lives here only.
+fault_not_applicable() {
+  if [[ $1 == vxlan-blocked && $(testbed_cni) != flannel ]]; then
+    echo "it breaks an overlay, and this testbed runs --cni $(testbed_cni)"
+  elif [[ $1 == netpol-* && $(testbed_netpol) == none ]]; then
+    echo "it breaks the NetworkPolicy enforcer, and this testbed runs --netpol none"
+  fi
+}
+
 cmd_fault() {
-  local name=${1:-} f
+  local name=${1:-} f reason
   if [[ $name == --list ]]; then
     for f in "${FAULT_LIST[@]}"; do printf '%-28s %s\n' "${f%%|*}" "${f#*|}"; done
     return 0
   fi
+  if [[ $name == --applies ]]; then
+    name=${2:-}
+    [[ " $FAULT_NAMES " == *" $name "* ]] || die "unknown fault '$name' (testbed fault --list: $FAULT_NAMES)"
+    reason=$(fault_not_applicable "$name")
+    [[ -z $reason ]] || { echo "$reason"; return 3; }
+    return 0
+  fi
+  require_root
   [[ " $FAULT_NAMES " == *" $name "* ]] || die "unknown fault '$name' (testbed fault --list: $FAULT_NAMES)"
   [[ -f $KUBECONFIG_OUT ]] || die "the testbed is not up"
-  if [[ $name == vxlan-blocked && $(testbed_cni) != flannel ]]; then
-    die "fault $name breaks an overlay, and this testbed has none (up --cni flannel)"
-  fi
-  if [[ $name == netpol-* && $(testbed_netpol) == none ]]; then
-    die "fault $name breaks the NetworkPolicy enforcer, and this testbed runs none (up --netpol none)"
-  fi
+  reason=$(fault_not_applicable "$name")
+  [[ -z $reason ]] || die "fault $name cannot be injected here: $reason"
   mkdir -p "$FAULTS_DIR"
   if [[ -f $FAULTS_DIR/$name ]]; then
     log "fault $name is already active"

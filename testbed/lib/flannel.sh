@@ -90,12 +90,3 @@ write_cni_config_flannel() {
     die "flanneld leased $subnet to $n, but its pod CIDR is $network (log: $LOGS/$n-flanneld.log)"
   write_cni_config "$n" "$mtu"
 }
-
-# route_pod_cidrs_from_outside: the outside host is no flannel member; like a
-# router in front of the cluster it sends each node's pod CIDR to that node.
-route_pod_cidrs_from_outside() {
-  local m
-  for m in "${NODES[@]}"; do
-    in_ns "$OUTSIDE_NS" ip route replace "$(node_pod_cidr "$m")" via "${NODE_IP[$m]}" dev eth0
-  done
-}

@@ -76,13 +76,15 @@ start_outside_agent() {
   start_proc outside-agent ip netns exec "$OUTSIDE_NS" "$NC_STATE/outside-agent" "${OUTSIDE_AGENT_ARGS[@]}"
 }
 
-# route_pod_cidrs: every node (and the outside host) routes each other node's pod
-# CIDR to that node, so pod traffic crosses nodes without NAT.
+# route_pod_cidrs HOST...: each named namespace routes every other node's pod
+# CIDR to that node over the underlay, so pod traffic crosses nodes without NAT.
+# The bridge CNI needs it on every node and the outside host; under flannel
+# only the outside host, no flannel member, needs it (like a router in front).
 route_pod_cidrs() {
   local n m cidr
   for m in "${NODES[@]}"; do
     cidr=$(node_pod_cidr "$m")
-    for n in "${NODES[@]}" "$OUTSIDE_NS"; do
+    for n in "$@"; do
       [[ $n == "$m" ]] && continue
       in_ns "$n" ip route replace "$cidr" via "${NODE_IP[$m]}" dev eth0
     done

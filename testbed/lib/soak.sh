@@ -19,10 +19,16 @@ runs=$1
 out="$here/soak-results.tsv"
 keep=/var/tmp/netconform-soak
 mkdir -p "$keep"
-[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\tkernel_counters\tcpu\texec_outputs_lost\n' >"$out"
+[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\tkernel_counters\tcpu\texec_outputs_lost\tpod_network\n' >"$out"
 events=${NETCONFORM_SOAK_CONNTRACK_EVENTS:-0}
+source "$here/lib/common.sh"
 
-bash "$here/testbed" up >&2
+# The soak runs on the pod network the testbed is up with (its recorded
+# choice; the defaults when it is down), and says which in every line.
+network="--cni $(testbed_cni) --netpol $(testbed_netpol)"
+# shellcheck disable=SC2086 # two flags and their values
+bash "$here/testbed" up $network >&2
+network="cni=$(testbed_cni) netpol=$(testbed_netpol)"
 eval "$(bash "$here/testbed" env)"
 # Built once and copied with the scenarios: every run tests the same commit,
 # even if the checkout is edited while the soak runs.
@@ -83,8 +89,6 @@ a = dict(kv.split("=") for kv in sys.argv[2].split())
 grew = [f"{k}+{int(a[k]) - int(b.get(k, 0))}" for k in a if int(a[k]) > int(b.get(k, 0))]
 print(" ".join(grew) or "-")' "$1" "$2"
 }
-source "$here/lib/common.sh"
-
 cpu_ticks() { # total busy steal, from /proc/stat's cpu line
   awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, t - $5 - $6, $9}' /proc/stat
 }
@@ -118,8 +122,8 @@ for ((i = 1; i <= runs; i++)); do
   kernel=$(delta "$before" "$(counters)") cpu=$(cpu_share "$ticks" "$(cpu_ticks)")
   walls+=("$wall")
   IFS=$'\t' read -r checks failed lost tcp udp names exec_lost < <(summarise "$dir/results.json")
-  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
-    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names" "$kernel" "$cpu" "$exec_lost")
+  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
+    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names" "$kernel" "$cpu" "$exec_lost" "$network")
   echo "$line" >>"$out"
   exec_lost_total=$((exec_lost_total + ${exec_lost:-0}))
   echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed$([[ $names != - ]] && echo " ($names)"), $lost DNS queries lost, kernel counters: $kernel, cpu $cpu, exec outputs lost and read from the kept copy: $exec_lost" >&2
@@ -140,8 +144,8 @@ for ((i = 1; i <= runs; i++)); do
 done
 sorted=$(printf '%s\n' "${walls[@]}" | sort -n)
 min=$(head -1 <<<"$sorted") max=$(tail -1 <<<"$sorted") median=$(sed -n "$(((runs + 1) / 2))p" <<<"$sorted")
-echo "soak: $runs runs, $failed_runs with a failure, $false_failures false failures, $exec_lost_total exec outputs lost by the transport (read from the kept copy); wall min ${min}s median ${median}s max ${max}s" >&2
-printf '%s\t%s\tsoak-%s-runs\tfalse_failures=%s failed_runs=%s exec_outputs_lost=%s\twall min=%ss median=%ss max=%ss\t%s\n' \
-  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$runs" "$false_failures" "$failed_runs" "$exec_lost_total" "$min" "$median" "$max" \
+echo "soak ($network): $runs runs, $failed_runs with a failure, $false_failures false failures, $exec_lost_total exec outputs lost by the transport (read from the kept copy); wall min ${min}s median ${median}s max ${max}s" >&2
+printf '%s\t%s\tsoak-%s-runs\tfalse_failures=%s failed_runs=%s exec_outputs_lost=%s %s\twall min=%ss median=%ss max=%ss\t%s\n' \
+  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$runs" "$false_failures" "$failed_runs" "$exec_lost_total" "$network" "$min" "$median" "$max" \
   "$([[ $false_failures == 0 ]] && echo within || echo OVER)" >>"$out"
 ((false_failures == 0))

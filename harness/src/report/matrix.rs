@@ -26,7 +26,7 @@ pub enum Error {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("{}: {found}, but this netconform reads {KIND} {API_VERSION}", path.display())]
+    #[error("{}: {found}, but this netconform reads kind {KIND}, apiVersion {API_VERSION}", path.display())]
     Version { path: PathBuf, found: String },
 }
 
@@ -48,18 +48,20 @@ pub fn read_column(name: &str, path: &Path) -> Result<Column, Error> {
         path: file.clone(),
         source,
     })?;
-    let (api_version, kind) = (
-        head.get("apiVersion")
-            .and_then(|v| v.as_str())
-            .unwrap_or("no apiVersion"),
-        head.get("kind")
-            .and_then(|v| v.as_str())
-            .unwrap_or("no kind"),
-    );
-    if api_version != API_VERSION || kind != KIND {
+    let field = |name: &str| head.get(name).and_then(|v| v.as_str());
+    let (kind, api_version) = (field("kind"), field("apiVersion"));
+    if api_version != Some(API_VERSION) || kind != Some(KIND) {
+        let shown = |name: &str, value: Option<&str>| match value {
+            Some(v) => format!("{name} {v:?}"),
+            None => format!("no {name}"),
+        };
         return Err(Error::Version {
             path: file,
-            found: format!("{kind} {api_version}"),
+            found: format!(
+                "{}, {}",
+                shown("kind", kind),
+                shown("apiVersion", api_version)
+            ),
         });
     }
     let report = serde_json::from_value(head).map_err(|source| Error::Parse {
@@ -244,8 +246,16 @@ mod tests {
         .unwrap();
         let err = read_column("x", &dir).err().expect("refused");
         assert!(
+            err.to_string().contains(
+                "kind \"ConformanceReport\", apiVersion \"netconform.io/v0\", but this netconform reads kind ConformanceReport"
+            ),
+            "{err}"
+        );
+        std::fs::write(&file, r#"{"apiVersion": "netconform.io/v0"}"#).unwrap();
+        let err = read_column("x", &dir).err().expect("refused");
+        assert!(
             err.to_string()
-                .contains("ConformanceReport netconform.io/v0, but this netconform reads"),
+                .contains("no kind, apiVersion \"netconform.io/v0\""),
             "{err}"
         );
         std::fs::write(&file, serde_json::to_string(&report(true, &[])).unwrap()).unwrap();
