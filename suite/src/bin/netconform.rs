@@ -226,14 +226,25 @@ fn list(what: What) -> ExitCode {
             }
         }
         What::Scenarios => {
-            for s in &scenarios {
-                let file = s.file.strip_prefix(&dir).unwrap_or(&s.file);
+            // The file before the features: names and paths line up, the
+            // one column of varying width comes last.
+            let files: Vec<String> = scenarios
+                .iter()
+                .map(|s| {
+                    s.file
+                        .strip_prefix(&dir)
+                        .unwrap_or(&s.file)
+                        .display()
+                        .to_string()
+                })
+                .collect();
+            let width = files.iter().map(String::len).max().unwrap_or(0);
+            for (s, file) in scenarios.iter().zip(&files) {
                 println!(
-                    "{:<24} {:>3} checks  [{}]  {}",
+                    "{:<24} {:>3} checks  {file:<width$}  [{}]",
                     s.scenario.name,
                     s.scenario.checks.len(),
                     s.scenario.features.join(", "),
-                    file.display()
                 );
             }
         }
