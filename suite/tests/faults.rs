@@ -7,13 +7,19 @@
 //! It breaks the testbed on purpose, so it runs only with
 //! NETCONFORM_FAULT_TESTS=1 (CI sets it, as root, with the testbed up);
 //! otherwise its trials are ignored with one line saying so.
+//!
+//! With NETCONFORM_FAULT_RESULTS=FILE each case also appends one tab-separated
+//! line there (fault, verdict, what was seen, seconds): bench/cni-matrix
+//! builds its per-CNI fault table from those lines.
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use netconform_harness::scenario::Expectation;
 use netconform_harness::verdict::{CheckProblem, Failure, Judgement, ProbeProblem};
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
+use std::time::Instant;
 
 struct FaultCase {
     fault: &'static str,
@@ -526,7 +532,43 @@ fn testbed(args: &[&str]) -> Result<(), String> {
     }
 }
 
-fn run_case(case: &FaultCase) -> Result<(), Failed> {
+/// Runs a case and, when NETCONFORM_FAULT_RESULTS names a file, appends its
+/// outcome there.
+fn run_and_record(case: &FaultCase) -> Result<(), Failed> {
+    let started = Instant::now();
+    let outcome = run_case(case);
+    let (verdict, seen) = match &outcome {
+        Ok(tally) => ("ok", tally.clone()),
+        Err(e) => (
+            "FAILED",
+            e.message()
+                .unwrap_or("no message")
+                .chars()
+                .take(300)
+                .collect(),
+        ),
+    };
+    record(case.fault, verdict, &seen, started.elapsed().as_secs())?;
+    outcome.map(|_| ())
+}
+
+fn record(fault: &str, verdict: &str, seen: &str, seconds: u64) -> Result<(), String> {
+    let Ok(file) = std::env::var("NETCONFORM_FAULT_RESULTS") else {
+        return Ok(());
+    };
+    let one_line = seen.replace(['\t', '\n'], " ");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+        .and_then(|mut f| writeln!(f, "{fault}\t{verdict}\t{one_line}\t{seconds}"))
+        .map_err(|e| format!("NETCONFORM_FAULT_RESULTS={file}: {e}"))
+}
+
+/// Injects the fault, runs its scenarios, heals, and judges: Ok with the
+/// tally ("N checks run, M failed as expected, K passed") when exactly the
+/// expected checks failed with the fault's symptom.
+fn run_case(case: &FaultCase) -> Result<String, Failed> {
     testbed(&["heal"])?;
     testbed(&["fault", case.fault])?;
     let scenarios: BTreeSet<&str> = case.scenarios.iter().copied().collect();
@@ -548,13 +590,13 @@ fn run_case(case: &FaultCase) -> Result<(), Failed> {
         .collect();
     let passed = records.iter().filter(|r| r.status.is_passed()).count();
     let want = expected_failures(case);
-    println!(
-        "fault {}: {} checks run, {} failed as expected, {} passed",
-        case.fault,
+    let tally = format!(
+        "{} checks run, {} failed as expected, {} passed",
         records.len(),
         failed.intersection(&want).count(),
         passed
     );
+    println!("fault {}: {tally}", case.fault);
     let mut without_symptom = Vec::new();
     for r in &records {
         let Some(failure) = r.status.failure() else {
@@ -592,7 +634,7 @@ fn run_case(case: &FaultCase) -> Result<(), Failed> {
         .filter(|t| !allowed.contains(*t))
         .collect();
     if missed.is_empty() && extra.is_empty() {
-        Ok(())
+        Ok(tally)
     } else {
         Err(format!(
             "fault {}: checks that should have failed but passed: {missed:?}; checks that failed but should have passed: {extra:?}",
@@ -657,8 +699,11 @@ fn main() -> ExitCode {
             };
             if let Some(reason) = &reason {
                 eprintln!("netconform faults: {name} is ignored: {reason}");
+                if let Err(e) = record(case.fault, "not applicable", reason, 0) {
+                    return Trial::test(name, move || Err(e.into()));
+                }
             }
-            Trial::test(name, move || run_case(&case))
+            Trial::test(name, move || run_and_record(&case))
                 .with_ignored_flag(!enabled || reason.is_some())
         })
         .collect();
