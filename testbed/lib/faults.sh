@@ -361,6 +361,10 @@ fault_not_applicable() {
   fi
 }
 
+require_known_fault() {
+  [[ " $FAULT_NAMES " == *" $1 "* ]] || die "unknown fault '$1' (testbed fault --list: $FAULT_NAMES)"
+}
+
 cmd_fault() {
   local name=${1:-} f reason
   if [[ $name == --list ]]; then
@@ -369,13 +373,13 @@ cmd_fault() {
   fi
   if [[ $name == --applies ]]; then
     name=${2:-}
-    [[ " $FAULT_NAMES " == *" $name "* ]] || die "unknown fault '$name' (testbed fault --list: $FAULT_NAMES)"
+    require_known_fault "$name"
     reason=$(fault_not_applicable "$name")
     [[ -z $reason ]] || { echo "$reason"; return 3; }
     return 0
   fi
   require_root
-  [[ " $FAULT_NAMES " == *" $name "* ]] || die "unknown fault '$name' (testbed fault --list: $FAULT_NAMES)"
+  require_known_fault "$name"
   [[ -f $KUBECONFIG_OUT ]] || die "the testbed is not up"
   reason=$(fault_not_applicable "$name")
   [[ -z $reason ]] || die "fault $name cannot be injected here: $reason"
