@@ -483,19 +483,18 @@ const NP_UPDATES_CHANGES: &[&str] = &[
 /// testbed does not run, e.g. an overlay on --cni bridge), if it cannot. The
 /// testbed owns that rule: `fault --applies` exits 3 with the reason.
 fn not_applicable(fault: &str) -> Result<Option<String>, String> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testbed/testbed");
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(["fault", "--applies", fault])
+    let args = ["fault", "--applies", fault];
+    let out = testbed_command(&args)
         .output()
-        .map_err(|e| format!("running {}: {e}", script.display()))?;
+        .map_err(|e| format!("running testbed/testbed: {e}"))?;
     match out.status.code() {
         Some(0) => Ok(None),
         Some(3) => Ok(Some(
             String::from_utf8_lossy(&out.stdout).trim().to_string(),
         )),
         _ => Err(format!(
-            "testbed/testbed fault --applies {fault} failed ({}): {}",
+            "testbed/testbed {} failed ({}): {}",
+            args.join(" "),
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         )),
@@ -515,13 +514,18 @@ fn expected_failures(case: &FaultCase) -> BTreeSet<String> {
     case.must_fail.iter().map(|s| s.to_string()).collect()
 }
 
-fn testbed(args: &[&str]) -> Result<(), String> {
+/// `bash testbed/testbed ARGS...`, for callers that want its status or its output.
+fn testbed_command(args: &[&str]) -> Command {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testbed/testbed");
-    let status = Command::new("bash")
-        .arg(&script)
-        .args(args)
+    let mut command = Command::new("bash");
+    command.arg(script).args(args);
+    command
+}
+
+fn testbed(args: &[&str]) -> Result<(), String> {
+    let status = testbed_command(args)
         .status()
-        .map_err(|e| format!("running {}: {e}", script.display()))?;
+        .map_err(|e| format!("running testbed/testbed: {e}"))?;
     if status.success() {
         Ok(())
     } else {

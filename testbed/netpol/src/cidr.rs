@@ -1,71 +1,28 @@
-//! IPv4 prefix arithmetic for `ipBlock.except`: iptables has no "in A but not in B"
+//! Prefix arithmetic for `ipBlock.except`: iptables has no "in A but not in B"
 //! match, so `cidr` minus its exceptions is expanded into disjoint prefixes.
+//! Works on both families; prefixes of different families never overlap.
 
-use std::net::Ipv4Addr;
+use ipnet::IpNet;
 
-/// An IPv4 prefix, kept normalised (host bits zero).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Prefix {
-    pub addr: u32,
-    pub len: u8,
-}
-
-impl Prefix {
-    pub fn parse(s: &str) -> Option<Prefix> {
-        let (ip, len) = s.split_once('/')?;
-        let ip: Ipv4Addr = ip.parse().ok()?;
-        let len: u8 = len.parse().ok()?;
-        (len <= 32).then(|| Prefix {
-            addr: u32::from(ip) & mask(len),
-            len,
-        })
-    }
-
-    fn contains(&self, other: &Prefix) -> bool {
-        other.len >= self.len && (other.addr & mask(self.len)) == self.addr
-    }
-
-    fn halves(&self) -> (Prefix, Prefix) {
-        let len = self.len + 1;
-        (
-            Prefix {
-                addr: self.addr,
-                len,
-            },
-            Prefix {
-                addr: self.addr | (1 << (32 - len)),
-                len,
-            },
-        )
-    }
-}
-
-impl std::fmt::Display for Prefix {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", Ipv4Addr::from(self.addr), self.len)
-    }
-}
-
-fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - len)
-    }
+/// A CIDR as written in an `ipBlock`, normalised (host bits zero).
+pub fn parse(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>().ok().map(|n| n.trunc())
 }
 
 /// `base` minus every prefix in `except`, as disjoint prefixes in address order.
-pub fn subtract(base: Prefix, except: &[Prefix]) -> Vec<Prefix> {
+pub fn subtract(base: IpNet, except: &[IpNet]) -> Vec<IpNet> {
     if except.iter().any(|e| e.contains(&base)) {
         return vec![];
     }
     if !except.iter().any(|e| base.contains(e)) {
         return vec![base];
     }
-    let (lo, hi) = base.halves();
-    let mut out = subtract(lo, except);
-    out.extend(subtract(hi, except));
-    out
+    // `base` strictly contains an exception, so it is not a single address
+    // and splits into two halves.
+    base.subnets(base.prefix_len() + 1)
+        .expect("a prefix holding a longer one can be split")
+        .flat_map(|half| subtract(half, except))
+        .collect()
 }
 
 #[cfg(test)]
@@ -73,8 +30,8 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
-    fn p(s: &str) -> Prefix {
-        Prefix::parse(s).unwrap()
+    fn p(s: &str) -> IpNet {
+        parse(s).unwrap()
     }
 
     #[rstest]
@@ -84,8 +41,14 @@ mod tests {
     #[case("10.0.0.0/24", &["192.168.0.0/16"], &["10.0.0.0/24"])]
     #[case("10.0.0.0/30", &["10.0.0.1/32"], &["10.0.0.0/32", "10.0.0.2/31"])]
     #[case("0.0.0.0/0", &["128.0.0.0/1"], &["0.0.0.0/1"])]
+    #[case("fd00::/64", &["fd00::/65"], &["fd00::8000:0:0:0/65"])]
+    #[case("fd00::/126", &["fd00::1/128"], &["fd00::/128", "fd00::2/127"])]
+    #[case("::/0", &["8000::/1"], &["::/1"])]
+    // An exception of the other family takes nothing away.
+    #[case("fd00::/64", &["10.0.0.0/8"], &["fd00::/64"])]
+    #[case("10.0.0.0/8", &["::/0"], &["10.0.0.0/8"])]
     fn subtracts(#[case] base: &str, #[case] except: &[&str], #[case] want: &[&str]) {
-        let except: Vec<Prefix> = except.iter().map(|s| p(s)).collect();
+        let except: Vec<IpNet> = except.iter().map(|s| p(s)).collect();
         let got: Vec<String> = subtract(p(base), &except)
             .iter()
             .map(|p| p.to_string())
@@ -96,7 +59,9 @@ mod tests {
     #[test]
     fn normalises_host_bits_and_rejects_garbage() {
         assert_eq!(p("10.1.2.3/8").to_string(), "10.0.0.0/8");
-        assert_eq!(Prefix::parse("10.0.0.0/33"), None);
-        assert_eq!(Prefix::parse("fd00::/8"), None);
+        assert_eq!(p("fd00:1::5/32").to_string(), "fd00:1::/32");
+        assert_eq!(parse("10.0.0.0/33"), None);
+        assert_eq!(parse("fd00::/129"), None);
+        assert_eq!(parse("10.0.0.0"), None);
     }
 }

@@ -1,18 +1,21 @@
 //! netconform-netpol: the testbed's NetworkPolicy enforcer.
 //!
 //! One instance runs in each node's network namespace. It watches pods,
-//! namespaces and NetworkPolicies, computes the iptables rules for the pods on
-//! its node (rules.rs) and applies them atomically with iptables-restore. On
+//! namespaces and NetworkPolicies, computes the rules for the pods on its node
+//! (rules.rs), one ruleset per IP family it is asked to enforce (family.rs),
+//! and applies each atomically with iptables-restore or ip6tables-restore. On
 //! SIGTERM it removes everything it installed, so stopping it really stops
 //! enforcement (the testbed's "NetworkPolicy enforcement stopped" fault).
 
 mod cidr;
+mod family;
 mod rules;
 mod selector;
 mod stale;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use family::Family;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -40,6 +43,21 @@ struct Args {
     /// policy specs each object had when first seen, ignoring later updates.
     #[arg(long)]
     ignore_updates: bool,
+    /// IP families to enforce, comma-separated: the testbed's (ipv4, ipv6 or both).
+    #[arg(
+        long = "family",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ipv4"
+    )]
+    families: Vec<Family>,
+}
+
+/// One family's filter table: what this enforcer installed there and last applied.
+struct Table {
+    family: Family,
+    installed: BTreeSet<String>,
+    last: Option<rules::Ruleset>,
 }
 
 /// Built-in chains that jump to ours: FORWARD for routed and bridged pod
@@ -71,12 +89,18 @@ async fn main() -> Result<()> {
     ] {
         store.context("a watch ended before its first list")?;
     }
-    tracing::info!(node = %args.node, "caches synced; enforcing");
+    tracing::info!(node = %args.node, families = ?args.families, "caches synced; enforcing");
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let mut installed = existing_chains()?;
-    let mut last = None;
+    let mut tables = Vec::new();
+    for family in args.families.iter().copied().collect::<BTreeSet<_>>() {
+        tables.push(Table {
+            family,
+            installed: existing_chains(family)?,
+            last: None,
+        });
+    }
     // Whether to look at the hook chains this time round: on start, after
     // applying rules, and on the 5 s tick; not on every pod event (that was
     // a thousand `iptables -S` runs per catalogue, most of the node's iptables work).
@@ -88,36 +112,45 @@ async fn main() -> Result<()> {
     loop {
         let started = Instant::now();
         let pod_list = pods.state();
-        for shared in rules::shared_addresses(&pod_list) {
-            tracing::info!(%shared, "an address shown by several pods: the live one owns it");
-        }
-        let ruleset = match first_seen.as_mut() {
-            None => rules::compute(
-                &args.node,
-                &pod_list,
-                &namespaces.state(),
-                &policies.state(),
-            ),
-            Some(seen) => rules::compute(
-                &args.node,
-                &seen.pods(&pod_list),
-                &seen.namespaces(&namespaces.state()),
-                &seen.policies(&policies.state()),
+        let (pod_view, namespace_view, policy_view) = match first_seen.as_mut() {
+            None => (pod_list, namespaces.state(), policies.state()),
+            Some(seen) => (
+                seen.pods(&pod_list),
+                seen.namespaces(&namespaces.state()),
+                seen.policies(&policies.state()),
             ),
         };
-        if last.as_ref() != Some(&ruleset) {
-            iptables_restore(&rules::restore_script(&ruleset, &installed))?;
-            installed = ruleset.chains.keys().cloned().collect();
-            tracing::info!(
-                chains = installed.len(),
-                took_ms = started.elapsed().as_millis() as u64,
-                "rules applied"
+        for table in &mut tables {
+            for shared in rules::shared_addresses(table.family, &pod_view) {
+                tracing::info!(%shared, "an address shown by several pods: the live one owns it");
+            }
+            let ruleset = rules::compute(
+                table.family,
+                &args.node,
+                &pod_view,
+                &namespace_view,
+                &policy_view,
             );
-            last = Some(ruleset);
-            check_hooks = true;
+            if table.last.as_ref() != Some(&ruleset) {
+                iptables_restore(
+                    table.family,
+                    &rules::restore_script(&ruleset, &table.installed),
+                )?;
+                table.installed = ruleset.chains.keys().cloned().collect();
+                tracing::info!(
+                    family = %table.family,
+                    chains = table.installed.len(),
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "rules applied"
+                );
+                table.last = Some(ruleset);
+                check_hooks = true;
+            }
         }
         if check_hooks {
-            ensure_hooks()?;
+            for table in &tables {
+                ensure_hooks(table.family)?;
+            }
         }
         check_hooks = false;
         tokio::select! {
@@ -131,7 +164,9 @@ async fn main() -> Result<()> {
             _ = int.recv() => break,
         }
     }
-    remove_everything(&installed)?;
+    for table in &tables {
+        remove_everything(table.family, &table.installed)?;
+    }
     tracing::info!("stopped; rules removed");
     Ok(())
 }
@@ -166,20 +201,20 @@ where
     reader
 }
 
-fn iptables(args: &[&str]) -> Result<std::process::Output> {
-    Command::new("iptables")
+fn iptables(family: Family, args: &[&str]) -> Result<std::process::Output> {
+    Command::new(family.iptables())
         .args(args)
         .output()
-        .context("running iptables")
+        .with_context(|| format!("running {}", family.iptables()))
 }
 
-fn iptables_restore(script: &str) -> Result<()> {
-    let mut child = Command::new("iptables-restore")
+fn iptables_restore(family: Family, script: &str) -> Result<()> {
+    let mut child = Command::new(family.iptables_restore())
         .arg("--noflush")
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .context("running iptables-restore")?;
+        .with_context(|| format!("running {}", family.iptables_restore()))?;
     child
         .stdin
         .take()
@@ -188,7 +223,8 @@ fn iptables_restore(script: &str) -> Result<()> {
     let out = child.wait_with_output()?;
     if !out.status.success() {
         bail!(
-            "iptables-restore failed: {}\n--- input ---\n{script}",
+            "{} failed: {}\n--- input ---\n{script}",
+            family.iptables_restore(),
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -196,8 +232,8 @@ fn iptables_restore(script: &str) -> Result<()> {
 }
 
 /// Chains left by an earlier instance, so they are replaced or deleted, not leaked.
-fn existing_chains() -> Result<BTreeSet<String>> {
-    let out = iptables(&["-S"])?;
+fn existing_chains(family: Family) -> Result<BTreeSet<String>> {
+    let out = iptables(family, &["-S"])?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.strip_prefix("-N "))
@@ -207,23 +243,24 @@ fn existing_chains() -> Result<BTreeSet<String>> {
 }
 
 /// Keeps `-j NETCONFORM-NETPOL` the first rule of each hook chain.
-fn ensure_hooks() -> Result<()> {
+fn ensure_hooks(family: Family) -> Result<()> {
     let jump = format!("-j {}", rules::MAIN_CHAIN);
     for hook in HOOKS {
-        let out = iptables(&["-S", hook])?;
+        let out = iptables(family, &["-S", hook])?;
         let listing = String::from_utf8_lossy(&out.stdout);
         let first_rule = listing.lines().find(|l| l.starts_with("-A "));
         if first_rule == Some(format!("-A {hook} {jump}").as_str()) {
             continue;
         }
-        while iptables(&["-D", hook, "-j", rules::MAIN_CHAIN])?
+        while iptables(family, &["-D", hook, "-j", rules::MAIN_CHAIN])?
             .status
             .success()
         {}
-        let out = iptables(&["-I", hook, "1", "-j", rules::MAIN_CHAIN])?;
+        let out = iptables(family, &["-I", hook, "1", "-j", rules::MAIN_CHAIN])?;
         if !out.status.success() {
             bail!(
-                "iptables -I {hook}: {}",
+                "{} -I {hook}: {}",
+                family.iptables(),
                 String::from_utf8_lossy(&out.stderr)
             );
         }
@@ -231,15 +268,15 @@ fn ensure_hooks() -> Result<()> {
     Ok(())
 }
 
-fn remove_everything(installed: &BTreeSet<String>) -> Result<()> {
+fn remove_everything(family: Family, installed: &BTreeSet<String>) -> Result<()> {
     for hook in HOOKS {
-        while iptables(&["-D", hook, "-j", rules::MAIN_CHAIN])?
+        while iptables(family, &["-D", hook, "-j", rules::MAIN_CHAIN])?
             .status
             .success()
         {}
     }
-    iptables_restore(&rules::restore_script(
-        &rules::Ruleset::default(),
-        installed,
-    ))
+    iptables_restore(
+        family,
+        &rules::restore_script(&rules::Ruleset::default(), installed),
+    )
 }

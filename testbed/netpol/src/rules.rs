@@ -1,4 +1,5 @@
-//! NetworkPolicy semantics turned into iptables rules for the pods of one node.
+//! NetworkPolicy semantics turned into iptables rules for the pods of one node,
+//! one ruleset per IP family (iptables for IPv4, ip6tables for IPv6).
 //!
 //! Layout, in the filter table:
 //!   FORWARD/INPUT -> NETCONFORM-NETPOL
@@ -9,7 +10,8 @@
 //! judged by the destination's ingress and then the source's egress. The chains
 //! only DROP or RETURN: they never accept on behalf of other chains.
 
-use crate::cidr::{self, Prefix};
+use crate::cidr;
+use crate::family::Family;
 use crate::selector;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
@@ -26,7 +28,8 @@ pub struct Ruleset {
     pub chains: BTreeMap<String, Vec<String>>,
 }
 
-/// A pod that takes part in policy: it has an IPv4 address and its own network.
+/// A pod that takes part in policy: it has an address of the ruleset's family
+/// and its own network.
 struct PodRef<'a> {
     pod: &'a Pod,
     ip: String,
@@ -38,9 +41,9 @@ struct PodRef<'a> {
 /// given to a new pod (host-local hands addresses out again once its range
 /// wraps), the live pod owns it, so the old pod's isolation (or its place in
 /// a peer list) never lands on the new pod.
-fn pod_refs(pods: &[impl AsRef<Pod>]) -> Vec<PodRef<'_>> {
+fn pod_refs(family: Family, pods: &[impl AsRef<Pod>]) -> Vec<PodRef<'_>> {
     let mut by_ip: BTreeMap<String, PodRef<'_>> = BTreeMap::new();
-    for candidate in candidate_refs(pods) {
+    for candidate in candidate_refs(family, pods) {
         let replace = match by_ip.get(&candidate.ip) {
             None => true,
             Some(held) => owns_address_over(candidate.pod, held.pod),
@@ -68,26 +71,17 @@ fn owns_address_over(a: &Pod, b: &Pod) -> bool {
 
 /// Addresses shown by more than one pod, as `ip: owner (over the others)`,
 /// for the log: each one is an address the CNI reused before the API let go.
-pub fn shared_addresses(pods: &[impl AsRef<Pod>]) -> Vec<String> {
-    let mut by_ip: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for r in candidate_refs(pods) {
+pub fn shared_addresses(family: Family, pods: &[impl AsRef<Pod>]) -> Vec<String> {
+    let mut by_ip: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in candidate_refs(family, pods) {
         let name = format!(
             "{}/{}",
             r.namespace,
             r.pod.metadata.name.as_deref().unwrap_or("?")
         );
-        by_ip
-            .entry(
-                r.pod
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.pod_ip.as_deref())
-                    .unwrap_or(""),
-            )
-            .or_default()
-            .push(name);
+        by_ip.entry(r.ip).or_default().push(name);
     }
-    let owners: BTreeMap<String, String> = pod_refs(pods)
+    let owners: BTreeMap<String, String> = pod_refs(family, pods)
         .iter()
         .map(|r| {
             (
@@ -106,14 +100,14 @@ pub fn shared_addresses(pods: &[impl AsRef<Pod>]) -> Vec<String> {
         .map(|(ip, names)| {
             format!(
                 "{ip}: {} (over {})",
-                owners.get(ip).cloned().unwrap_or_default(),
+                owners.get(&ip).cloned().unwrap_or_default(),
                 names.join(", ")
             )
         })
         .collect()
 }
 
-fn candidate_refs(pods: &[impl AsRef<Pod>]) -> Vec<PodRef<'_>> {
+fn candidate_refs(family: Family, pods: &[impl AsRef<Pod>]) -> Vec<PodRef<'_>> {
     pods.iter()
         .map(AsRef::as_ref)
         .filter_map(|pod| {
@@ -125,22 +119,38 @@ fn candidate_refs(pods: &[impl AsRef<Pod>]) -> Vec<PodRef<'_>> {
             if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
                 return None;
             }
-            // IPv6 would need ip6tables; the testbed is IPv4-only.
+            // podIPs holds one address per family (podIP is its first); an
+            // API server that predates podIPs only fills podIP.
             let ip = status
-                .pod_ip
-                .as_ref()
-                .filter(|ip| !ip.is_empty() && !ip.contains(':'))?;
+                .pod_ips
+                .iter()
+                .flatten()
+                .map(|p| p.ip.as_str())
+                .chain(status.pod_ip.as_deref())
+                .find(|ip| Family::of(ip) == Some(family))?;
             Some(PodRef {
                 pod,
-                ip: ip.clone(),
+                ip: ip.to_string(),
                 namespace: pod.metadata.namespace.as_deref()?,
             })
         })
         .collect()
 }
 
+/// `NCNP-I-10-0-1-2`: readable while it fits iptables' 28-character chain
+/// names (every IPv4 address does); longer ones (most IPv6 addresses) are
+/// named by a hash of the address, stable across restarts.
 fn chain_name(kind: char, ip: &str) -> String {
-    format!("{CHAIN_PREFIX}{kind}-{}", ip.replace('.', "-"))
+    const MAX_CHAIN_NAME: usize = 28;
+    let readable = format!("{CHAIN_PREFIX}{kind}-{}", ip.replace(['.', ':'], "-"));
+    if readable.len() <= MAX_CHAIN_NAME {
+        return readable;
+    }
+    // FNV-1a: fixed, so a restarted enforcer finds its own chains by name.
+    let hash = ip.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{CHAIN_PREFIX}{kind}-{hash:016x}")
 }
 
 fn policy_types(policy: &NetworkPolicy) -> (bool, bool) {
@@ -166,11 +176,17 @@ enum Peers<'a> {
 }
 
 struct Cluster<'a> {
+    family: Family,
     pods: Vec<PodRef<'a>>,
     namespace_labels: BTreeMap<&'a str, Option<&'a BTreeMap<String, String>>>,
 }
 
 impl<'a> Cluster<'a> {
+    /// `IP/32` or `IP/128`: one address as a prefix.
+    fn host(&self, ip: &str) -> String {
+        format!("{ip}/{}", self.family.host_len())
+    }
+
     fn peers(&'a self, policy_ns: &str, peers: Option<&'a Vec<NetworkPolicyPeer>>) -> Peers<'a> {
         let Some(peers) = peers.filter(|p| !p.is_empty()) else {
             return Peers::Any;
@@ -178,14 +194,17 @@ impl<'a> Cluster<'a> {
         let mut out = Vec::new();
         for peer in peers {
             if let Some(block) = &peer.ip_block {
-                let Some(base) = Prefix::parse(&block.cidr) else {
+                // A block of the other family belongs to the other ruleset.
+                let Some(base) = cidr::parse(&block.cidr)
+                    .filter(|b| Family::of(&b.addr().to_string()) == Some(self.family))
+                else {
                     continue;
                 };
-                let except: Vec<Prefix> = block
+                let except: Vec<_> = block
                     .except
                     .iter()
                     .flatten()
-                    .filter_map(|e| Prefix::parse(e))
+                    .filter_map(|e| cidr::parse(e))
                     .collect();
                 out.extend(
                     cidr::subtract(base, &except)
@@ -207,7 +226,7 @@ impl<'a> Cluster<'a> {
                     None => true,
                 };
                 if ns_ok && pod_ok {
-                    out.push((format!("{}/32", pod.ip), Some(pod)));
+                    out.push((self.host(&pod.ip), Some(pod)));
                 }
             }
         }
@@ -259,24 +278,38 @@ fn named_port(pod: Option<&Pod>, name: &str, proto: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Computes the ruleset for the pods on `node`.
+/// Computes the `family` ruleset for the pods on `node`.
 pub fn compute(
+    family: Family,
     node: &str,
     pods: &[impl AsRef<Pod>],
     namespaces: &[impl AsRef<Namespace>],
     policies: &[impl AsRef<NetworkPolicy>],
 ) -> Ruleset {
     let cluster = Cluster {
-        pods: pod_refs(pods),
+        family,
+        pods: pod_refs(family, pods),
         namespace_labels: namespaces
             .iter()
             .map(AsRef::as_ref)
             .filter_map(|ns| Some((ns.metadata.name.as_deref()?, ns.metadata.labels.as_ref())))
             .collect(),
     };
-    let mut main = vec![format!(
-        "-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"
-    )];
+    let mut main = vec!["-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN".to_string()];
+    if family == Family::Ipv6 {
+        // Neighbour discovery is IPv6's ARP: a pod isolated from everything
+        // must still resolve its gateway's and its peers' link addresses.
+        for kind in [
+            "router-solicitation",
+            "router-advertisement",
+            "neighbour-solicitation",
+            "neighbour-advertisement",
+        ] {
+            main.push(format!(
+                "-p ipv6-icmp -m icmp6 --icmpv6-type {kind} -j RETURN"
+            ));
+        }
+    }
     let mut chains = BTreeMap::new();
 
     for local in cluster
@@ -327,7 +360,7 @@ pub fn compute(
             }
             rules.push("-j DROP".to_string());
             dedup(&mut rules);
-            main.push(format!("-d {}/32 -j {chain}", local.ip));
+            main.push(format!("-d {} -j {chain}", cluster.host(&local.ip)));
             chains.insert(chain, rules);
         }
 
@@ -359,7 +392,7 @@ pub fn compute(
                             cluster
                                 .pods
                                 .iter()
-                                .map(|p| (format!("{}/32", p.ip), Some(p)))
+                                .map(|p| (cluster.host(&p.ip), Some(p)))
                                 .collect(),
                         ),
                         other => other,
@@ -382,7 +415,7 @@ pub fn compute(
             }
             rules.push("-j DROP".to_string());
             dedup(&mut rules);
-            main.push(format!("-s {}/32 -j {chain}", local.ip));
+            main.push(format!("-s {} -j {chain}", cluster.host(&local.ip)));
             chains.insert(chain, rules);
         }
     }
@@ -476,6 +509,7 @@ mod tests {
     fn no_policy_means_no_isolation() {
         let (pods, nss) = fixture();
         let rs = compute(
+            Family::Ipv4,
             "n1",
             &arcs(pods),
             &arcs(nss),
@@ -500,7 +534,13 @@ mod tests {
             json!({"podSelector": {}, "policyTypes": ["Ingress"]}),
         )];
         for pods in [vec![old.clone(), new.clone()], vec![new, old]] {
-            let rs = compute("n1", &arcs(pods), &arcs(nss.clone()), &arcs(pols.clone()));
+            let rs = compute(
+                Family::Ipv4,
+                "n1",
+                &arcs(pods),
+                &arcs(nss.clone()),
+                &arcs(pols.clone()),
+            );
             assert_eq!(rs.chains.len(), 1, "the new pod is not isolated: {rs:?}");
         }
     }
@@ -512,7 +552,7 @@ mod tests {
             "a",
             json!({"podSelector": {}, "policyTypes": ["Ingress"]}),
         )];
-        let rs = compute("n1", &arcs(pods), &arcs(nss), &arcs(pols));
+        let rs = compute(Family::Ipv4, "n1", &arcs(pods), &arcs(nss), &arcs(pols));
         assert_eq!(rs.chains["NCNP-I-10-0-1-2"], vec!["-j DROP"]);
         assert!(rs.chains[MAIN_CHAIN].contains(&"-d 10.0.1.2/32 -j NCNP-I-10-0-1-2".to_string()));
     }
@@ -528,7 +568,7 @@ mod tests {
                              "ports": [{"port": "http"}]}]
             }),
         )];
-        let rs = compute("n1", &arcs(pods), &arcs(nss), &arcs(pols));
+        let rs = compute(Family::Ipv4, "n1", &arcs(pods), &arcs(nss), &arcs(pols));
         assert_eq!(
             rs.chains["NCNP-I-10-0-1-2"],
             vec![
@@ -549,7 +589,7 @@ mod tests {
                                        "podSelector": {"matchLabels": {"app": "client"}}}]}]
             }),
         )];
-        let rs = compute("n1", &arcs(pods), &arcs(nss), &arcs(pols));
+        let rs = compute(Family::Ipv4, "n1", &arcs(pods), &arcs(nss), &arcs(pols));
         assert_eq!(
             rs.chains["NCNP-I-10-0-1-2"],
             vec!["-s 10.0.2.3/32 -j RETURN", "-j DROP"]
@@ -568,7 +608,7 @@ mod tests {
                             "ports": [{"port": 53, "protocol": "UDP"}]}]
             }),
         )];
-        let rs = compute("n2", &arcs(pods), &arcs(nss), &arcs(pols));
+        let rs = compute(Family::Ipv4, "n2", &arcs(pods), &arcs(nss), &arcs(pols));
         assert_eq!(
             rs.chains["NCNP-E-10-0-2-2"],
             vec![
@@ -579,6 +619,172 @@ mod tests {
         assert!(
             !rs.chains.contains_key("NCNP-E-10-0-2-3"),
             "namespace b is not selected"
+        );
+    }
+
+    /// A dual-stack pod: podIP is its IPv4 address, podIPs holds both.
+    fn dual_pod(
+        ns: &str,
+        name: &str,
+        node: &str,
+        ips: [&str; 2],
+        labels: serde_json::Value,
+    ) -> Pod {
+        let mut p = pod(ns, name, node, ips[0], labels);
+        p.status.as_mut().unwrap().pod_ips = Some(
+            ips.iter()
+                .map(|ip| k8s_openapi::api::core::v1::PodIP { ip: ip.to_string() })
+                .collect(),
+        );
+        p
+    }
+
+    fn dual_fixture() -> (Vec<Pod>, Vec<Namespace>) {
+        (
+            vec![
+                dual_pod(
+                    "a",
+                    "server",
+                    "n1",
+                    ["10.0.1.2", "fd00:10:244:1::2"],
+                    json!({"app": "server"}),
+                ),
+                dual_pod(
+                    "a",
+                    "client",
+                    "n2",
+                    ["10.0.2.2", "fd00:10:244:2::2"],
+                    json!({"app": "client"}),
+                ),
+                // An IPv4-only pod (a single-stack Service's backend, or an old API server).
+                pod("a", "v4only", "n2", "10.0.2.3", json!({"app": "client"})),
+            ],
+            vec![ns("a", json!({}))],
+        )
+    }
+
+    #[test]
+    fn each_family_isolates_the_pod_by_its_own_address() {
+        let (pods, nss) = dual_fixture();
+        let pols = vec![policy(
+            "a",
+            json!({
+                "podSelector": {"matchLabels": {"app": "server"}},
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}]
+            }),
+        )];
+        let v4 = compute(
+            Family::Ipv4,
+            "n1",
+            &arcs(pods.clone()),
+            &arcs(nss.clone()),
+            &arcs(pols.clone()),
+        );
+        assert_eq!(
+            v4.chains["NCNP-I-10-0-1-2"],
+            vec![
+                "-s 10.0.2.2/32 -j RETURN",
+                "-s 10.0.2.3/32 -j RETURN",
+                "-j DROP"
+            ]
+        );
+        let v6 = compute(Family::Ipv6, "n1", &arcs(pods), &arcs(nss), &arcs(pols));
+        let chain = chain_name('I', "fd00:10:244:1::2");
+        assert_eq!(
+            v6.chains[&chain],
+            vec!["-s fd00:10:244:2::2/128 -j RETURN", "-j DROP"],
+            "the IPv4-only client has no IPv6 address to allow"
+        );
+        assert!(v6.chains[MAIN_CHAIN].contains(&format!("-d fd00:10:244:1::2/128 -j {chain}")));
+        assert!(
+            !v6.chains.values().flatten().any(|r| r.contains("10.0.")),
+            "no IPv4 address in the IPv6 ruleset: {v6:?}"
+        );
+    }
+
+    #[test]
+    fn ip_blocks_go_to_the_ruleset_of_their_family() {
+        let (pods, nss) = dual_fixture();
+        let pols = vec![policy(
+            "a",
+            json!({
+                "podSelector": {"matchLabels": {"app": "client"}},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [
+                    {"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.0.0.0/17"]}},
+                    {"ipBlock": {"cidr": "fd00:10:244::/48", "except": ["fd00:10:244::/49", "10.0.0.0/8"]}}
+                ]}]
+            }),
+        )];
+        let v4 = compute(
+            Family::Ipv4,
+            "n2",
+            &arcs(pods.clone()),
+            &arcs(nss.clone()),
+            &arcs(pols.clone()),
+        );
+        assert_eq!(
+            v4.chains["NCNP-E-10-0-2-2"],
+            vec!["-d 10.0.128.0/17 -j RETURN", "-j DROP"]
+        );
+        let v6 = compute(Family::Ipv6, "n2", &arcs(pods), &arcs(nss), &arcs(pols));
+        assert_eq!(
+            v6.chains[&chain_name('E', "fd00:10:244:2::2")],
+            vec!["-d fd00:10:244:8000::/49 -j RETURN", "-j DROP"]
+        );
+        assert_eq!(
+            v6.chains.len(),
+            2,
+            "main and the dual-stack client's egress chain only: {v6:?}"
+        );
+    }
+
+    #[test]
+    fn ipv6_keeps_neighbour_discovery_open_and_ipv4_has_no_such_rule() {
+        let (pods, nss) = dual_fixture();
+        let pols = vec![policy(
+            "a",
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        )];
+        let v6 = compute(
+            Family::Ipv6,
+            "n1",
+            &arcs(pods.clone()),
+            &arcs(nss.clone()),
+            &arcs(pols.clone()),
+        );
+        let main = &v6.chains[MAIN_CHAIN];
+        let first_jump = main.iter().position(|r| r.contains("-j NCNP-")).unwrap();
+        let nd = main
+            .iter()
+            .position(|r| r.contains("neighbour-solicitation"))
+            .expect("neighbour solicitations return before any pod chain");
+        assert!(nd < first_jump, "{main:?}");
+        let v4 = compute(Family::Ipv4, "n1", &arcs(pods), &arcs(nss), &arcs(pols));
+        assert!(!v4.chains[MAIN_CHAIN].iter().any(|r| r.contains("icmp6")));
+    }
+
+    #[test]
+    fn chain_names_fit_iptables_and_stay_apart() {
+        let names: BTreeSet<String> = [
+            "10.244.255.255",
+            "fd00:10:244:1::2",
+            "fd00:10:244:1::3",
+            "fd00:10:244:2::2",
+        ]
+        .iter()
+        .flat_map(|ip| [chain_name('I', ip), chain_name('E', ip)])
+        .collect();
+        assert_eq!(names.len(), 8, "{names:?}");
+        for name in &names {
+            assert!(name.len() <= 28, "{name} is longer than iptables allows");
+            assert!(name.starts_with(CHAIN_PREFIX));
+        }
+        assert_eq!(chain_name('I', "10.244.255.255"), "NCNP-I-10-244-255-255");
+        assert_eq!(
+            chain_name('I', "fd00::2"),
+            "NCNP-I-fd00--2",
+            "short IPv6 addresses stay readable"
         );
     }
 
