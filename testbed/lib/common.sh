@@ -43,6 +43,20 @@ KUBERNETES_SVC_IP=10.252.0.1
 DNS_IP=10.252.0.10
 CLUSTER_DOMAIN=cluster.local
 APISERVER_URL="https://${NODE_IP[$CONTROL_PLANE]}:6443"
+# The IPv6 twins, used when the testbed runs both families (`up --ip-family
+# dual`): unique local addresses (fd00::/8), on the same bridge and in the same
+# namespaces as the IPv4 ones, so they too never leave the machine.
+declare -A NODE_IP6=(
+  [netconform-control-plane]=fd00:10:250::11
+  [netconform-worker]=fd00:10:250::12
+  [netconform-worker2]=fd00:10:250::13
+)
+BRIDGE_IP6=fd00:10:250::1
+NODE_PREFIX6=64
+OUTSIDE_IP6=fd00:10:250::100
+# Node pod CIDRs are /64s of it (the controller manager's IPv6 mask).
+POD_CIDR6=fd00:10:251::/56
+SERVICE_CIDR6=fd00:10:252::/112
 
 BIN="$NC_CACHE/kubernetes-$K8S_VERSION/bin"
 KUBECONFIG_OUT="$NC_STATE/kubeconfig"
@@ -55,6 +69,14 @@ CNIS="bridge flannel"
 testbed_cni() { cat "$NC_STATE/cni" 2>/dev/null || echo bridge; }
 # Who enforces NetworkPolicy (`up --netpol`): the testbed's enforcer, or no one.
 testbed_netpol() { cat "$NC_STATE/netpol" 2>/dev/null || echo testbed; }
+# The IP families (`up --ip-family`): IPv4 only, or IPv4 and IPv6 (IPv4 primary).
+IP_FAMILIES="ipv4 dual"
+testbed_ip_family() { cat "$NC_STATE/ip-family" 2>/dev/null || echo ipv4; }
+testbed_dual() { [[ $(testbed_ip_family) == dual ]]; }
+# The comma-separated lists the components take: IPv4 first, IPv6 too when dual.
+pod_cidrs() { if testbed_dual; then echo "$POD_CIDR,$POD_CIDR6"; else echo "$POD_CIDR"; fi; }
+service_cidrs() { if testbed_dual; then echo "$SERVICE_CIDR,$SERVICE_CIDR6"; else echo "$SERVICE_CIDR"; fi; }
+node_ips() { if testbed_dual; then echo "${NODE_IP[$1]},${NODE_IP6[$1]}"; else echo "${NODE_IP[$1]}"; fi; }
 
 node_dir() { echo "$NC_STATE/nodes/$1"; }
 # Each node's pods live under their own cgroup root, or kubelets would treat

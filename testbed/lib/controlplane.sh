@@ -14,7 +14,7 @@ start_control_plane() {
   start_node_proc "$cp" kube-apiserver ip netns exec "$cp" "$BIN/kube-apiserver" \
     --etcd-servers http://127.0.0.1:2379 \
     --advertise-address "$cp_ip" --bind-address 0.0.0.0 --secure-port 6443 \
-    --service-cluster-ip-range "$SERVICE_CIDR" \
+    --service-cluster-ip-range "$(service_cidrs)" \
     --client-ca-file "$PKI/ca.crt" \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" \
@@ -30,8 +30,9 @@ start_control_plane() {
     --kubeconfig "$PKI/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$PKI/controller-manager.kubeconfig" \
     --authorization-kubeconfig "$PKI/controller-manager.kubeconfig" \
-    --allocate-node-cidrs --cluster-cidr "$POD_CIDR" --node-cidr-mask-size 24 \
-    --service-cluster-ip-range "$SERVICE_CIDR" \
+    --allocate-node-cidrs --cluster-cidr "$(pod_cidrs)" \
+    --node-cidr-mask-size-ipv4 24 --node-cidr-mask-size-ipv6 64 \
+    --service-cluster-ip-range "$(service_cidrs)" \
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
     --root-ca-file "$PKI/ca.crt" --service-account-private-key-file "$PKI/sa.key" \
     --use-service-account-credentials --leader-elect=false --bind-address 127.0.0.1 --v=1

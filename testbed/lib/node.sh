@@ -137,15 +137,21 @@ start_node_runtime() {
   write_kubelet_config "$n"
   start_node_proc "$n" "$n-kubelet" nsenter -t "$(holder_pid "$n")" -m -n -- "$BIN/kubelet" \
     --config "$d/kubelet.yaml" --kubeconfig "$PKI/node-$n.kubeconfig" \
-    --root-dir "$d/kubelet" --hostname-override "$n" --node-ip "${NODE_IP[$n]}" --v=1
+    --root-dir "$d/kubelet" --hostname-override "$n" --node-ip "$(node_ips "$n")" --v=1
 }
 
 # write_cni_config NODE [MTU]: the node's bridge network over the pod CIDR the
 # controller manager assigned; no masquerade, so pods see each other's real IPs.
 # MTU: the pods' (an overlay's, e.g. flannel's 1450); default the uplink's.
 write_cni_config() {
-  local n=$1 d cidr mtu_line=""; d=$(node_dir "$n"); cidr=$(node_pod_cidr "$n")
+  local n=$1 d cidr mtu_line="" ranges routes; d=$(node_dir "$n"); cidr=$(node_pod_cidr "$n")
   [[ -n $cidr ]] || die "node $n has no pod CIDR"
+  ranges='[{"subnet": "'"$cidr"'"}]' routes='{"dst": "0.0.0.0/0"}'
+  if testbed_dual; then
+    local cidr6; cidr6=$(node_pod_cidr6 "$n")
+    [[ -n $cidr6 ]] || die "node $n has no IPv6 pod CIDR (spec.podCIDRs)"
+    ranges+=', [{"subnet": "'"$cidr6"'"}]' routes+=', {"dst": "::/0"}'
+  fi
   [[ -z ${2:-} ]] || mtu_line=$'\n      "mtu": '"$2"','
   write_if_changed "$d/cni/net.d/10-netconform.conflist" <<EOF
 {
@@ -160,8 +166,8 @@ write_cni_config() {
       "hairpinMode": true,$mtu_line
       "ipam": {
         "type": "host-local",
-        "ranges": [[{"subnet": "$cidr"}]],
-        "routes": [{"dst": "0.0.0.0/0"}],
+        "ranges": [$ranges],
+        "routes": [$routes],
         "dataDir": "$d/cni/ipam"
       }
     },
@@ -180,7 +186,7 @@ apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $kubeconfig}
 mode: iptables
-clusterCIDR: $POD_CIDR
+clusterCIDR: $(pod_cidrs)
 hostnameOverride: $n
 bindAddress: ${NODE_IP[$n]}
 oomScoreAdj: 0

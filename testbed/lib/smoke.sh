@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # `smoke`: proves the testbed is a working cluster with nothing but its busybox
 # image: cross-node pod traffic without NAT, Service DNS, NodePort on every node,
-# and NetworkPolicy enforcement (deny, then allow). Exits non-zero on the first
-# failed step. Every probe is bounded (wget -T, timeout).
+# and NetworkPolicy enforcement (deny, then allow); on a dual-stack testbed each
+# of them over IPv6 too. Exits non-zero on the first failed step. Every probe is
+# bounded (nc -w, curl --max-time, a fixed number of tries).
 
 SMOKE_NS=netconform-testbed-smoke
 
@@ -37,14 +38,18 @@ smoke_get() {
   { kubectl_admin -n "$SMOKE_NS" exec client -- sh -c \
     "printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $1 $2" 2>/dev/null || true; } | tail -n 1 | tr -d '\r' | unmap_v4
 }
-# busybox httpd reports IPv4 clients as [::ffff:a.b.c.d].
-unmap_v4() { sed 's/^\[::ffff:\(.*\)\]$/\1/'; }
-# smoke_resolve NAME: the A record the client pod's resolver returns for NAME.
+# busybox httpd reports IPv4 clients as [::ffff:a.b.c.d], IPv6 ones as [a:b::c].
+unmap_v4() { sed -e 's/^\[::ffff:\(.*\)\]$/\1/' -e 's/^\[\(.*\)\]$/\1/'; }
+# smoke_resolve NAME [TYPE]: the A (or TYPE) record the client pod's resolver returns for NAME.
 smoke_resolve() {
-  { kubectl_admin -n "$SMOKE_NS" exec client -- nslookup "$1" 2>&1 || true; } | awk '/^Name:/{found=1} found && /^Address/{print $NF; exit}'
+  { kubectl_admin -n "$SMOKE_NS" exec client -- nslookup -type="${2:-A}" "$1" 2>&1 || true; } | awk '/^Name:/{found=1} found && /^Address/{print $NF; exit}'
 }
+# The families the smoke covers, and each one's index in podIPs/clusterIPs.
+smoke_families() { if testbed_dual; then echo "0:IPv4 1:IPv6"; else echo "0:IPv4"; fi; }
+# url_host IP: an address as it goes in a URL ([a:b::c] for IPv6).
+url_host() { if [[ $1 == *:* ]]; then echo "[$1]"; else echo "$1"; fi; }
 
-smoke_step() { printf '  %-74s' "$1"; }
+smoke_step() { printf "  %-84s" "$1"; }
 smoke_ok() { echo "ok${1:+  ($1)}"; }
 smoke_fail() { echo "FAILED: $1"; kubectl_admin delete namespace "$SMOKE_NS" --wait=false >/dev/null 2>&1; exit 1; }
 
@@ -62,44 +67,56 @@ kind: Service
 metadata: {name: server, namespace: $SMOKE_NS}
 spec:
   type: NodePort
+  ipFamilyPolicy: PreferDualStack
   selector: {app: server}
   ports: [{port: 80, targetPort: http}]
 EOF
   } | kubectl_admin apply -f - >/dev/null
   kubectl_admin -n "$SMOKE_NS" wait --for=condition=Ready pod --all --timeout=60s >/dev/null || smoke_fail "pods not Ready"
-  local server_ip client_ip nodeport
-  server_ip=$(kubectl_admin -n "$SMOKE_NS" get pod server -o jsonpath='{.status.podIP}')
-  client_ip=$(kubectl_admin -n "$SMOKE_NS" get pod client -o jsonpath='{.status.podIP}')
+  local nodeport entry idx family server_ip client_ip
+  local -A server_ips client_ips
   nodeport=$(kubectl_admin -n "$SMOKE_NS" get svc server -o jsonpath='{.spec.ports[0].nodePort}')
-  echo "smoke: client $client_ip on $w1, server $server_ip on $w2, NodePort $nodeport"
+  for entry in $(smoke_families); do
+    idx=${entry%%:*} family=${entry#*:}
+    server_ips[$family]=$(kubectl_admin -n "$SMOKE_NS" get pod server -o jsonpath="{.status.podIPs[$idx].ip}")
+    client_ips[$family]=$(kubectl_admin -n "$SMOKE_NS" get pod client -o jsonpath="{.status.podIPs[$idx].ip}")
+    echo "smoke $family: client ${client_ips[$family]} on $w1, server ${server_ips[$family]} on $w2, NodePort $nodeport"
+  done
 
-  smoke_step "pod -> pod across nodes by pod IP, server sees client IP"
-  out=$(smoke_get "$server_ip" 8080)
-  [[ -n $out ]] || smoke_fail "no answer"
-  [[ $out == "$client_ip" ]] || smoke_fail "server saw $out, expected $client_ip"
-  smoke_ok "server saw $out"
+  for entry in $(smoke_families); do
+    idx=${entry%%:*} family=${entry#*:}
+    server_ip=${server_ips[$family]} client_ip=${client_ips[$family]}
+    smoke_step "$family: pod -> pod across nodes by pod IP, server sees client IP"
+    out=$(smoke_get "$server_ip" 8080)
+    [[ -n $out ]] || smoke_fail "no answer"
+    [[ $out == "$client_ip" ]] || smoke_fail "server saw $out, expected $client_ip"
+    smoke_ok "server saw $out"
 
-  smoke_step "ClusterIP Service by DNS name"
-  local name="server.$SMOKE_NS.svc.$CLUSTER_DOMAIN" cluster_ip svc_ip
-  cluster_ip=$(kubectl_admin -n "$SMOKE_NS" get svc server -o jsonpath='{.spec.clusterIP}')
-  svc_ip=$(smoke_resolve "$name")
-  [[ $svc_ip == "$cluster_ip" ]] || smoke_fail "$name resolved to '$svc_ip', expected $cluster_ip"
-  out=$(smoke_get "$svc_ip" 80)
-  [[ $out == "$client_ip" ]] || smoke_fail "$name ($svc_ip:80) answered '$out'"
-  smoke_ok "$name -> $svc_ip, server saw $out"
+    smoke_step "$family: ClusterIP Service by DNS name"
+    local name="server.$SMOKE_NS.svc.$CLUSTER_DOMAIN" cluster_ip svc_ip type=A
+    [[ $family == IPv4 ]] || type=AAAA
+    cluster_ip=$(kubectl_admin -n "$SMOKE_NS" get svc server -o jsonpath="{.spec.clusterIPs[$idx]}")
+    svc_ip=$(smoke_resolve "$name" "$type")
+    [[ $svc_ip == "$cluster_ip" ]] || smoke_fail "$name resolved ($type) to '$svc_ip', expected $cluster_ip"
+    out=$(smoke_get "$svc_ip" 80)
+    [[ $out == "$client_ip" ]] || smoke_fail "$name ($svc_ip:80) answered '$out'"
+    smoke_ok "$name -> $svc_ip, server saw $out"
 
-  local n i
-  for n in "${NODES[@]}"; do
-    smoke_step "NodePort on $n (${NODE_IP[$n]}:$nodeport) from the host"
-    # kube-proxy on each node programs a new Service on its own schedule: allow
-    # it a bounded moment (20 tries, 0.5 s apart) before calling it a failure.
-    out=""
-    for ((i = 0; i < 20; i++)); do
-      out=$(curl -sS --max-time 5 "http://${NODE_IP[$n]}:$nodeport/cgi-bin/ip" 2>/dev/null | unmap_v4) && [[ -n $out ]] && break
-      sleep 0.5
+    local n i node_ip
+    for n in "${NODES[@]}"; do
+      node_ip=${NODE_IP[$n]}
+      [[ $family == IPv4 ]] || node_ip=${NODE_IP6[$n]}
+      smoke_step "$family: NodePort on $n ($(url_host "$node_ip"):$nodeport) from the host"
+      # kube-proxy on each node programs a new Service on its own schedule: allow
+      # it a bounded moment (20 tries, 0.5 s apart) before calling it a failure.
+      out=""
+      for ((i = 0; i < 20; i++)); do
+        out=$(curl -sS -g --max-time 5 "http://$(url_host "$node_ip"):$nodeport/cgi-bin/ip" 2>/dev/null | unmap_v4) && [[ -n $out ]] && break
+        sleep 0.5
+      done
+      [[ -n $out ]] || smoke_fail "no answer after 20 tries"
+      smoke_ok "server saw $out$( ((i > 0)) && echo ", after $((i + 1)) tries")"
     done
-    [[ -n $out ]] || smoke_fail "no answer after 20 tries"
-    smoke_ok "server saw $out$( ((i > 0)) && echo ", after $((i + 1)) tries")"
   done
 
   kubectl_admin apply -f - >/dev/null <<EOF
@@ -108,16 +125,20 @@ kind: NetworkPolicy
 metadata: {name: default-deny, namespace: $SMOKE_NS}
 spec: {podSelector: {}, policyTypes: [Ingress]}
 EOF
-  smoke_step "default-deny ingress blocks client -> server"
-  local i blocked=0
-  for ((i = 0; i < 10; i++)); do
-    if [[ -z $(smoke_get "$server_ip" 8080) ]]; then
-      blocked=1; break
-    fi
-    sleep 0.5
+  local blocked
+  for entry in $(smoke_families); do
+    family=${entry#*:}
+    smoke_step "$family: default-deny ingress blocks client -> server"
+    blocked=0
+    for ((i = 0; i < 10; i++)); do
+      if [[ -z $(smoke_get "${server_ips[$family]}" 8080) ]]; then
+        blocked=1; break
+      fi
+      sleep 0.5
+    done
+    ((blocked)) || smoke_fail "connection still allowed after 10 tries"
+    smoke_ok
   done
-  ((blocked)) || smoke_fail "connection still allowed after 10 tries"
-  smoke_ok
 
   kubectl_admin apply -f - >/dev/null <<EOF
 apiVersion: networking.k8s.io/v1
@@ -127,14 +148,17 @@ spec:
   podSelector: {matchLabels: {app: server}}
   ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: http}]}]
 EOF
-  smoke_step "allow policy re-opens client -> server"
-  out=""
-  for ((i = 0; i < 10; i++)); do
-    out=$(smoke_get "$server_ip" 8080)
-    [[ -n $out ]] && break
-    sleep 0.5
+  for entry in $(smoke_families); do
+    family=${entry#*:}
+    smoke_step "$family: allow policy re-opens client -> server"
+    out=""
+    for ((i = 0; i < 10; i++)); do
+      out=$(smoke_get "${server_ips[$family]}" 8080)
+      [[ -n $out ]] && break
+      sleep 0.5
+    done
+    [[ $out == "${client_ips[$family]}" ]] || smoke_fail "still blocked after 10 tries"
+    smoke_ok "server saw $out"
   done
-  [[ $out == "$client_ip" ]] || smoke_fail "still blocked after 10 tries"
-  smoke_ok "server saw $out"
   echo "smoke: all checks passed"
 }

@@ -25,10 +25,10 @@ source "$here/lib/common.sh"
 
 # The soak runs on the pod network the testbed is up with (its recorded
 # choice; the defaults when it is down), and says which in every line.
-network="--cni $(testbed_cni) --netpol $(testbed_netpol)"
-# shellcheck disable=SC2086 # two flags and their values
+network="--cni $(testbed_cni) --netpol $(testbed_netpol) --ip-family $(testbed_ip_family)"
+# shellcheck disable=SC2086 # three flags and their values
 bash "$here/testbed" up $network >&2
-network="cni=$(testbed_cni) netpol=$(testbed_netpol)"
+network="cni=$(testbed_cni) netpol=$(testbed_netpol) ip_family=$(testbed_ip_family)"
 eval "$(bash "$here/testbed" env)"
 # Built once and copied with the scenarios: every run tests the same commit,
 # even if the checkout is edited while the soak runs.

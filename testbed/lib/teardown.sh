@@ -77,6 +77,7 @@ teardown() {
   ip link del nctb-out 2>/dev/null || true
   ip link del "$BRIDGE" 2>/dev/null || true
   while iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -m comment --comment netconform-testbed -j ACCEPT 2>/dev/null; do :; done
+  while ip6tables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -m comment --comment netconform-testbed -j ACCEPT 2>/dev/null; do :; done
   # Every mount the testbed made lived in a node's mount namespace, which is gone
   # with its last process: refuse to delete state that is still mounted somewhere.
   if grep -q " $NC_STATE" /proc/self/mountinfo; then
