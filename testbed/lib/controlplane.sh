@@ -2,6 +2,16 @@
 # The control plane, as plain processes in the control-plane node's network
 # namespace: etcd (Debian's), kube-apiserver, kube-controller-manager, kube-scheduler.
 
+# Each node's pod CIDR: a /24 of IPv4 (and a /64 of IPv6). The per-family
+# flags are refused on a single-stack cluster CIDR.
+node_cidr_mask_flags() {
+  if testbed_dual; then
+    echo "--node-cidr-mask-size-ipv4 24 --node-cidr-mask-size-ipv6 64"
+  else
+    echo "--node-cidr-mask-size 24"
+  fi
+}
+
 start_control_plane() {
   local cp=$CONTROL_PLANE cp_ip=${NODE_IP[$CONTROL_PLANE]}
   mkdir -p "$NC_STATE/etcd"
@@ -30,8 +40,7 @@ start_control_plane() {
     --kubeconfig "$PKI/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$PKI/controller-manager.kubeconfig" \
     --authorization-kubeconfig "$PKI/controller-manager.kubeconfig" \
-    --allocate-node-cidrs --cluster-cidr "$(pod_cidrs)" \
-    --node-cidr-mask-size-ipv4 24 --node-cidr-mask-size-ipv6 64 \
+    --allocate-node-cidrs --cluster-cidr "$(pod_cidrs)" $(node_cidr_mask_flags) \
     --service-cluster-ip-range "$(service_cidrs)" \
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
     --root-ca-file "$PKI/ca.crt" --service-account-private-key-file "$PKI/sa.key" \
