@@ -28,6 +28,9 @@ pub struct Timeouts {
     pub settle_pause: Duration,
     /// Added to a batch's own probe bounds for the exec around it.
     pub exec_margin: Duration,
+    /// A batch waiting for its pod's probe session while other batches use
+    /// it (each of those is bounded by its own limit).
+    pub session_queue: Duration,
     /// Between two rounds of a converging check.
     pub converge_pause: Duration,
     /// The run's pods gone at the end (the run reports them if not).
@@ -51,6 +54,7 @@ pub const TIMEOUTS: Timeouts = Timeouts {
     settle_probe: Duration::from_millis(250),
     settle_pause: Duration::from_millis(50),
     exec_margin: Duration::from_secs(30),
+    session_queue: Duration::from_secs(600),
     converge_pause: Duration::from_millis(300),
     pods_gone: Duration::from_secs(120),
     interrupted_cleanup: Duration::from_secs(30),

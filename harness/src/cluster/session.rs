@@ -14,6 +14,7 @@
 //! [`super::exec::TransportLoss`]): the same observations, no probe run twice.
 
 use super::exec::{self, TransportLoss, AGENT_BINARY};
+use crate::timeouts::TIMEOUTS;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{AttachParams, AttachedProcess};
 use kube::{Api, Client};
@@ -35,6 +36,8 @@ pub enum SessionError {
     },
     #[error("agent probes in {target} did not finish within {}s", limit.as_secs())]
     TimedOut { target: String, limit: Duration },
+    #[error("the session to {target} stayed busy with other probe batches for {}s", limit.as_secs())]
+    Busy { target: String, limit: Duration },
     #[error("the agent in {target} refused a probe batch: {why}")]
     Refused { target: String, why: String },
     #[error("the probe session in {target} broke ({broke}) and the kept copy of batch {id} could not be read: {kept}")]
@@ -225,8 +228,18 @@ pub async fn probe(
     let target = format!("{ns}/{pod} ({container})");
     let id = exec::batch_id();
     let slot = slot(ns, pod, container);
+    // Batches for the same pod take turns on its session. The wait is not
+    // this batch's time: its limit starts once it holds the session (a
+    // batch queued behind one whose probes time out would otherwise be
+    // reported as timed out itself). Each holder is bounded by its own
+    // limit, so the queue is too; `session_queue` bounds it all the same.
+    let mut held = tokio::time::timeout(TIMEOUTS.session_queue, slot.lock())
+        .await
+        .map_err(|_| SessionError::Busy {
+            target: target.clone(),
+            limit: TIMEOUTS.session_queue,
+        })?;
     let attempt = async {
-        let mut held = slot.lock().await;
         // Out of the slot while in use: if this future is dropped at the time
         // limit, the session goes with it and a half-answered stream is never reused.
         let mut session = match held.take() {
