@@ -70,20 +70,20 @@ async fn run_probe(spec: ProbeSpec) -> ProbeResult {
 
 async fn attempt_once(spec: &ProbeSpec, limit: Duration) -> Attempt {
     match &spec.kind {
-        ProbeKind::Tcp { host, port } => match address(host, *port).await {
+        ProbeKind::Tcp { host, port } => match address(host, *port, spec.ipv6).await {
             Ok((addr, queries)) => with_queries(
                 tcp(addr, limit, spec.payload_bytes, stream_time(spec)).await,
                 queries,
             ),
             Err(failure) => failure,
         },
-        ProbeKind::Udp { host, port } => match address(host, *port).await {
+        ProbeKind::Udp { host, port } => match address(host, *port, spec.ipv6).await {
             Ok((addr, queries)) => {
                 with_queries(udp(addr, limit, spec.payload_bytes).await, queries)
             }
             Err(failure) => failure,
         },
-        ProbeKind::Http { host, port, path } => match address(host, *port).await {
+        ProbeKind::Http { host, port, path } => match address(host, *port, spec.ipv6).await {
             Ok((addr, queries)) => with_queries(http(addr, host, path, limit).await, queries),
             Err(failure) => failure,
         },
@@ -94,7 +94,7 @@ async fn attempt_once(spec: &ProbeSpec, limit: Duration) -> Attempt {
             path,
             server_name,
             ca_file,
-        } => match address(host, *port).await {
+        } => match address(host, *port, spec.ipv6).await {
             Ok((addr, queries)) => {
                 let tls = TlsTarget {
                     server_name,
@@ -226,16 +226,22 @@ fn client_conf() -> Result<&'static ClientConf, String> {
 }
 
 /// A target's address: an IP as it is, a name through the stub resolver (its
-/// A records, or its AAAA records when it has no A record), like getaddrinfo.
-/// The agent is a static binary, and static glibc cannot load NSS.
-async fn address(host: &str, port: u16) -> Result<(SocketAddr, Vec<DnsQuery>), Attempt> {
+/// A records, or its AAAA records when it has no A record, like getaddrinfo;
+/// only its AAAA records when `ipv6`). The agent is a static binary, and
+/// static glibc cannot load NSS.
+async fn address(
+    host: &str,
+    port: u16,
+    ipv6: bool,
+) -> Result<(SocketAddr, Vec<DnsQuery>), Attempt> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok((SocketAddr::new(ip, port), vec![]));
     }
     let conf = client_conf().map_err(|e| failed(Outcome::DnsError, e))?;
     let started = Instant::now();
-    let mut resolution = resolver::resolve(conf, host, DnsRecord::A).await;
-    if resolution.result == Err(ResolveError::NotFound) {
+    let first = if ipv6 { DnsRecord::Aaaa } else { DnsRecord::A };
+    let mut resolution = resolver::resolve(conf, host, first).await;
+    if !ipv6 && resolution.result == Err(ResolveError::NotFound) {
         let v6 = resolver::resolve(conf, host, DnsRecord::Aaaa).await;
         resolution.queries.extend(v6.queries);
         resolution.result = v6.result;

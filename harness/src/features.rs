@@ -25,8 +25,8 @@ pub const PROFILES: &[Profile] = &[
         name: "core",
         features: &["core", "dns", "nodeport"],
     },
-    // ipv6 and sctp are known (they can be declared unsupported) but have no
-    // scenario yet, so no profile requires them.
+    // sctp is known (it can be declared unsupported) but has no scenario
+    // yet, so no profile requires it.
     Profile {
         name: "full",
         features: &[
@@ -44,6 +44,9 @@ pub const PROFILES: &[Profile] = &[
             // Run when the user names an outside host; without one it is
             // reported absent, like ipv6 on an IPv4 cluster.
             "outside-host",
+            // The IPv6 twins of checks (`<check>::ipv6`), on a cluster whose
+            // nodes have IPv6 pod CIDRs.
+            "ipv6",
         ],
     },
 ];

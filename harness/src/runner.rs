@@ -105,6 +105,7 @@ pub async fn run_shared_world(
         fixtures: world_fixtures.clone(),
         world_fixtures: None,
         quiet: false,
+        families: vec![],
         checks: vec![],
     };
     let mut world = match world::setup(&ctx.client, &ctx.run, &ctx.image, &ctx.nodes, &base).await {

@@ -81,6 +81,10 @@ pub struct ProbeSpec {
     /// and count what comes back (throughput). 0: a plain probe.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stream_ms: u64,
+    /// A target given by name is reached at its IPv6 (AAAA) address only,
+    /// never its IPv4 one (the IPv6 twin of a check).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6: bool,
 }
 
 impl ProbeSpec {

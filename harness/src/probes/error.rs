@@ -17,6 +17,13 @@ pub enum PlanError {
     ServiceLacks { service: String, lacks: String },
     #[error("pod {pod} runs on node {node}, which is not Ready")]
     NodeNotReady { pod: String, node: String },
+    /// A pod, node or Service without an address of the check's family (on
+    /// a dual-stack cluster, every one should have both).
+    #[error("{object} has no {family} address")]
+    NoAddress {
+        object: String,
+        family: &'static str,
+    },
     #[error("no host outside the cluster is named ({variable})")]
     NoOutsideHost { variable: &'static str },
     #[error("the `kubernetes` Service in namespace default could not be read (its clusterIP is the API server's in-cluster address)")]

@@ -47,6 +47,12 @@ fn default_port(protocol: Protocol) -> u16 {
 
 /// The probes a check makes, or why it cannot be planned on this world.
 pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError> {
+    // Every address below is of the check's family.
+    let world = &*world.in_family(check.family);
+    let no_address = |object: String| PlanError::NoAddress {
+        object,
+        family: family_name(check.family),
+    };
     let sources = pods_named(world, &check.from)?;
     let mut probes = Vec::new();
     for from in &sources {
@@ -68,6 +74,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
                     interval_ms: 0,
                     payload_bytes: check.payload_bytes.unwrap_or(0),
                     stream_ms: check.stream_ms.unwrap_or(0),
+                    ipv6: check.family == IpFamily::Ipv6,
                 },
                 expected_answers,
                 expect,
@@ -85,6 +92,9 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
         };
 
         if check.protocol == Protocol::Identity {
+            if from.ip.is_empty() {
+                return Err(no_address(format!("pod {}", from.object())));
+            }
             let hostname = (!from.host_network).then(|| from.hostname.clone());
             let expected = ExpectedAnswers::Identity {
                 addresses: BTreeSet::from([from.ip.clone()]),
@@ -102,6 +112,8 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
         if check.protocol.is_dns() {
             let name = dns_name(check, world)?;
             let record = match check.record.unwrap_or(DnsRecordKind::A) {
+                // A name's addresses, in the check's family.
+                DnsRecordKind::A if check.family == IpFamily::Ipv6 => DnsRecord::Aaaa,
                 DnsRecordKind::A => DnsRecord::A,
                 DnsRecordKind::Aaaa => DnsRecord::Aaaa,
                 DnsRecordKind::Srv => DnsRecord::Srv,
@@ -134,6 +146,9 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
                     Some(NodePair::OtherNode) if same_node => continue,
                     _ => {}
                 }
+                if target.ip.is_empty() {
+                    return Err(no_address(format!("pod {}", target.object())));
+                }
                 let port = check.port.unwrap_or(default_port(check.protocol));
                 let expect = pair_expectation(check, world, from, &target);
                 add(
@@ -154,10 +169,16 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
                 .or(svc.ports.first().map(|p| p.port))
                 .ok_or_else(|| lacks(name, "port"))?;
             let host = match to.address.unwrap_or_default() {
-                ServiceAddress::ClusterIp => svc
-                    .cluster_ip
-                    .clone()
-                    .ok_or_else(|| lacks(name, "cluster IP"))?,
+                ServiceAddress::ClusterIp => match (&svc.cluster_ip, check.family) {
+                    (Some(ip), _) => ip.clone(),
+                    (None, IpFamily::Ipv4) => return Err(lacks(name, "cluster IP")),
+                    (None, IpFamily::Ipv6) => {
+                        return Err(no_address(format!(
+                            "service {}/{}",
+                            svc.namespace, svc.name
+                        )))
+                    }
+                },
                 ServiceAddress::Name => svc.name.clone(),
                 ServiceAddress::NameNamespace => format!("{}.{}", svc.name, svc.namespace),
                 ServiceAddress::Fqdn => expand_name(
@@ -196,6 +217,9 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
                     NodeSelection::WithoutBackend => !has_backend,
                 };
                 if selected && !(to.exclude_client_node && node.name == from.node) {
+                    if node.internal_ip.is_empty() {
+                        return Err(no_address(format!("node {}", node.name)));
+                    }
                     add(
                         format!("node {} {}:{node_port}", node.name, node.internal_ip),
                         None,
@@ -216,6 +240,9 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
                         pod: target.pod.clone(),
                         node: target.node.clone(),
                     })?;
+                if node.internal_ip.is_empty() {
+                    return Err(no_address(format!("node {}", node.name)));
+                }
                 add(
                     format!(
                         "{}/{} hostPort {}:{port}",
@@ -259,10 +286,14 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
             );
         } else if to.localhost {
             let port = check.port.unwrap_or(default_port(check.protocol));
+            let loopback = match check.family {
+                IpFamily::Ipv4 => "127.0.0.1",
+                IpFamily::Ipv6 => "::1",
+            };
             add(
                 "localhost".into(),
                 Some(from.clone()),
-                transport("127.0.0.1".into(), port),
+                transport(loopback.into(), port),
                 None,
                 check.expect,
             );
@@ -274,6 +305,14 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
         p.spec.id = format!("{}#{i}", check.name);
     }
     Ok(probes)
+}
+
+/// `IPv4`/`IPv6`, as errors name a family.
+fn family_name(family: IpFamily) -> &'static str {
+    match family {
+        IpFamily::Ipv4 => "IPv4",
+        IpFamily::Ipv6 => "IPv6",
+    }
 }
 
 /// The pods a check names: a fixture's pods, `*` for every pod off the host

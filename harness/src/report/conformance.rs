@@ -95,6 +95,41 @@ pub struct FeatureResult {
     /// Trial names (`scenario::check`) of the failed checks.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub failed_checks: Vec<String>,
+    /// The feature's checks by IP family (`ipv4`, `ipv6`: the `::ipv6`
+    /// twins, which belong to feature `ipv6` too), each family's status.
+    #[serde(default)]
+    pub families: BTreeMap<String, FamilyResult>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FamilyResult {
+    pub status: FeatureStatus,
+    #[serde(flatten)]
+    pub statistics: Statistics,
+}
+
+impl Statistics {
+    fn count(&mut self, status: &Status) {
+        match status {
+            Status::Passed => self.passed += 1,
+            Status::Failed(_) => self.failed += 1,
+            Status::Skipped(_) => self.skipped += 1,
+        }
+    }
+
+    /// Failed if any failed, passed if any passed, skipped if any ran at all.
+    fn status(&self) -> FeatureStatus {
+        if self.failed > 0 {
+            FeatureStatus::Failed
+        } else if self.passed > 0 {
+            FeatureStatus::Passed
+        } else if self.skipped > 0 {
+            FeatureStatus::Skipped
+        } else {
+            FeatureStatus::NotRun
+        }
+    }
 }
 
 pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
@@ -127,10 +162,20 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
                 Status::Skipped(_) => profile_statistics.skipped += 1,
             }
         }
+        let family = if c.features.iter().any(|f| f == "ipv6") {
+            "ipv6"
+        } else {
+            "ipv4"
+        };
         for f in &c.features {
             let Some(r) = features.get_mut(f) else {
                 continue;
             };
+            r.families
+                .entry(family.to_string())
+                .or_default()
+                .statistics
+                .count(&c.status);
             match &c.status {
                 Status::Passed => r.statistics.passed += 1,
                 Status::Failed(_) => {
@@ -150,15 +195,10 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
     let mut conformant = true;
     for (name, r) in features.iter_mut() {
         let counts = &r.statistics;
-        r.status = if counts.failed > 0 {
-            FeatureStatus::Failed
-        } else if counts.passed > 0 {
-            FeatureStatus::Passed
-        } else if counts.skipped > 0 {
-            FeatureStatus::Skipped
-        } else {
-            FeatureStatus::NotRun
-        };
+        r.status = counts.status();
+        for family in r.families.values_mut() {
+            family.status = family.statistics.status();
+        }
         // Declared unsupported, or visibly absent (no IPv6 pod CIDR): reported, not required.
         let declared_unsupported = plan.skipped.contains_key(name);
         let unexplained = unexplained_skips.get(name).copied().unwrap_or(0);
@@ -287,6 +327,24 @@ mod tests {
     }
 
     #[test]
+    fn each_feature_says_which_families_passed() {
+        let mut twin = check(
+            "a::ipv6",
+            "core",
+            Status::Failed(Failure::ProbesCouldNotRun { errors: vec![] }),
+        );
+        twin.features.push("ipv6".into());
+        let r = report(
+            &run(vec![check("a", "core", Status::Passed), twin]),
+            &core_plan(),
+        );
+        let families = &r.features["core"].families;
+        assert_eq!(families["ipv4"].status, FeatureStatus::Passed);
+        assert_eq!(families["ipv6"].status, FeatureStatus::Failed);
+        assert_eq!(r.features["core"].status, FeatureStatus::Failed);
+    }
+
+    #[test]
     fn declared_unsupported_features_do_not_block_the_profile() {
         let p = plan(
             &Declaration {
@@ -309,6 +367,7 @@ mod tests {
             "icmp",
             "host-port",
             "outside-host",
+            "ipv6",
         ]
         .iter()
         .map(|f| check(f, f, Status::Passed))

@@ -309,6 +309,7 @@ pub fn parse_with(
         })
         .collect::<Vec<_>>();
     if errors.is_empty() {
+        scenario.expand_families();
         Ok(scenario)
     } else {
         Err(errors)
@@ -564,6 +565,48 @@ checks:
             .iter()
             .map(|e| e.to_string())
             .collect()
+    }
+
+    #[test]
+    fn each_family_is_a_check_and_ipv6_keeps_the_name_apart_and_needs_its_feature() {
+        let s = parse(
+            Path::new("s.yaml"),
+            &VALID.replace("checks:\n", "families: [ipv4, ipv6]\nchecks:\n"),
+        )
+        .unwrap();
+        let checks: Vec<(&str, IpFamily, &[String])> = s
+            .checks
+            .iter()
+            .map(|c| (c.name.as_str(), c.family, c.features.as_slice()))
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                ("tcp", IpFamily::Ipv4, &[][..]),
+                ("tcp::ipv6", IpFamily::Ipv6, &["ipv6".to_string()][..])
+            ]
+        );
+        // A check's own list wins over the scenario's.
+        let s = parse(
+            Path::new("s.yaml"),
+            &VALID
+                .replace("checks:\n", "families: [ipv4, ipv6]\nchecks:\n")
+                .replace("    samples: 20", "    samples: 20\n    families: [ipv4]"),
+        )
+        .unwrap();
+        assert_eq!(s.checks.len(), 1);
+    }
+
+    #[rstest]
+    #[case::twice(
+        VALID.replace("checks:\n", "families: [ipv6, ipv6]\nchecks:\n"),
+        "s.yaml:9:1: field `families`: `ipv6` is listed twice")]
+    #[case::api_server_in_ipv6(
+        VALID.replace("    to: {pod: server}\n    protocol: tcp", "    to: {api_server: true}\n    protocol: https\n    families: [ipv4, ipv6]").replace("    assert: {source_ip: client_pod_ip}\n", ""),
+        "field `checks[0].families`: the kubernetes Service has one address, IPv4: give this check `families: [ipv4]`")]
+    fn a_family_that_cannot_be_checked_is_named(#[case] text: String, #[case] want: &str) {
+        let e = errors(&text);
+        assert!(e.iter().any(|e| e.contains(want)), "{e:?}");
     }
 
     #[test]

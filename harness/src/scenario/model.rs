@@ -41,6 +41,11 @@ pub struct Scenario {
     /// every figure).
     #[serde(default)]
     pub quiet: bool,
+    /// The IP families every check runs in (default `[ipv4]`); a check may
+    /// name its own. A check runs once per family: in IPv4 under its name, in
+    /// IPv6 as `<name>::ipv6`, needing feature `ipv6`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub families: Vec<IpFamily>,
     pub checks: Vec<Check>,
 }
 
@@ -453,6 +458,78 @@ pub struct Check {
     /// then not given directly); never set on a loaded check.
     #[serde(default, skip_serializing)]
     pub vary: Option<BTreeMap<String, Vec<serde_json::Value>>>,
+    /// The IP families this check runs in, instead of the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub families: Option<Vec<IpFamily>>,
+    /// The family of this one check's addresses: pod, node and ClusterIP
+    /// targets, DNS records asked for (A or AAAA) and the source addresses
+    /// expected. Set by the loader from `families`, never written.
+    #[serde(default, skip_deserializing)]
+    #[schemars(skip)]
+    pub family: IpFamily,
+}
+
+/// An IP family a check's addresses are taken from.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    #[default]
+    Ipv4,
+    Ipv6,
+}
+
+impl IpFamily {
+    /// `ipv4`/`ipv6`, as scenarios and trial names write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpFamily::Ipv4 => "ipv4",
+            IpFamily::Ipv6 => "ipv6",
+        }
+    }
+
+    /// The family of an address as the API server writes it.
+    pub fn of(address: &str) -> IpFamily {
+        if address.contains(':') {
+            IpFamily::Ipv6
+        } else {
+            IpFamily::Ipv4
+        }
+    }
+}
+
+impl Scenario {
+    /// Replaces every check by one check per family it runs in: IPv4 keeps
+    /// the check's name (so result history holds), IPv6 is `<name>::ipv6`
+    /// and belongs to feature `ipv6` (skipped on a cluster without it).
+    pub fn expand_families(&mut self) {
+        let scenario_families = if self.families.is_empty() {
+            vec![IpFamily::Ipv4]
+        } else {
+            self.families.clone()
+        };
+        self.checks = std::mem::take(&mut self.checks)
+            .into_iter()
+            .flat_map(|check| {
+                let families = check
+                    .families
+                    .clone()
+                    .unwrap_or_else(|| scenario_families.clone());
+                families.into_iter().map(move |family| {
+                    let mut one = check.clone();
+                    one.family = family;
+                    if family == IpFamily::Ipv6 {
+                        one.name = format!("{}::ipv6", check.name);
+                        if !one.features.iter().any(|f| f == "ipv6") {
+                            one.features.push("ipv6".into());
+                        }
+                    }
+                    one
+                })
+            })
+            .collect();
+    }
 }
 
 /// One change to a scenario's fixtures. Exactly one field.

@@ -347,6 +347,9 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
         }
     }
 
+    if let Some(problem) = repeated_family(&s.families, "families") {
+        problems.push(problem);
+    }
     let mut checks = BTreeSet::new();
     // What each Service is when a check probes: checks without actions run
     // first and see the fixtures; checks with actions run after them in file
@@ -366,6 +369,22 @@ pub fn validate(s: &Scenario) -> Vec<Problem> {
         } else {
             &updated
         };
+        if let Some(families) = &check.families {
+            if let Some(problem) = repeated_family(families, &format!("{at}.families")) {
+                problems.push(problem);
+            }
+        }
+        let families = check.families.as_ref().unwrap_or(&s.families);
+        if families.contains(&IpFamily::Ipv6) {
+            if let Some(why) = ipv4_only(check) {
+                problems.push((
+                    format!("{at}.families"),
+                    "families",
+                    "ipv6".into(),
+                    format!("{why}: give this check `families: [ipv4]`"),
+                ));
+            }
+        }
         if !is_dns_label(&check.name, 60) {
             problems.push((
                 format!("{at}.name"),
@@ -1193,6 +1212,36 @@ fn validate_target(
         }
     }
     let _ = s;
+}
+
+/// Why a check has no IPv6 twin, if it has none: what it targets or
+/// expects exists in IPv4 only (or, SRV, in no family).
+fn ipv4_only(check: &Check) -> Option<&'static str> {
+    let answers = check.assert.answers.as_ref();
+    if check.to.api_server || answers.is_some_and(|a| a.api_server_cluster_ip) {
+        Some("the kubernetes Service has one address, IPv4")
+    } else if check.to.outside_host {
+        Some("the outside host is named by one IPv4 address")
+    } else if answers.is_some_and(|a| a.synthetic_endpoints_of.is_some()) {
+        Some("synthetic endpoints are IPv4 addresses")
+    } else if check.record == Some(DnsRecordKind::Srv) {
+        Some("SRV records name hosts, not addresses of a family")
+    } else {
+        None
+    }
+}
+
+/// A family named twice in a `families` list.
+fn repeated_family(families: &[IpFamily], field: &str) -> Option<Problem> {
+    let mut seen = BTreeSet::new();
+    families.iter().find(|f| !seen.insert(**f)).map(|f| {
+        (
+            field.to_string(),
+            "families",
+            f.as_str().to_string(),
+            format!("`{}` is listed twice", f.as_str()),
+        )
+    })
 }
 
 fn join(names: &BTreeSet<&str>) -> String {

@@ -100,6 +100,7 @@ async fn update_service(
     let mut info = world::service_info(&answer, &fixture, backends);
     if before.cluster_ip.is_some() && info.cluster_ip.is_some() {
         info.cluster_ip = before.cluster_ip;
+        info.cluster_ipv6 = before.cluster_ipv6.or(info.cluster_ipv6);
     }
     world.services.insert(fixture.name.clone(), info);
     Ok(object)
@@ -328,13 +329,11 @@ async fn replace_pods(client: &Client, world: &mut World, fixture: &str) -> Resu
             .await
             .map_err(|e| SetupError::api("re-creating pod", member.object(), e))?;
         let ready = fixtures::wait_ready(client, &member.namespace, &member.pod, LIMIT).await?;
-        let ip = ready
-            .status
-            .and_then(|s| s.pod_ip)
-            .ok_or_else(|| SetupError::NoPodIp {
-                object: member.object(),
-            })?;
-        world.set_pod_ip(&member.pod, &ip);
+        let status = ready.status.unwrap_or_default();
+        let ip = status.pod_ip.clone().ok_or_else(|| SetupError::NoPodIp {
+            object: member.object(),
+        })?;
+        world.set_pod_ips(&member.pod, &ip, world::ipv6_of(&status).as_deref());
     }
     Ok(())
 }

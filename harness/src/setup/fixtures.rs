@@ -296,7 +296,9 @@ pub fn service(
             port
         })
         .collect();
-    let mut spec = json!({"ports": ports});
+    // Both families where the cluster has both, one where it has one: the
+    // IPv6 twins of checks need the IPv6 ClusterIP and AAAA records.
+    let mut spec = json!({"ports": ports, "ipFamilyPolicy": "PreferDualStack"});
     match fixture.kind {
         ServiceKind::ClusterIp => spec["type"] = json!("ClusterIP"),
         ServiceKind::NodePort => spec["type"] = json!("NodePort"),
@@ -306,6 +308,10 @@ pub fn service(
         }
         ServiceKind::ExternalName => {
             spec["type"] = json!("ExternalName");
+            // An ExternalName Service has no addresses, so no families.
+            spec.as_object_mut()
+                .expect("spec is an object")
+                .remove("ipFamilyPolicy");
             spec["externalName"] = json!(fixture.external_name.clone().unwrap_or_default());
         }
     }
@@ -349,34 +355,58 @@ pub fn synthetic_endpoint_slice(
             .into_iter()
             .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
             .collect();
-    endpoint_slice(fixture, &[], namespace, labels, "synthetic", endpoints)
+    endpoint_slice(
+        fixture,
+        &[],
+        namespace,
+        labels,
+        "synthetic",
+        "IPv4",
+        endpoints,
+    )
 }
 
-/// One EndpointSlice of a selector-less Service with `endpoint_slices`: the
-/// `index`th, holding one backend pod's address for the Service ports named
-/// in `ports` (all of them when empty).
-pub fn pod_endpoint_slice(
+/// The EndpointSlices of a selector-less Service with `endpoint_slices` for
+/// its `index`th entry: one backend pod's address for the Service ports named
+/// in `ports` (all of them when empty), in a slice per family the pod has (a
+/// slice holds one address type; a dual-stack Service needs both).
+pub fn pod_endpoint_slices(
     fixture: &ServiceFixture,
     ports: &[String],
     namespace: &str,
     labels: &BTreeMap<String, String>,
     index: usize,
     pod: &crate::setup::world::Endpoint,
-) -> k8s_openapi::api::discovery::v1::EndpointSlice {
-    let endpoint = json!({
-        "addresses": [pod.ip],
-        "conditions": {"ready": true},
-        "nodeName": pod.node,
-        "targetRef": {"kind": "Pod", "name": pod.pod, "namespace": pod.namespace}
-    });
-    endpoint_slice(
+) -> Vec<k8s_openapi::api::discovery::v1::EndpointSlice> {
+    let endpoint = |ip: &str| {
+        json!({
+            "addresses": [ip],
+            "conditions": {"ready": true},
+            "nodeName": pod.node,
+            "targetRef": {"kind": "Pod", "name": pod.pod, "namespace": pod.namespace}
+        })
+    };
+    let mut slices = vec![endpoint_slice(
         fixture,
         ports,
         namespace,
         labels,
         &index.to_string(),
-        vec![endpoint],
-    )
+        "IPv4",
+        vec![endpoint(&pod.ip)],
+    )];
+    if let Some(ipv6) = &pod.ipv6 {
+        slices.push(endpoint_slice(
+            fixture,
+            ports,
+            namespace,
+            labels,
+            &format!("{index}-ipv6"),
+            "IPv6",
+            vec![endpoint(ipv6)],
+        ));
+    }
+    slices
 }
 
 /// An EndpointSlice netconform writes for a fixture Service, named
@@ -390,6 +420,7 @@ fn endpoint_slice(
     namespace: &str,
     labels: &BTreeMap<String, String>,
     suffix: &str,
+    address_type: &str,
     endpoints: Vec<serde_json::Value>,
 ) -> k8s_openapi::api::discovery::v1::EndpointSlice {
     let mut all_labels = labels.clone();
@@ -414,7 +445,7 @@ fn endpoint_slice(
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
         "metadata": {"name": format!("{}-{suffix}", fixture.name), "namespace": namespace, "labels": all_labels},
-        "addressType": "IPv4",
+        "addressType": address_type,
         "endpoints": endpoints,
         "ports": ports
     }))

@@ -6,7 +6,7 @@ use crate::cluster::exec;
 use crate::cluster::namespaces;
 use crate::cluster::run::RunId;
 use crate::progress::progress;
-use crate::scenario::{PolicyFixture, Scenario, ServiceFixture, ServiceKind};
+use crate::scenario::{IpFamily, PolicyFixture, Scenario, ServiceFixture, ServiceKind};
 use crate::setup::fixtures::{self, AgentImage, AGENT_CONTAINER};
 use crate::setup::placement;
 use crate::setup::SetupError;
@@ -26,7 +26,13 @@ use crate::timeouts::TIMEOUTS;
 pub struct Endpoint {
     pub pod: String,
     pub namespace: String,
+    /// The pod's IPv4 address (its `podIP` on an IPv4 or dual-stack
+    /// cluster); in a world seen in one family (`World::in_family`), the
+    /// pod's address of that family, empty if it has none.
     pub ip: String,
+    /// The pod's IPv6 address, if it has one (dual-stack `podIPs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<String>,
     pub node: String,
     /// What the pod's hostname is (the pod name, or its fixture's `hostname`).
     pub hostname: String,
@@ -46,6 +52,8 @@ impl Endpoint {
 pub struct NodeInfo {
     pub name: String,
     pub internal_ip: String,
+    /// The node's IPv6 InternalIP on a dual-stack cluster.
+    pub internal_ipv6: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -62,6 +70,8 @@ pub struct ServiceInfo {
     pub namespace: String,
     pub kind: ServiceKind,
     pub cluster_ip: Option<String>,
+    /// The IPv6 one of `clusterIPs` (a dual-stack Service).
+    pub cluster_ipv6: Option<String>,
     pub ports: Vec<ServicePortInfo>,
     /// Fixture pods the selector matches (all Ready at setup).
     pub backends: Vec<Endpoint>,
@@ -117,8 +127,8 @@ impl std::fmt::Display for Labelled {
 }
 
 impl World {
-    /// A replaced pod's new IP, everywhere the world mentions the pod.
-    pub fn set_pod_ip(&mut self, pod: &str, ip: &str) {
+    /// A replaced pod's new addresses, everywhere the world mentions the pod.
+    pub fn set_pod_ips(&mut self, pod: &str, ip: &str, ipv6: Option<&str>) {
         for e in self.groups.values_mut().flatten().chain(
             self.services
                 .values_mut()
@@ -126,8 +136,35 @@ impl World {
         ) {
             if e.pod == pod {
                 e.ip = ip.to_string();
+                e.ipv6 = ipv6.map(str::to_string);
             }
         }
+    }
+
+    /// The world as a check of `family` sees it: every pod, node and
+    /// ClusterIP address replaced by its address of that family (a pod
+    /// without one gets an empty `ip`, a Service none). Plans and verdicts
+    /// then need nothing family-specific beyond the DNS record type asked for.
+    pub fn in_family(&self, family: IpFamily) -> std::borrow::Cow<'_, World> {
+        if family == IpFamily::Ipv4 {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut world = self.clone();
+        let pod = |e: &mut Endpoint| e.ip = e.ipv6.clone().unwrap_or_default();
+        for e in world.groups.values_mut().flatten() {
+            pod(e);
+        }
+        for s in world.services.values_mut() {
+            s.backends.iter_mut().for_each(pod);
+            s.cluster_ip = s.cluster_ipv6.clone();
+            s.synthetic.retain(|ip| IpFamily::of(ip) == family);
+        }
+        for n in &mut world.nodes {
+            n.internal_ip = n.internal_ipv6.clone().unwrap_or_default();
+        }
+        world.api_server_ip = world.api_server_ip.filter(|ip| IpFamily::of(ip) == family);
+        world.outside_host = world.outside_host.filter(|ip| IpFamily::of(ip) == family);
+        std::borrow::Cow::Owned(world)
     }
 
     /// A pod that is no longer Ready stops being any Service's backend.
@@ -214,18 +251,22 @@ pub async fn setup(
         .into_iter()
         .filter(crate::cluster::is_ready)
         .filter_map(|n| {
-            let ip = n
+            let internal: Vec<String> = n
                 .status
                 .as_ref()?
                 .addresses
                 .as_ref()?
                 .iter()
-                .find(|a| a.type_ == "InternalIP")?
-                .address
-                .clone();
+                .filter(|a| a.type_ == "InternalIP")
+                .map(|a| a.address.clone())
+                .collect();
             Some(NodeInfo {
                 name: n.metadata.name?,
-                internal_ip: ip,
+                internal_ip: internal.first()?.clone(),
+                internal_ipv6: internal
+                    .iter()
+                    .find(|ip| IpFamily::of(ip) == IpFamily::Ipv6)
+                    .cloned(),
             })
         })
         .collect();
@@ -348,14 +389,16 @@ pub async fn setup(
             members.into_iter().map(move |pod| (slice, pod))
         });
         for (index, (slice, pod)) in sliced.enumerate() {
-            let object = fixtures::pod_endpoint_slice(f, &slice.ports, &ns, &labels, index, &pod);
-            fixtures::apply(client, &object).await.map_err(|e| {
-                SetupError::api(
-                    "applying an EndpointSlice of service",
-                    format!("{ns}/{}", f.name),
-                    e,
-                )
-            })?;
+            for object in fixtures::pod_endpoint_slices(f, &slice.ports, &ns, &labels, index, &pod)
+            {
+                fixtures::apply(client, &object).await.map_err(|e| {
+                    SetupError::api(
+                        "applying an EndpointSlice of service",
+                        format!("{ns}/{}", f.name),
+                        e,
+                    )
+                })?;
+            }
             if !backends.iter().any(|b| b.pod == pod.pod) {
                 backends.push(pod);
             }
@@ -391,6 +434,16 @@ pub async fn setup(
     Ok(world)
 }
 
+/// A pod's IPv6 address among its `podIPs` (a dual-stack pod has one).
+pub fn ipv6_of(status: &k8s_openapi::api::core::v1::PodStatus) -> Option<String> {
+    status
+        .pod_ips
+        .iter()
+        .flatten()
+        .map(|p| p.ip.clone())
+        .find(|ip| IpFamily::of(ip) == IpFamily::Ipv6)
+}
+
 /// A Ready pod as the world records it.
 fn ready_endpoint(
     pod: k8s_openapi::api::core::v1::Pod,
@@ -399,12 +452,14 @@ fn ready_endpoint(
     host_network: bool,
 ) -> Result<Endpoint, SetupError> {
     let status = pod.status.unwrap_or_default();
+    let ipv6 = ipv6_of(&status);
     Ok(Endpoint {
         pod: name.to_string(),
         namespace: pod.metadata.namespace.unwrap_or_default(),
         ip: status.pod_ip.ok_or_else(|| SetupError::NoPodIp {
             object: name.to_string(),
         })?,
+        ipv6,
         node: pod
             .spec
             .as_ref()
@@ -502,6 +557,12 @@ pub fn service_info(
         namespace: svc.metadata.namespace.clone().unwrap_or_default(),
         kind: fixture.kind,
         cluster_ip: spec.cluster_ip.filter(|ip| ip != "None" && !ip.is_empty()),
+        cluster_ipv6: spec
+            .cluster_ips
+            .iter()
+            .flatten()
+            .find(|ip| IpFamily::of(ip) == IpFamily::Ipv6)
+            .cloned(),
         ports: spec
             .ports
             .unwrap_or_default()
@@ -530,12 +591,24 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
         let api = Api::<EndpointSlice>::namespaced(client.clone(), &svc.namespace);
         let selector = format!("kubernetes.io/service-name={}", svc.name);
         let want = svc.backends.len();
+        // A dual-stack Service has a slice per family; each must hold every backend.
+        let dual = (svc.cluster_ipv6.is_some() || svc.kind == ServiceKind::Headless)
+            && svc.backends.iter().all(|b| b.ipv6.is_some());
         let ready_count = |slices: &[EndpointSlice]| {
-            slices
-                .iter()
-                .flat_map(|s| &s.endpoints)
-                .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
-                .count()
+            let ready_in = |address_type: &str| {
+                slices
+                    .iter()
+                    .filter(|s| s.address_type == address_type)
+                    .flat_map(|s| &s.endpoints)
+                    .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
+                    .count()
+            };
+            let ipv4 = ready_in("IPv4");
+            if dual {
+                ipv4.min(ready_in("IPv6"))
+            } else {
+                ipv4
+            }
         };
         let mut store: BTreeMap<String, EndpointSlice> = BTreeMap::new();
         let stream = watcher(api, watcher::Config::default().labels(&selector))
@@ -568,41 +641,58 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
         return Ok(());
     };
     let mut probes = Vec::new();
-    for svc in world.services.values().filter(|s| !s.backends.is_empty()) {
-        let Some(ip) = &svc.cluster_ip else { continue };
-        // The cluster IP, and each node port on every node that should answer
-        // it (kube-proxy on each node programs a Service on its own schedule).
-        let backend_nodes: BTreeSet<&str> = svc.backends.iter().map(|b| b.node.as_str()).collect();
-        for p in &svc.ports {
-            let mut targets = vec![(format!("{}:{}", svc.name, p.port), ip.clone(), p.port)];
-            if let Some(np) = p.node_port {
-                for n in world
-                    .nodes
-                    .iter()
-                    .filter(|n| !svc.local || backend_nodes.contains(n.name.as_str()))
-                {
-                    targets.push((
-                        format!("{}:{} on node {}", svc.name, np, n.name),
-                        n.internal_ip.clone(),
-                        np,
-                    ));
+    // In each family the client has an address in (a dual-stack Service is
+    // programmed per family: ip6tables on its own schedule).
+    let families = [IpFamily::Ipv4, IpFamily::Ipv6]
+        .into_iter()
+        .filter(|f| *f == IpFamily::Ipv4 || client_pod.ipv6.is_some());
+    for family in families {
+        let seen = world.in_family(family);
+        let tag = if family == IpFamily::Ipv6 {
+            " (IPv6)"
+        } else {
+            ""
+        };
+        for svc in seen.services.values().filter(|s| !s.backends.is_empty()) {
+            let Some(ip) = &svc.cluster_ip else { continue };
+            // The cluster IP, and each node port on every node that should answer
+            // it (kube-proxy on each node programs a Service on its own schedule).
+            let backend_nodes: BTreeSet<&str> =
+                svc.backends.iter().map(|b| b.node.as_str()).collect();
+            for p in &svc.ports {
+                let mut targets =
+                    vec![(format!("{}:{}{tag}", svc.name, p.port), ip.clone(), p.port)];
+                if let Some(np) = p.node_port {
+                    for n in seen
+                        .nodes
+                        .iter()
+                        .filter(|n| !n.internal_ip.is_empty())
+                        .filter(|n| !svc.local || backend_nodes.contains(n.name.as_str()))
+                    {
+                        targets.push((
+                            format!("{}:{} on node {}{tag}", svc.name, np, n.name),
+                            n.internal_ip.clone(),
+                            np,
+                        ));
+                    }
                 }
-            }
-            for (id, host, port) in targets {
-                let kind = match p.protocol.as_str() {
-                    "UDP" => ProbeKind::Udp { host, port },
-                    _ => ProbeKind::Tcp { host, port },
-                };
-                probes.push(ProbeSpec {
-                    id,
-                    kind,
-                    timeout_ms: 500,
-                    samples: 60,
-                    until_connected: true,
-                    interval_ms: 200,
-                    payload_bytes: 0,
-                    stream_ms: 0,
-                });
+                for (id, host, port) in targets {
+                    let kind = match p.protocol.as_str() {
+                        "UDP" => ProbeKind::Udp { host, port },
+                        _ => ProbeKind::Tcp { host, port },
+                    };
+                    probes.push(ProbeSpec {
+                        id,
+                        kind,
+                        timeout_ms: 500,
+                        samples: 60,
+                        until_connected: true,
+                        interval_ms: 200,
+                        payload_bytes: 0,
+                        stream_ms: 0,
+                        ipv6: false,
+                    });
+                }
             }
         }
     }

@@ -323,6 +323,8 @@ pub fn evaluate(
     world: &World,
     probes: &[(PlannedProbe, ProbeResult)],
 ) -> (Status, Option<LatencySummary>) {
+    // Source addresses and nodes as the check's family has them.
+    let world = &*world.in_family(check.family);
     let latency = summarise(
         probes
             .iter()
@@ -456,6 +458,7 @@ mod tests {
     use super::*;
     use crate::setup::world::expand_name;
     use crate::setup::SetupError;
+    use netconform_protocol::{DnsRecord, ProbeKind};
     use rstest::rstest;
 
     fn check(expect: Expectation, source_ip: bool) -> Check {
@@ -487,6 +490,8 @@ mod tests {
             stream_ms: None,
             throughput: Default::default(),
             vary: None,
+            families: None,
+            family: IpFamily::Ipv4,
         }
     }
 
@@ -591,6 +596,88 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         assert_eq!(pairs, want);
+    }
+
+    /// The test world with IPv6 twins for every pod, as a dual-stack cluster has.
+    fn dual_world() -> World {
+        let mut w = world();
+        for e in w.groups.values_mut().flatten() {
+            e.ipv6 = Some(format!("fd00::{}", e.ip.replace('.', ":")));
+        }
+        w
+    }
+
+    #[test]
+    fn an_ipv6_check_probes_ipv6_addresses_and_wants_the_clients_ipv6_seen() {
+        let mut c = check(Expectation::Connected, true);
+        c.family = IpFamily::Ipv6;
+        let w = dual_world();
+        let probe = plan(&c, &w).unwrap().remove(0);
+        assert_eq!(
+            probe.spec.kind,
+            ProbeKind::Tcp {
+                host: "fd00::10:0:1:3".into(),
+                port: DEFAULT_TCP_PORT
+            }
+        );
+        let judged = |seen: &str| {
+            let result = ProbeResult {
+                id: probe.spec.id.clone(),
+                attempts: vec![attempt(Outcome::Connected, Some(seen), 100)],
+            };
+            evaluate(&c, &w, &[(probe.clone(), result)]).0
+        };
+        assert_eq!(judged("fd00::10:0:1:2"), Status::Passed);
+        // The client's IPv4 address is the wrong one in an IPv6 check.
+        assert!(matches!(judged("10.0.1.2"), Status::Failed(_)));
+    }
+
+    #[test]
+    fn an_ipv6_check_on_a_pod_without_ipv6_cannot_be_planned() {
+        let mut c = check(Expectation::Connected, true);
+        c.family = IpFamily::Ipv6;
+        assert_eq!(
+            plan(&c, &world()).unwrap_err(),
+            PlanError::NoAddress {
+                object: "pod nc-x-main-1/server-1".into(),
+                family: "IPv6"
+            }
+        );
+    }
+
+    #[test]
+    fn an_ipv6_check_asks_for_aaaa_and_uses_the_ipv6_loopback() {
+        let mut c = check(Expectation::Connected, false);
+        c.family = IpFamily::Ipv6;
+        c.protocol = Protocol::Dns;
+        c.to = Target {
+            name: Some("server.{ns:main}.svc.{domain}".into()),
+            ..Default::default()
+        };
+        let kind = plan(&c, &dual_world()).unwrap().remove(0).spec.kind;
+        assert!(
+            matches!(
+                kind,
+                ProbeKind::Dns {
+                    record: DnsRecord::Aaaa,
+                    ..
+                }
+            ),
+            "{kind:?}"
+        );
+        c.protocol = Protocol::Tcp;
+        c.to = Target {
+            localhost: true,
+            ..Default::default()
+        };
+        let kind = plan(&c, &dual_world()).unwrap().remove(0).spec.kind;
+        assert_eq!(
+            kind,
+            ProbeKind::Tcp {
+                host: "::1".into(),
+                port: DEFAULT_TCP_PORT
+            }
+        );
     }
 
     #[test]
@@ -721,6 +808,7 @@ mod tests {
         w.nodes = vec![crate::setup::world::NodeInfo {
             name: "n1".into(),
             internal_ip: "10.250.0.12".into(),
+            internal_ipv6: None,
         }];
         let probe = plan(&c, &w).unwrap().remove(0);
         assert_eq!(probe.from.node, "n1");
