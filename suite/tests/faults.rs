@@ -137,8 +137,63 @@ const WORKERS_CUT_APART: &[&str] = &[
     "all-nodes::http",
 ];
 
+/// The IPv6 twins of WORKERS_CUT_APART (ipv6-no-route).
+const WORKERS_CUT_APART_IPV6: &[&str] = &[
+    "pod-to-pod::tcp-other-node::ipv6",
+    "pod-to-pod::udp-other-node::ipv6",
+    "pod-to-pod::http-other-node::ipv6",
+    "pod-to-pod::icmp-other-node::ipv6",
+    "node-to-pod::tcp::ipv6",
+    "node-to-pod::udp::ipv6",
+    "node-to-pod::http::ipv6",
+    "node-to-pod::icmp::ipv6",
+    "all-nodes::tcp::ipv6",
+    "all-nodes::udp::ipv6",
+    "all-nodes::http::ipv6",
+];
+
+/// A fault named `ipv6-*` breaks IPv6 alone (dual-stack testbed): its case
+/// judges both families' checks, and every IPv4 one must pass. Every other
+/// case judges the IPv4 checks (the `::ipv6` twins are left out, so a case
+/// means the same on an IPv4 and a dual-stack testbed).
+fn breaks_ipv6_only(case: &FaultCase) -> bool {
+    case.fault.starts_with("ipv6-")
+}
+
 fn cases() -> Vec<FaultCase> {
     vec![
+        FaultCase {
+            fault: "ipv6-no-route",
+            scenarios: &["pod-to-pod", "all-nodes", "node-to-pod", "localhost"],
+            must_fail: WORKERS_CUT_APART_IPV6,
+            may_fail: &[],
+            one_must_fail: &[],
+            symptom: Symptom::UnexpectedOutcome,
+        },
+        // netconform-worker's ip6tables drops what it forwards (the bridge
+        // too: bridged frames pass FORWARD under br_netfilter): every IPv6
+        // path to or from its pods fails, loopback and IPv4 do not.
+        FaultCase {
+            fault: "ipv6-forward-dropped",
+            scenarios: &["pod-to-pod", "node-to-pod", "localhost"],
+            must_fail: &[
+                "pod-to-pod::tcp-same-node::ipv6",
+                "pod-to-pod::udp-same-node::ipv6",
+                "pod-to-pod::http-same-node::ipv6",
+                "pod-to-pod::icmp-same-node::ipv6",
+                "pod-to-pod::tcp-other-node::ipv6",
+                "pod-to-pod::udp-other-node::ipv6",
+                "pod-to-pod::http-other-node::ipv6",
+                "pod-to-pod::icmp-other-node::ipv6",
+                "node-to-pod::tcp::ipv6",
+                "node-to-pod::udp::ipv6",
+                "node-to-pod::http::ipv6",
+                "node-to-pod::icmp::ipv6",
+            ],
+            may_fail: &[],
+            one_must_fail: &[],
+            symptom: Symptom::UnexpectedOutcome,
+        },
         FaultCase {
             fault: "snat",
             scenarios: &["pod-to-pod", "all-nodes", "pod-ip", "localhost"],
@@ -576,11 +631,13 @@ fn run_case(case: &FaultCase) -> Result<String, Failed> {
     testbed(&["heal"])?;
     testbed(&["fault", case.fault])?;
     let scenarios: BTreeSet<&str> = case.scenarios.iter().copied().collect();
+    let both_families = breaks_ipv6_only(case);
     let records = netconform_suite::run_checks(&|trial| {
-        trial
-            .split("::")
-            .next()
-            .is_some_and(|s| scenarios.contains(s))
+        (both_families || !trial.ends_with("::ipv6"))
+            && trial
+                .split("::")
+                .next()
+                .is_some_and(|s| scenarios.contains(s))
     });
     // Heal whatever the run did, before judging it.
     let healed = testbed(&["heal"]);

@@ -27,6 +27,8 @@ FAULT_LIST=(
   "outside-unreachable|pods cannot reach the outside host"
   "outside-foreign-snat|traffic to the outside host leaves with an address the cluster does not account for"
   "vxlan-blocked|(--cni flannel) VXLAN between the two workers dropped: their pods cannot reach each other"
+  "ipv6-no-route|(--ip-family dual) the two workers lose their IPv6 routes to each other's pod CIDR; IPv4 untouched"
+  "ipv6-forward-dropped|(--ip-family dual) one worker's host firewall drops forwarded IPv6; IPv4 untouched"
 )
 FAULT_NAMES=$(printf '%s\n' "${FAULT_LIST[@]}" | cut -d'|' -f1 | paste -sd' ')
 # Where pod traffic between nodes leaves a node: the underlay itself (bridge
@@ -61,19 +63,37 @@ fault_no_route() { # the two workers lose their routes to each other's pod CIDR
   no_route_del "$b" "$(node_pod_cidr "$a")" "$saved"
 }
 no_route_del() { # NODE CIDR SAVED
-  local route; route=$(in_ns "$1" ip route show exact "$2")
+  local family=-4; [[ $2 == *:* ]] && family=-6
+  local route; route=$(in_ns "$1" ip "$family" route show exact "$2")
   [[ -n $route ]] || die "no-route: $1 has no route to $2"
-  echo "$1 $route" >>"$3"
-  in_ns "$1" ip route del "$2"
+  echo "$1 $family $route" >>"$3"
+  in_ns "$1" ip "$family" route del "$2"
 }
-heal_no_route() {
-  local n route
-  while read -r n route; do
+restore_routes() { # SAVED: puts back exactly the routes no_route_del took
+  local n family route
+  while read -r n family route; do
     # shellcheck disable=SC2086 # the saved route, word by word
-    in_ns "$n" ip route replace $route
-  done <"$FAULTS_DIR/.no-route.routes"
-  rm -f "$FAULTS_DIR/.no-route.routes"
+    in_ns "$n" ip "$family" route replace $route
+  done <"$1"
+  rm -f "$1"
 }
+heal_no_route() { restore_routes "$FAULTS_DIR/.no-route.routes"; }
+
+# IPv6 only (dual-stack testbed): what an IPv4-only review of a CNI misses.
+fault_ipv6_no_route() { # the two workers lose their IPv6 routes to each other's pod CIDR
+  local a=${NODES[1]} b=${NODES[2]} saved="$FAULTS_DIR/.ipv6-no-route.routes"
+  : >"$saved"
+  no_route_del "$a" "$(node_pod_cidr6 "$b")" "$saved"
+  no_route_del "$b" "$(node_pod_cidr6 "$a")" "$saved"
+}
+heal_ipv6_no_route() { restore_routes "$FAULTS_DIR/.ipv6-no-route.routes"; }
+# A host firewall whose ip6tables FORWARD policy drops (a common default that
+# an IPv4-only review never sees): one worker forwards no IPv6, IPv4 as before.
+# (net.ipv6.conf.all.forwarding=0 would be the other way to say it, but this
+# kernel, 6.18, forwards IPv6 between a node's interfaces all the same.)
+IPV6_FORWARD_DROPPED=(FORWARD -m comment --comment netconform-fault-ipv6-forward-dropped -j DROP)
+fault_ipv6_forward_dropped() { FAULT_IPTABLES=ip6tables fault_rule add "$FAULT_NODE" "${IPV6_FORWARD_DROPPED[@]}"; }
+heal_ipv6_forward_dropped() { FAULT_IPTABLES=ip6tables fault_rule del "$FAULT_NODE" "${IPV6_FORWARD_DROPPED[@]}"; }
 
 fault_dns_down() { # no DNS server answers (CoreDNS scaled to zero)
   kubectl_admin -n kube-system scale deployment/coredns --replicas=0 >/dev/null
@@ -86,15 +106,15 @@ heal_dns_down() {
 
 # A fault's iptables rule, spelled once for both injecting and healing:
 # `fault_rule add|del NODE [-t TABLE] CHAIN MATCH...`. `add` inserts it first
-# in CHAIN; `del` removes every copy.
+# in CHAIN; `del` removes every copy. FAULT_IPTABLES=ip6tables for IPv6.
 fault_rule() {
-  local op=$1 n=$2 table=(); shift 2
+  local op=$1 n=$2 table=() tool=${FAULT_IPTABLES:-iptables}; shift 2
   if [[ $1 == -t ]]; then table=(-t "$2"); shift 2; fi
   local chain=$1; shift
   if [[ $op == add ]]; then
-    in_ns "$n" iptables "${table[@]}" -I "$chain" 1 "$@"
+    in_ns "$n" "$tool" "${table[@]}" -I "$chain" 1 "$@"
   else
-    while in_ns "$n" iptables "${table[@]}" -D "$chain" "$@" 2>/dev/null; do :; done
+    while in_ns "$n" "$tool" "${table[@]}" -D "$chain" "$@" 2>/dev/null; do :; done
   fi
 }
 every_node_rule() { # add|del [-t TABLE] CHAIN MATCH...
@@ -358,6 +378,8 @@ fault_not_applicable() {
     echo "it breaks an overlay, and this testbed runs --cni $(testbed_cni)"
   elif [[ $1 == netpol-* && $(testbed_netpol) == none ]]; then
     echo "it breaks the NetworkPolicy enforcer, and this testbed runs --netpol none"
+  elif [[ $1 == ipv6-* ]] && ! testbed_dual; then
+    echo "it breaks IPv6, and this testbed runs --ip-family $(testbed_ip_family)"
   fi
 }
 
