@@ -772,7 +772,8 @@ pub fn expand_name(name: &str, world: &World) -> Result<String, SetupError> {
 }
 
 /// In a policy spec, `{ip:<pod>}` becomes that fixture pod's IP (pod IPs are
-/// only known once the pods run, e.g. for an ipBlock `except`) and
+/// only known once the pods run, e.g. for an ipBlock `except`), `{ip6:<pod>}`
+/// its IPv6 address, and
 /// `{ns:<namespace>}` that namespace's real name (this run's; e.g. for the
 /// `kubernetes.io/metadata.name` label every namespace carries).
 pub fn expand_policy_spec(
@@ -794,6 +795,16 @@ pub fn expand_policy_spec(
             .and_then(|g| g.first())
             .map(|e| e.ip.clone())
             .ok_or_else(|| format!("{{ip:{pod}}}: no fixture pod `{pod}`"))
+    })?;
+    fill(&mut text, "ip6", |pod| {
+        let e = world
+            .groups
+            .get(pod)
+            .and_then(|g| g.first())
+            .ok_or_else(|| format!("{{ip6:{pod}}}: no fixture pod `{pod}`"))?;
+        e.ipv6.clone().ok_or_else(|| {
+            format!("{{ip6:{pod}}}: pod `{pod}` has no IPv6 address (a dual-stack cluster gives every pod one)")
+        })
     })?;
     serde_json::from_str(&text).map_err(|e| e.to_string())
 }
@@ -853,6 +864,7 @@ mod tests {
             vec![Endpoint {
                 pod: "yb".into(),
                 ip: "10.1.2.3".into(),
+                ipv6: Some("fd00::3".into()),
                 ..Default::default()
             }],
         );
@@ -862,6 +874,9 @@ mod tests {
             out["ingress"][0]["from"][0]["ipBlock"]["except"][0],
             "10.1.2.3/32"
         );
+        let spec = serde_json::json!({"ipBlock": {"cidr": "::/0", "except": ["{ip6:yb}/128"]}});
+        let out = expand_policy_spec(&spec, &w).unwrap();
+        assert_eq!(out["ipBlock"]["except"][0], "fd00::3/128");
         let spec = serde_json::json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "{ns:y}"}}});
         let out = expand_policy_spec(&spec, &w).unwrap();
         assert_eq!(
