@@ -73,10 +73,20 @@ testbed_netpol() { cat "$NC_STATE/netpol" 2>/dev/null || echo testbed; }
 IP_FAMILIES="ipv4 dual"
 testbed_ip_family() { cat "$NC_STATE/ip-family" 2>/dev/null || echo ipv4; }
 testbed_dual() { [[ $(testbed_ip_family) == dual ]]; }
-# The comma-separated lists the components take: IPv4 first, IPv6 too when dual.
-pod_cidrs() { if testbed_dual; then echo "$POD_CIDR,$POD_CIDR6"; else echo "$POD_CIDR"; fi; }
-service_cidrs() { if testbed_dual; then echo "$SERVICE_CIDR,$SERVICE_CIDR6"; else echo "$SERVICE_CIDR"; fi; }
-node_ips() { if testbed_dual; then echo "${NODE_IP[$1]},${NODE_IP6[$1]}"; else echo "${NODE_IP[$1]}"; fi; }
+# The families the testbed runs, IPv4 first: every per-family list comes from here.
+testbed_families() { if testbed_dual; then echo "ipv4 ipv6"; else echo ipv4; fi; }
+# by_family V4 V6: the value of each of the testbed's families, comma-separated
+# (the lists the components take).
+by_family() {
+  local f out=()
+  for f in $(testbed_families); do if [[ $f == ipv4 ]]; then out+=("$1"); else out+=("$2"); fi; done
+  (IFS=,; echo "${out[*]}")
+}
+pod_cidrs() { by_family "$POD_CIDR" "$POD_CIDR6"; }
+service_cidrs() { by_family "$SERVICE_CIDR" "$SERVICE_CIDR6"; }
+node_ips() { by_family "${NODE_IP[$1]}" "${NODE_IP6[$1]}"; }
+# node_address FAMILY NODE: the node's address in that family (ipv4 or ipv6).
+node_address() { if [[ $1 == ipv6 ]]; then echo "${NODE_IP6[$2]}"; else echo "${NODE_IP[$2]}"; fi; }
 
 node_dir() { echo "$NC_STATE/nodes/$1"; }
 # Each node's pods live under their own cgroup root, or kubelets would treat

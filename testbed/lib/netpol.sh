@@ -17,7 +17,5 @@ build_netpol() {
 start_netpol() { # NODE [ENFORCER ARGS...]
   local n=$1
   shift
-  local families=ipv4
-  if testbed_dual; then families=ipv4,ipv6; fi
-  start_node_proc "$n" "$n-netpol" ip netns exec "$n" "$NETPOL_BIN" --kubeconfig "$PKI/netpol.kubeconfig" --node "$n" --family "$families" "$@"
+  start_node_proc "$n" "$n-netpol" ip netns exec "$n" "$NETPOL_BIN" --kubeconfig "$PKI/netpol.kubeconfig" --node "$n" --family "$(by_family ipv4 ipv6)" "$@"
 }

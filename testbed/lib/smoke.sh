@@ -36,16 +36,19 @@ SMOKE_CLIENT='exec httpd -f -p 8080 -h /tmp'
 # (Debian's static busybox wget crashes in glibc's NSS; nc and nslookup do not.)
 smoke_get() {
   { kubectl_admin -n "$SMOKE_NS" exec client -- sh -c \
-    "printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $1 $2" 2>/dev/null || true; } | tail -n 1 | tr -d '\r' | unmap_v4
+    "printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $1 $2" 2>/dev/null || true; } | tail -n 1 | tr -d '\r' | plain_ip
 }
 # busybox httpd reports IPv4 clients as [::ffff:a.b.c.d], IPv6 ones as [a:b::c].
-unmap_v4() { sed -e 's/^\[::ffff:\(.*\)\]$/\1/' -e 's/^\[\(.*\)\]$/\1/'; }
+plain_ip() { sed -e 's/^\[::ffff:\(.*\)\]$/\1/' -e 's/^\[\(.*\)\]$/\1/'; }
 # smoke_resolve NAME [TYPE]: the A (or TYPE) record the client pod's resolver returns for NAME.
 smoke_resolve() {
   { kubectl_admin -n "$SMOKE_NS" exec client -- nslookup -type="${2:-A}" "$1" 2>&1 || true; } | awk '/^Name:/{found=1} found && /^Address/{print $NF; exit}'
 }
-# The families the smoke covers, and each one's index in podIPs/clusterIPs.
-smoke_families() { if testbed_dual; then echo "0:IPv4 1:IPv6"; else echo "0:IPv4"; fi; }
+# The families the smoke covers, each as <index in podIPs/clusterIPs>:<label>.
+smoke_families() {
+  local f i=0
+  for f in $(testbed_families); do echo "$i:${f/ipv/IPv}"; i=$((i + 1)); done
+}
 # url_host IP: an address as it goes in a URL ([a:b::c] for IPv6).
 url_host() { if [[ $1 == *:* ]]; then echo "[$1]"; else echo "$1"; fi; }
 
@@ -104,14 +107,13 @@ EOF
 
     local n i node_ip
     for n in "${NODES[@]}"; do
-      node_ip=${NODE_IP[$n]}
-      [[ $family == IPv4 ]] || node_ip=${NODE_IP6[$n]}
+      node_ip=$(node_address "${family/IPv/ipv}" "$n")
       smoke_step "$family: NodePort on $n ($(url_host "$node_ip"):$nodeport) from the host"
       # kube-proxy on each node programs a new Service on its own schedule: allow
       # it a bounded moment (20 tries, 0.5 s apart) before calling it a failure.
       out=""
       for ((i = 0; i < 20; i++)); do
-        out=$(curl -sS -g --max-time 5 "http://$(url_host "$node_ip"):$nodeport/cgi-bin/ip" 2>/dev/null | unmap_v4) && [[ -n $out ]] && break
+        out=$(curl -sS -g --max-time 5 "http://$(url_host "$node_ip"):$nodeport/cgi-bin/ip" 2>/dev/null | plain_ip) && [[ -n $out ]] && break
         sleep 0.5
       done
       [[ -n $out ]] || smoke_fail "no answer after 20 tries"
