@@ -26,7 +26,8 @@ struct FaultCase {
     /// Scenarios to run while the fault is active.
     scenarios: &'static [&'static str],
     /// Checks that must fail; every other check of those scenarios must pass,
-    /// but for `may_fail`.
+    /// but for `may_fail`. An `ipv6-*` case names checks as in IPv4 and
+    /// means their IPv6 twins (`judged`).
     must_fail: &'static [&'static str],
     /// Checks the fault really breaks but not on every run (with the reason
     /// at the case): failing or passing, both are right.
@@ -121,7 +122,7 @@ impl Symptom {
 const PER_PAIR: [&str; 4] = ["tcp-80", "tcp-81", "udp-80", "udp-81"];
 
 /// What fails when the two workers' pod networks cannot reach each other
-/// (no-route, vxlan-blocked).
+/// (no-route, vxlan-blocked; ipv6-no-route's IPv6 twins).
 const WORKERS_CUT_APART: &[&str] = &[
     "pod-to-pod::tcp-other-node",
     "pod-to-pod::udp-other-node",
@@ -137,21 +138,6 @@ const WORKERS_CUT_APART: &[&str] = &[
     "all-nodes::http",
 ];
 
-/// The IPv6 twins of WORKERS_CUT_APART (ipv6-no-route).
-const WORKERS_CUT_APART_IPV6: &[&str] = &[
-    "pod-to-pod::tcp-other-node::ipv6",
-    "pod-to-pod::udp-other-node::ipv6",
-    "pod-to-pod::http-other-node::ipv6",
-    "pod-to-pod::icmp-other-node::ipv6",
-    "node-to-pod::tcp::ipv6",
-    "node-to-pod::udp::ipv6",
-    "node-to-pod::http::ipv6",
-    "node-to-pod::icmp::ipv6",
-    "all-nodes::tcp::ipv6",
-    "all-nodes::udp::ipv6",
-    "all-nodes::http::ipv6",
-];
-
 /// A fault named `ipv6-*` breaks IPv6 alone (dual-stack testbed): its case
 /// judges both families' checks, and every IPv4 one must pass. Every other
 /// case judges the IPv4 checks (the `::ipv6` twins are left out, so a case
@@ -160,12 +146,19 @@ fn breaks_ipv6_only(case: &FaultCase) -> bool {
     case.fault.starts_with("ipv6-")
 }
 
+/// The trials a case's check lists mean: the checks as named, or for an
+/// `ipv6-*` case their IPv6 twins (`<check>::ipv6`), so one list serves both.
+fn judged(case: &FaultCase, checks: &[&str]) -> BTreeSet<String> {
+    let suffix = if breaks_ipv6_only(case) { "::ipv6" } else { "" };
+    checks.iter().map(|c| format!("{c}{suffix}")).collect()
+}
+
 fn cases() -> Vec<FaultCase> {
     vec![
         FaultCase {
             fault: "ipv6-no-route",
             scenarios: &["pod-to-pod", "all-nodes", "node-to-pod", "localhost"],
-            must_fail: WORKERS_CUT_APART_IPV6,
+            must_fail: WORKERS_CUT_APART,
             may_fail: &[],
             one_must_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
@@ -177,18 +170,18 @@ fn cases() -> Vec<FaultCase> {
             fault: "ipv6-forward-dropped",
             scenarios: &["pod-to-pod", "node-to-pod", "localhost"],
             must_fail: &[
-                "pod-to-pod::tcp-same-node::ipv6",
-                "pod-to-pod::udp-same-node::ipv6",
-                "pod-to-pod::http-same-node::ipv6",
-                "pod-to-pod::icmp-same-node::ipv6",
-                "pod-to-pod::tcp-other-node::ipv6",
-                "pod-to-pod::udp-other-node::ipv6",
-                "pod-to-pod::http-other-node::ipv6",
-                "pod-to-pod::icmp-other-node::ipv6",
-                "node-to-pod::tcp::ipv6",
-                "node-to-pod::udp::ipv6",
-                "node-to-pod::http::ipv6",
-                "node-to-pod::icmp::ipv6",
+                "pod-to-pod::tcp-same-node",
+                "pod-to-pod::udp-same-node",
+                "pod-to-pod::http-same-node",
+                "pod-to-pod::icmp-same-node",
+                "pod-to-pod::tcp-other-node",
+                "pod-to-pod::udp-other-node",
+                "pod-to-pod::http-other-node",
+                "pod-to-pod::icmp-other-node",
+                "node-to-pod::tcp",
+                "node-to-pod::udp",
+                "node-to-pod::http",
+                "node-to-pod::icmp",
             ],
             may_fail: &[],
             one_must_fail: &[],
@@ -566,7 +559,7 @@ fn expected_failures(case: &FaultCase) -> BTreeSet<String> {
             .chain(NP_UPDATES_CHANGES.iter().map(|c| c.to_string()))
             .collect();
     }
-    case.must_fail.iter().map(|s| s.to_string()).collect()
+    judged(case, case.must_fail)
 }
 
 /// `bash testbed/testbed ARGS...`, for callers that want its status or its output.
@@ -684,16 +677,14 @@ fn run_case(case: &FaultCase) -> Result<String, Failed> {
         .into());
     }
     let mut missed: Vec<&String> = want.difference(&failed).collect();
-    let one_of: BTreeSet<String> = case.one_must_fail.iter().map(|s| s.to_string()).collect();
+    let one_of = judged(case, case.one_must_fail);
     let one_missed = format!("one of {one_of:?}");
     if !one_of.is_empty() && one_of.is_disjoint(&failed) {
         missed.push(&one_missed);
     }
-    let allowed: BTreeSet<String> = case
-        .may_fail
-        .iter()
-        .chain(case.one_must_fail)
-        .map(|s| s.to_string())
+    let allowed: BTreeSet<String> = judged(case, case.may_fail)
+        .into_iter()
+        .chain(one_of.iter().cloned())
         .collect();
     let extra: Vec<&String> = failed
         .difference(&want)

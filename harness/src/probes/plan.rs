@@ -51,7 +51,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
     let world = &*world.in_family(check.family);
     let no_address = |object: String| PlanError::NoAddress {
         object,
-        family: family_name(check.family),
+        family: check.family.label(),
     };
     let sources = pods_named(world, &check.from)?;
     let mut probes = Vec::new();
@@ -305,14 +305,6 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
         p.spec.id = format!("{}#{i}", check.name);
     }
     Ok(probes)
-}
-
-/// `IPv4`/`IPv6`, as errors name a family.
-fn family_name(family: IpFamily) -> &'static str {
-    match family {
-        IpFamily::Ipv4 => "IPv4",
-        IpFamily::Ipv6 => "IPv6",
-    }
 }
 
 /// The pods a check names: a fixture's pods, `*` for every pod off the host

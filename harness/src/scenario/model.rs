@@ -489,6 +489,14 @@ impl IpFamily {
         }
     }
 
+    /// `IPv4`/`IPv6`, as messages name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            IpFamily::Ipv4 => "IPv4",
+            IpFamily::Ipv6 => "IPv6",
+        }
+    }
+
     /// The family of an address as the API server writes it.
     pub fn of(address: &str) -> IpFamily {
         if address.contains(':') {
