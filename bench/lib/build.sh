@@ -15,11 +15,12 @@ CYCLONUS_OUT="$PEERS_CACHE/cyclonus-$CYCLONUS_VERSION"
 # own imports: so a tools file imports test/e2e and every import of
 # test/e2e/e2e_test.go (read from the downloaded source, not copied by hand).
 build_e2e() {
+  local work="$NC_CACHE/src/e2e-$K8S_VERSION"
   if [[ -f $E2E_OUT/.complete ]]; then
     log "e2e.test $K8S_VERSION: cached in $E2E_OUT"
+    build_ginkgo "$work"
     return 0
   fi
-  local work="$NC_CACHE/src/e2e-$K8S_VERSION"
   mkdir -p "$work" "$E2E_OUT/bin"
   log "e2e.test $K8S_VERSION: fetching k8s.io/kubernetes (Go module proxy)"
   local info kmod kdir
@@ -53,6 +54,18 @@ build_e2e() {
     k8s.io/kubernetes/test/e2e) || die "building e2e.test failed"
   touch "$E2E_OUT/.complete"
   log "e2e.test $K8S_VERSION: built into $E2E_OUT/bin"
+  build_ginkgo "$work"
+}
+
+# build_ginkgo WORK: the ginkgo CLI at the version e2e.test was built with (the
+# same module graph), for `bench/peers --procs N`: only the CLI runs a test
+# binary's specs in parallel processes. Seconds with the build cache warm.
+build_ginkgo() {
+  local work=$1
+  [[ -x $E2E_OUT/bin/ginkgo ]] && return 0
+  log "ginkgo CLI: building (the version e2e.test uses)"
+  (cd "$work" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$E2E_OUT/bin/ginkgo" \
+    github.com/onsi/ginkgo/v2/ginkgo) || die "building the ginkgo CLI failed"
 }
 
 # build_cyclonus: the cyclonus CLI at $CYCLONUS_VERSION (its own module, its

@@ -5,6 +5,9 @@
 PEERS_OUT=${NETCONFORM_PEERS_OUT:-/var/tmp/netconform-peers}
 PEERS_RESULTS="$bench/peers-results.tsv"
 PEER_RUNS="$bench/peer-runs"
+# bench/peers --procs N: e2e and netpol in N ginkgo processes (1: e2e.test alone,
+# serially, as the healthy-testbed figures were measured).
+PEERS_PROCS=${PEERS_PROCS:-1}
 
 E2E_CONFORMANCE_FOCUS='\[sig-network\].*\[Conformance\]'
 E2E_NETPOL_FOCUS='\[Feature:NetworkPolicy\]'
@@ -75,15 +78,25 @@ run_e2e_focus() { # PEER FAULT FOCUS SKIP
   local peer=$1 fault=$2 focus=$3 skip=$4 dir start
   dir=$(run_dir "$peer" "$fault")
   log "$peer: e2e.test --ginkgo.focus='$focus'${skip:+ --ginkgo.skip='$skip'} (log: $dir/e2e.log)"
-  start=$SECONDS
   # e2e.test exits non-zero when a test fails: the JUnit says which.
   # The testbed's own kubectl: the tests exec through it, and a kubectl on
   # PATH may be any version.
-  "$E2E_OUT/bin/e2e.test" --provider=local --kubeconfig="$KUBECONFIG" --report-dir="$dir" \
-    --kubectl-path="$BIN/kubectl" \
-    --ginkgo.focus="$focus" ${skip:+--ginkgo.skip="$skip"} --ginkgo.no-color \
-    --ginkgo.timeout=4h --ginkgo.v >"$dir/e2e.log" 2>&1 || true
-  record_run "$peer" "$fault" $((SECONDS - start)) "$dir" 'junit*.xml' "$focus"
+  local e2e_args=(--provider=local --kubeconfig="$KUBECONFIG" --report-dir="$dir"
+    --kubectl-path="$BIN/kubectl")
+  start=$SECONDS
+  if ((PEERS_PROCS > 1)); then
+    # Upstream's own way (hack/ginkgo-e2e.sh): the ginkgo CLI spreads the
+    # specs over N processes; [Serial] ones still run alone, at the end.
+    "$E2E_OUT/bin/ginkgo" --procs="$PEERS_PROCS" --focus="$focus" ${skip:+--skip="$skip"} \
+      --no-color --timeout=4h -v "$E2E_OUT/bin/e2e.test" -- "${e2e_args[@]}" >"$dir/e2e.log" 2>&1 || true
+  else
+    "$E2E_OUT/bin/e2e.test" "${e2e_args[@]}" \
+      --ginkgo.focus="$focus" ${skip:+--ginkgo.skip="$skip"} --ginkgo.no-color \
+      --ginkgo.timeout=4h --ginkgo.v >"$dir/e2e.log" 2>&1 || true
+  fi
+  local label=$peer
+  ((PEERS_PROCS > 1)) && label="$peer [--procs $PEERS_PROCS]"
+  record_run "$label" "$fault" $((SECONDS - start)) "$dir" 'junit*.xml' "$focus"
 }
 
 run_e2e() { run_e2e_focus e2e "$1" "$E2E_CONFORMANCE_FOCUS" ""; }
