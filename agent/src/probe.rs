@@ -649,6 +649,7 @@ async fn dns(name: &str, record: DnsRecord, tcp: bool) -> Attempt {
                         "{} {} {} {}",
                         s.priority, s.weight, s.port, s.target
                     )),
+                    RData::PTR(p) => Some(p.0.to_string()),
                     _ => None,
                 })
                 .collect();

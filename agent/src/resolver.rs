@@ -157,6 +157,7 @@ fn record_type(record: DnsRecord) -> RecordType {
         DnsRecord::A => RecordType::A,
         DnsRecord::Aaaa => RecordType::AAAA,
         DnsRecord::Srv => RecordType::SRV,
+        DnsRecord::Ptr => RecordType::PTR,
     }
 }
 

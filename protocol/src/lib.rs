@@ -179,6 +179,8 @@ pub enum DnsRecord {
     A,
     Aaaa,
     Srv,
+    /// The name is the reverse name (`...in-addr.arpa.` or `...ip6.arpa.`).
+    Ptr,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -235,6 +235,8 @@ fn cases() -> Vec<FaultCase> {
                 "dns-records::unknown-name-is-nxdomain",
                 "dns-records::headless-drops-an-unready-pod",
                 "dns-records::statefulset-pod-record",
+                "dns-records::service-ptr-record",
+                "dns-records::statefulset-pod-ptr-record",
                 "dns-records::kubernetes-service-name",
                 "dns-records::large-answer-falls-back-to-tcp",
                 "dns-records::service-a-record-over-tcp",
@@ -366,6 +368,19 @@ fn cases() -> Vec<FaultCase> {
                 "dns-records::srv-over-tcp",
                 // Its answer comes truncated over UDP; the TCP retry is dropped.
                 "dns-records::large-answer-falls-back-to-tcp",
+            ],
+            may_fail: &[],
+            one_must_fail: &[],
+            symptom: Symptom::UnexpectedOutcome,
+        },
+        // The cluster DNS lost its reverse zones: exactly the PTR lookups fail
+        // (NXDOMAIN from the catch-all block), every forward lookup answers.
+        FaultCase {
+            fault: "dns-no-reverse",
+            scenarios: &["dns-records"],
+            must_fail: &[
+                "dns-records::service-ptr-record",
+                "dns-records::statefulset-pod-ptr-record",
             ],
             may_fail: &[],
             one_must_fail: &[],

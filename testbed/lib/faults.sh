@@ -11,6 +11,7 @@ FAULT_LIST=(
   "no-route|the two workers lose their routes to each other's pod CIDR"
   "dns-down|no DNS server answers (CoreDNS scaled to zero)"
   "dns-tcp-blocked|DNS answers over UDP only"
+  "dns-no-reverse|the cluster DNS has no reverse zones: PTR lookups get NXDOMAIN"
   "icmp-blocked|ping to and between pods dropped"
   "apiserver-from-pods-blocked|pods cannot reach the API server's Service"
   "affinity-ignored|kube-proxy on one worker ignores ClientIP session affinity"
@@ -120,6 +121,34 @@ fault_rule() {
 every_node_rule() { # add|del [-t TABLE] CHAIN MATCH...
   local op=$1 n; shift
   for n in "${NODES[@]}"; do fault_rule "$op" "$n" "$@"; done
+}
+
+# dns-no-reverse: a Corefile without the in-addr.arpa and ip6.arpa zones, a
+# common hand-written one: reverse queries fall to the catch-all block
+# (NXDOMAIN), forward lookups answer as before. The Corefile is kept so that
+# heal restores exactly it.
+fault_dns_no_reverse() { # the cluster DNS has no reverse zones: PTR lookups get NXDOMAIN
+  local saved="$FAULTS_DIR/.dns-no-reverse.corefile"
+  kubectl_admin -n kube-system get configmap coredns -o jsonpath='{.data.Corefile}' >"$saved"
+  grep -q 'in-addr\.arpa' "$saved" || die "the coredns Corefile has no reverse zones to take away"
+  sed -e 's/ in-addr\.arpa:53 ip6\.arpa:53 {/ {/' -e 's/ in-addr\.arpa ip6\.arpa {/ {/' "$saved" \
+    >"$saved.faulty"
+  set_corefile "$saved.faulty"
+}
+heal_dns_no_reverse() {
+  local saved="$FAULTS_DIR/.dns-no-reverse.corefile"
+  [[ -f $saved ]] || return 0
+  set_corefile "$saved"
+  rm -f "$saved" "$saved.faulty"
+}
+# set_corefile FILE: the coredns ConfigMap's Corefile, and CoreDNS restarted on
+# it (the testbed's Corefile has no `reload`).
+set_corefile() {
+  local patch
+  patch=$(python3 -c 'import json, sys; print(json.dumps({"data": {"Corefile": open(sys.argv[1]).read()}}))' "$1")
+  kubectl_admin -n kube-system patch configmap coredns --type merge -p "$patch" >/dev/null
+  kubectl_admin -n kube-system rollout restart deployment/coredns >/dev/null
+  kubectl_admin -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null
 }
 
 # dns-tcp-blocked: DNS answers over UDP only. Every node drops forwarded TCP to

@@ -110,13 +110,18 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
             continue;
         }
         if check.protocol.is_dns() {
-            let name = dns_name(check, world)?;
             let record = match check.record.unwrap_or(DnsRecordKind::A) {
                 // A name's addresses, in the check's family.
                 DnsRecordKind::A if check.family == IpFamily::Ipv6 => DnsRecord::Aaaa,
                 DnsRecordKind::A => DnsRecord::A,
                 DnsRecordKind::Aaaa => DnsRecord::Aaaa,
                 DnsRecordKind::Srv => DnsRecord::Srv,
+                DnsRecordKind::Ptr => DnsRecord::Ptr,
+            };
+            let name = if record == DnsRecord::Ptr {
+                reverse_name(&ptr_address(check, world)?)
+            } else {
+                dns_name(check, world)?
             };
             let expected = expected_dns(check, world)?;
             add(
@@ -394,6 +399,70 @@ fn dns_name(check: &Check, world: &World) -> Result<String, PlanError> {
     ))
 }
 
+/// The one address a PTR check looks up, in the world's family.
+fn ptr_address(check: &Check, world: &World) -> Result<String, PlanError> {
+    if let Some(name) = &check.to.service {
+        let svc = world
+            .services
+            .get(name)
+            .ok_or_else(|| unknown("service", name))?;
+        return svc
+            .cluster_ip
+            .clone()
+            .ok_or_else(|| lacks(name, "cluster IP"));
+    }
+    if let Some(pod) = &check.to.pod {
+        let ips = pod_ips(world, pod);
+        return match ips.len() {
+            1 => Ok(ips.into_iter().next().unwrap_or_default()),
+            0 => Err(unknown("pods for", pod)),
+            _ => Err(PlanError::Incomplete(
+                "a PTR check looks up one address: `to.pod` must name one pod",
+            )),
+        };
+    }
+    Err(PlanError::Incomplete(
+        "a PTR check needs `to.service` (its cluster IP) or `to.pod`",
+    ))
+}
+
+/// `10.0.0.1` as `1.0.0.10.in-addr.arpa.`, an IPv6 address as its 32
+/// nibbles under `ip6.arpa.` (RFC 1035 3.5, RFC 3596 2.5). Not an address:
+/// unchanged, so the lookup fails visibly rather than asking something else.
+pub fn reverse_name(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa.", o[3], o[2], o[1], o[0])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let mut labels: Vec<String> = v6
+                .octets()
+                .iter()
+                .flat_map(|b| [b >> 4, b & 0xf])
+                .map(|n| format!("{n:x}"))
+                .collect();
+            labels.reverse();
+            format!("{}.ip6.arpa.", labels.join("."))
+        }
+        Err(_) => address.to_string(),
+    }
+}
+
+/// A fixture's pods' IPs, or one pod's by name (e.g. a StatefulSet's `web-0`).
+fn pod_ips(world: &World, name: &str) -> BTreeSet<String> {
+    match world.groups.get(name) {
+        Some(group) => group.iter().map(|e| e.ip.clone()).collect(),
+        None => world
+            .groups
+            .values()
+            .flatten()
+            .filter(|e| e.pod == name)
+            .map(|e| e.ip.clone())
+            .collect(),
+    }
+}
+
 fn api_server_ip(world: &World) -> Result<String, PlanError> {
     world
         .api_server_ip
@@ -438,17 +507,7 @@ fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>,
         )));
     }
     if let Some(p) = &a.pod_ip_of {
-        // A fixture's pods, or one pod by name (e.g. a StatefulSet's `web-0`).
-        let ips: BTreeSet<String> = match world.groups.get(p) {
-            Some(group) => group.iter().map(|e| e.ip.clone()).collect(),
-            None => world
-                .groups
-                .values()
-                .flatten()
-                .filter(|e| &e.pod == p)
-                .map(|e| e.ip.clone())
-                .collect(),
-        };
+        let ips = pod_ips(world, p);
         if ips.is_empty() {
             return Err(unknown("pods for", p));
         }
@@ -460,6 +519,18 @@ fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>,
             return Err(lacks(s, "synthetic endpoints"));
         }
         return Ok(Some(ExpectedAnswers::Exactly(ips)));
+    }
+    if !a.names.is_empty() {
+        // Names compare as DNS gives them: lower case, fully qualified.
+        let names = a
+            .names
+            .iter()
+            .map(|n| {
+                let n = expand_name(n, world)?.to_ascii_lowercase();
+                Ok(if n.ends_with('.') { n } else { format!("{n}.") })
+            })
+            .collect::<Result<BTreeSet<String>, PlanError>>()?;
+        return Ok(Some(ExpectedAnswers::Exactly(names)));
     }
     if a.api_server_cluster_ip {
         return Ok(Some(ExpectedAnswers::Exactly(BTreeSet::from([

@@ -609,6 +609,65 @@ checks:
         assert!(e.iter().any(|e| e.contains(want)), "{e:?}");
     }
 
+    /// VALID's check as a PTR lookup of `to`, expecting `answers`.
+    fn ptr_check(to: &str, answers: &str) -> String {
+        VALID
+            .replace(
+                "    to: {pod: server}\n    protocol: tcp",
+                &format!("    to: {to}\n    protocol: dns\n    record: PTR"),
+            )
+            .replace("{source_ip: client_pod_ip}", answers)
+    }
+
+    #[rstest]
+    #[case::names_without_ptr(
+        VALID.replace("    to: {pod: server}\n    protocol: tcp", "    to: {name: server}\n    protocol: dns")
+            .replace("{source_ip: client_pod_ip}", "{answers: {names: [a.b.]}}"),
+        "field `checks[0].assert.answers`: `names` are what a PTR lookup answers: give `record: PTR`")]
+    #[case::ptr_without_names(
+        ptr_check("{pod: server}", "{answers: {pod_ip_of: server}}"),
+        "field `checks[0].assert.answers`: a PTR lookup answers names: give `names`"
+    )]
+    #[case::ptr_of_a_name(
+        ptr_check("{name: server}", "{answers: {names: [a.b.]}}"),
+        "field `checks[0].to`: a PTR check looks up one address"
+    )]
+    #[case::ptr_of_every_pod(
+        ptr_check("{pod: \"*\"}", "{answers: {names: [a.b.]}}"),
+        "field `checks[0].to`: a PTR check looks up one address"
+    )]
+    fn a_ptr_check_is_one_address_and_its_names(#[case] text: String, #[case] want: &str) {
+        let e = errors(&text);
+        assert!(e.iter().any(|e| e.contains(want)), "{e:?}");
+    }
+
+    #[test]
+    fn a_require_dual_stack_service_needs_a_scenario_that_single_stack_clusters_skip() {
+        let text = VALID.replace(
+            "checks:\n",
+            "  services:\n    - name: dual\n      selector: {app: server}\n      require_dual_stack: true\n      ports: [{port: 80}]\nchecks:\n",
+        );
+        let e = errors(&text);
+        assert!(
+            e.iter().any(|e| e.contains("field `fixtures.services[0].require_dual_stack`: a single-stack cluster refuses this Service")),
+            "{e:?}"
+        );
+        parse(
+            Path::new("s.yaml"),
+            &text.replace("features: [core]", "features: [core, ipv6]"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_ptr_check_of_one_pod_parses() {
+        parse(
+            Path::new("s.yaml"),
+            &ptr_check("{pod: server}", "{answers: {names: [a.b.]}}"),
+        )
+        .unwrap();
+    }
+
     #[test]
     fn a_valid_scenario_parses_with_defaults() {
         let s = parse(Path::new("s.yaml"), VALID).unwrap();

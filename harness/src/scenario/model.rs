@@ -313,6 +313,11 @@ pub struct ServiceFixture {
     /// Service works only if the data plane merges its slices.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoint_slices: Vec<EndpointSliceFixture>,
+    /// `ipFamilyPolicy: RequireDualStack` instead of `PreferDualStack`: a
+    /// clusterIP in each family, or no Service at all. Only on a dual-stack
+    /// cluster: its scenario needs feature `ipv6`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_dual_stack: bool,
 }
 
 /// One EndpointSlice netconform writes for a selector-less Service.
@@ -739,6 +744,10 @@ pub enum DnsRecordKind {
     A,
     Aaaa,
     Srv,
+    /// Reverse lookup of an address (`to.service` with `address: cluster_ip`,
+    /// or `to.pod` naming one pod): the name under `in-addr.arpa` or
+    /// `ip6.arpa` in the check's family.
+    Ptr,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -816,6 +825,10 @@ pub struct DnsAnswers {
     /// The clusterIP of the `kubernetes` Service in `default` (the API server).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub api_server_cluster_ip: bool,
+    /// PTR: exactly these names; `{ns}`, `{ns:<logical>}` and `{domain}` as
+    /// in `to.name`, the trailing dot optional.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -776,6 +776,23 @@ fn validate_service(
             "applies to node_port Services only".into(),
         ));
     }
+    // A single-stack cluster refuses the Service: the scenario must be one
+    // that such a cluster skips.
+    if svc.require_dual_stack && svc.kind == ServiceKind::ExternalName {
+        problems.push((
+            format!("{at}.require_dual_stack"),
+            "require_dual_stack",
+            "true".into(),
+            "an external_name Service has no clusterIP in any family".into(),
+        ));
+    } else if svc.require_dual_stack && !s.features.iter().any(|f| f == "ipv6") {
+        problems.push((
+            format!("{at}.require_dual_stack"),
+            "require_dual_stack",
+            "true".into(),
+            "a single-stack cluster refuses this Service: give the scenario `features: [..., ipv6]` so that such a cluster skips it".into(),
+        ));
+    }
 }
 
 fn validate_target(
@@ -853,7 +870,9 @@ fn validate_target(
             }
         }
         Protocol::Dns | Protocol::DnsTcp => {
-            if to.name.is_none() && to.service.is_none() {
+            // PTR's own rule on `to` is checked with its answers.
+            if to.name.is_none() && to.service.is_none() && check.record != Some(DnsRecordKind::Ptr)
+            {
                 problems.push((
                     field.clone(),
                     "to",
@@ -913,7 +932,9 @@ fn validate_target(
         ));
     }
     if let Some(pod) = &to.pod {
-        if pod != "*" && !pods.contains(pod.as_str()) {
+        // A PTR lookup may name one StatefulSet pod too (`web-0`).
+        let set_member = check.record == Some(DnsRecordKind::Ptr) && set_members.contains(pod);
+        if pod != "*" && !pods.contains(pod.as_str()) && !set_member {
             problems.push((
                 format!("{field}.pod"),
                 "pod",
@@ -1143,6 +1164,19 @@ fn validate_target(
             "`pair` goes with `pod`".into(),
         ));
     }
+    if check.record == Some(DnsRecordKind::Ptr) {
+        let by_cluster_ip =
+            to.service.is_some() && matches!(to.address, None | Some(ServiceAddress::ClusterIp));
+        let by_pod = to.pod.as_deref().is_some_and(|p| p != "*");
+        if by_cluster_ip == by_pod || to.name.is_some() {
+            problems.push((
+                field.to_string(),
+                "to",
+                String::new(),
+                "a PTR check looks up one address: `to.service` (its cluster IP) or `to.pod` naming one pod".into(),
+            ));
+        }
+    }
     if (to.nodes.is_some() || to.exclude_client_node) && to.node_port.is_none() {
         problems.push((
             format!("{field}.nodes"),
@@ -1162,14 +1196,29 @@ fn validate_target(
         .filter(|o| o.is_some())
         .count()
             + usize::from(a.api_server_cluster_ip)
-            + usize::from(a.synthetic_endpoints_of.is_some());
+            + usize::from(a.synthetic_endpoints_of.is_some())
+            + usize::from(!a.names.is_empty());
         if given != 1 {
             problems.push((
                 format!("{at}.assert.answers"),
                 "answers",
                 String::new(),
-                "give exactly one of cluster_ip_of, ready_pod_ips_of, pod_ip_of, srv_port_of, api_server_cluster_ip, synthetic_endpoints_of"
+                "give exactly one of cluster_ip_of, ready_pod_ips_of, pod_ip_of, srv_port_of, api_server_cluster_ip, synthetic_endpoints_of, names"
                     .into(),
+            ));
+        }
+        // Addresses never answer a PTR query, and names answer only PTR.
+        let ptr = check.record == Some(DnsRecordKind::Ptr);
+        if ptr != (given == 1 && !a.names.is_empty()) {
+            problems.push((
+                format!("{at}.assert.answers"),
+                "answers",
+                String::new(),
+                if ptr {
+                    "a PTR lookup answers names: give `names`".into()
+                } else {
+                    "`names` are what a PTR lookup answers: give `record: PTR`".into()
+                },
             ));
         }
         for svc in [&a.cluster_ip_of, &a.ready_pod_ips_of]

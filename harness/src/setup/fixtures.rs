@@ -298,7 +298,12 @@ pub fn service(
         .collect();
     // Both families where the cluster has both, one where it has one: the
     // IPv6 twins of checks need the IPv6 ClusterIP and AAAA records.
-    let mut spec = json!({"ports": ports, "ipFamilyPolicy": "PreferDualStack"});
+    let policy = if fixture.require_dual_stack {
+        "RequireDualStack"
+    } else {
+        "PreferDualStack"
+    };
+    let mut spec = json!({"ports": ports, "ipFamilyPolicy": policy});
     match fixture.kind {
         ServiceKind::ClusterIp => spec["type"] = json!("ClusterIP"),
         ServiceKind::NodePort => spec["type"] = json!("NodePort"),

@@ -681,6 +681,79 @@ mod tests {
     }
 
     #[test]
+    fn a_ptr_check_asks_for_the_reverse_name_in_its_family_and_wants_exactly_its_names() {
+        let mut c = check(Expectation::Connected, false);
+        c.protocol = Protocol::Dns;
+        c.record = Some(DnsRecordKind::Ptr);
+        c.to = Target {
+            pod: Some("server-1".into()),
+            ..Default::default()
+        };
+        c.assert.answers = Some(DnsAnswers {
+            names: vec!["server-1.srv.{ns}.svc.{domain}".into()],
+            ..Default::default()
+        });
+        let w = dual_world();
+        let probe = plan(&c, &w).unwrap().remove(0);
+        assert_eq!(
+            probe.spec.kind,
+            ProbeKind::Dns {
+                name: "3.1.0.10.in-addr.arpa.".into(),
+                record: DnsRecord::Ptr,
+                tcp: false
+            }
+        );
+        let judged = |answers: &[&str]| {
+            let mut a = attempt(Outcome::Connected, None, 100);
+            a.answers = answers.iter().map(|s| s.to_string()).collect();
+            let result = ProbeResult {
+                id: probe.spec.id.clone(),
+                attempts: vec![a],
+            };
+            evaluate(&c, &w, &[(probe.clone(), result)]).0
+        };
+        assert_eq!(
+            judged(&["server-1.srv.nc-x-main-1.svc.cluster.local."]),
+            Status::Passed
+        );
+        assert!(matches!(
+            judged(&["10-0-1-3.srv.nc-x-main-1.svc.cluster.local."]),
+            Status::Failed(_)
+        ));
+        assert!(matches!(
+            judged(&[
+                "server-1.srv.nc-x-main-1.svc.cluster.local.",
+                "server-1.other.nc-x-main-1.svc.cluster.local."
+            ]),
+            Status::Failed(_)
+        ));
+
+        // In IPv6 the same check looks up the pod's IPv6 address under ip6.arpa.
+        c.family = IpFamily::Ipv6;
+        let kind = plan(&c, &w).unwrap().remove(0).spec.kind;
+        let ProbeKind::Dns { name, .. } = kind else {
+            panic!("{kind:?}")
+        };
+        assert_eq!(
+            name,
+            format!(
+                "3.0.0.0.1.0.0.0.0.0.0.0.0.1.0.0.{}.0.0.d.f.ip6.arpa.",
+                ["0"; 12].join(".")
+            )
+        );
+    }
+
+    #[rstest]
+    #[case("10.96.0.10", "10.0.96.10.in-addr.arpa.")]
+    #[case(
+        "2001:db8::567:89ab",
+        "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
+    )]
+    fn reverse_names_follow_rfc_1035_and_3596(#[case] address: &str, #[case] want: &str) {
+        assert_eq!(reverse_name(address), want);
+    }
+
+    #[test]
     fn per_node_groups_plan_every_pair() {
         let probes = plan(&check(Expectation::Connected, true), &world()).unwrap();
         let pairs: Vec<(String, String)> = probes
