@@ -4,7 +4,7 @@
 
 use crate::probes::PlanError;
 use crate::scenario::*;
-use crate::setup::world::{expand_name, Endpoint, World};
+use crate::setup::world::{expand_name, Endpoint, ServiceInfo, World};
 use netconform_protocol::{DnsRecord, ProbeKind, ProbeSpec, KUBE_ROOT_CA};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -165,10 +165,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
                 );
             }
         } else if let Some(name) = &to.service {
-            let svc = world
-                .services
-                .get(name)
-                .ok_or_else(|| unknown("service", name))?;
+            let svc = service(world, name)?;
             let port = check
                 .port
                 .or(svc.ports.first().map(|p| p.port))
@@ -199,10 +196,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
                 check.expect,
             );
         } else if let Some(name) = &to.node_port {
-            let svc = world
-                .services
-                .get(name)
-                .ok_or_else(|| unknown("service", name))?;
+            let svc = service(world, name)?;
             let sp = match check.port {
                 Some(p) => svc.ports.iter().find(|sp| sp.port == p),
                 None => svc.ports.first(),
@@ -381,10 +375,7 @@ fn dns_name(check: &Check, world: &World) -> Result<String, PlanError> {
         return Ok(expand_name(name, world)?);
     }
     if let Some(name) = &check.to.service {
-        let svc = world
-            .services
-            .get(name)
-            .ok_or_else(|| unknown("service", name))?;
+        let svc = service(world, name)?;
         return match check.to.address.unwrap_or(ServiceAddress::Fqdn) {
             ServiceAddress::Name => Ok(svc.name.clone()),
             ServiceAddress::NameNamespace => Ok(format!("{}.{}", svc.name, svc.namespace)),
@@ -402,10 +393,7 @@ fn dns_name(check: &Check, world: &World) -> Result<String, PlanError> {
 /// The one address a PTR check looks up, in the world's family.
 fn ptr_address(check: &Check, world: &World) -> Result<String, PlanError> {
     if let Some(name) = &check.to.service {
-        let svc = world
-            .services
-            .get(name)
-            .ok_or_else(|| unknown("service", name))?;
+        let svc = service(world, name)?;
         return svc
             .cluster_ip
             .clone()
@@ -463,6 +451,14 @@ fn pod_ips(world: &World, name: &str) -> BTreeSet<String> {
     }
 }
 
+/// A fixture Service of this world by its scenario name.
+fn service<'w>(world: &'w World, name: &str) -> Result<&'w ServiceInfo, PlanError> {
+    world
+        .services
+        .get(name)
+        .ok_or_else(|| unknown("service", name))
+}
+
 fn api_server_ip(world: &World) -> Result<String, PlanError> {
     world
         .api_server_ip
@@ -488,14 +484,8 @@ fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>,
     let Some(a) = &check.assert.answers else {
         return Ok(None);
     };
-    let service = |name: &str| {
-        world
-            .services
-            .get(name)
-            .ok_or_else(|| unknown("service", name))
-    };
     if let Some(s) = &a.cluster_ip_of {
-        let ip = service(s)?
+        let ip = service(world, s)?
             .cluster_ip
             .clone()
             .ok_or_else(|| lacks(s, "cluster IP"))?;
@@ -503,7 +493,11 @@ fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>,
     }
     if let Some(s) = &a.ready_pod_ips_of {
         return Ok(Some(ExpectedAnswers::Exactly(
-            service(s)?.backends.iter().map(|b| b.ip.clone()).collect(),
+            service(world, s)?
+                .backends
+                .iter()
+                .map(|b| b.ip.clone())
+                .collect(),
         )));
     }
     if let Some(p) = &a.pod_ip_of {
@@ -514,7 +508,7 @@ fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>,
         return Ok(Some(ExpectedAnswers::Exactly(ips)));
     }
     if let Some(s) = &a.synthetic_endpoints_of {
-        let ips: BTreeSet<String> = service(s)?.synthetic.iter().cloned().collect();
+        let ips: BTreeSet<String> = service(world, s)?.synthetic.iter().cloned().collect();
         if ips.is_empty() {
             return Err(lacks(s, "synthetic endpoints"));
         }
@@ -541,7 +535,7 @@ fn expected_dns(check: &Check, world: &World) -> Result<Option<ExpectedAnswers>,
         let (s, port_name) = sp.split_once('/').ok_or(PlanError::Incomplete(
             "srv_port_of is `<service>/<port name>`",
         ))?;
-        let svc = service(s)?;
+        let svc = service(world, s)?;
         let port = svc
             .ports
             .iter()
