@@ -8,15 +8,14 @@ use crate::cluster::run::RunId;
 use crate::progress::progress;
 use crate::scenario::{IpFamily, PolicyFixture, Scenario, ServiceFixture, ServiceKind};
 use crate::setup::fixtures::{self, AgentImage, AGENT_CONTAINER};
-use crate::setup::placement;
 use crate::setup::SetupError;
+use crate::setup::{data_path, placement};
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
-use netconform_protocol::{Outcome, ProbeBatch, ProbeKind, ProbeSpec};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::timeouts::TIMEOUTS;
@@ -421,7 +420,8 @@ pub async fn setup(
             .unwrap_or_default();
         world.services.insert(f.name.clone(), info);
     }
-    wait_endpoints(client, &world, &scenario.name).await?;
+    wait_endpoints(client, &world).await?;
+    data_path::wait(client, &world, &scenario.name).await?;
 
     apply_policies(
         client,
@@ -580,10 +580,9 @@ pub fn service_info(
     }
 }
 
-/// Waits until every selecting Service's EndpointSlices list all its backends
-/// as ready, and then until the Service answers on its cluster IP from inside
-/// the cluster (kube-proxy has programmed it). Both bounded.
-async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Result<(), SetupError> {
+/// Waits, bounded, until every selecting Service's EndpointSlices list all
+/// its backends as ready.
+async fn wait_endpoints(client: &Client, world: &World) -> Result<(), SetupError> {
     use futures::StreamExt;
     use k8s_openapi::api::discovery::v1::EndpointSlice;
     use kube::runtime::{watcher, WatchStreamExt};
@@ -634,105 +633,6 @@ async fn wait_endpoints(client: &Client, world: &World, scenario: &str) -> Resul
                 want,
                 limit_s: TIMEOUTS.endpoints.as_secs(),
             });
-        }
-    }
-    // Then the data path: one bounded converging probe per ClusterIP port.
-    let Some(client_pod) = world.groups.values().flatten().find(|e| !e.host_network) else {
-        return Ok(());
-    };
-    let mut probes = Vec::new();
-    // In each family the client has an address in (a dual-stack Service is
-    // programmed per family: ip6tables on its own schedule).
-    let families = [IpFamily::Ipv4, IpFamily::Ipv6]
-        .into_iter()
-        .filter(|f| *f == IpFamily::Ipv4 || client_pod.ipv6.is_some());
-    for family in families {
-        let seen = world.in_family(family);
-        let tag = if family == IpFamily::Ipv6 {
-            " (IPv6)"
-        } else {
-            ""
-        };
-        for svc in seen.services.values().filter(|s| !s.backends.is_empty()) {
-            let Some(ip) = &svc.cluster_ip else { continue };
-            // The cluster IP, and each node port on every node that should answer
-            // it (kube-proxy on each node programs a Service on its own schedule).
-            let backend_nodes: BTreeSet<&str> =
-                svc.backends.iter().map(|b| b.node.as_str()).collect();
-            for p in &svc.ports {
-                let mut targets =
-                    vec![(format!("{}:{}{tag}", svc.name, p.port), ip.clone(), p.port)];
-                if let Some(np) = p.node_port {
-                    for n in seen
-                        .nodes
-                        .iter()
-                        .filter(|n| !n.internal_ip.is_empty())
-                        .filter(|n| !svc.local || backend_nodes.contains(n.name.as_str()))
-                    {
-                        targets.push((
-                            format!("{}:{} on node {}{tag}", svc.name, np, n.name),
-                            n.internal_ip.clone(),
-                            np,
-                        ));
-                    }
-                }
-                for (id, host, port) in targets {
-                    let kind = match p.protocol.as_str() {
-                        "UDP" => ProbeKind::Udp { host, port },
-                        _ => ProbeKind::Tcp { host, port },
-                    };
-                    probes.push(ProbeSpec {
-                        id,
-                        kind,
-                        timeout_ms: 500,
-                        samples: 60,
-                        until_connected: true,
-                        interval_ms: 200,
-                        payload_bytes: 0,
-                        stream_ms: 0,
-                        ipv6: false,
-                    });
-                }
-            }
-        }
-    }
-    if probes.is_empty() {
-        return Ok(());
-    }
-    // Not fatal: a Service that never answers is what the checks are there to
-    // report, each in its own words.
-    let results = exec::probe(
-        client,
-        &client_pod.namespace,
-        &client_pod.pod,
-        &ProbeBatch {
-            probes,
-            sequential: false,
-        },
-        TIMEOUTS.data_path,
-    )
-    .await
-    .map_err(SetupError::Cluster)?;
-    for r in results {
-        match r.attempts.last().map(|a| a.outcome) {
-            Some(Outcome::Connected) => progress(
-                scenario,
-                format!(
-                    "service {} answers from {} (attempt {})",
-                    r.id,
-                    client_pod.node,
-                    r.attempts.len()
-                ),
-            ),
-            _ => progress(
-                scenario,
-                format!(
-                    "warning: service {} did not answer from {} after {} tries",
-                    r.id,
-                    client_pod.node,
-                    r.attempts.len()
-                ),
-            ),
         }
     }
     Ok(())
