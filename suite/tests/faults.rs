@@ -28,7 +28,7 @@ struct FaultCase {
     /// Checks that must fail; every other check of those scenarios must pass,
     /// but for `may_fail`. An `ipv6-*` case names checks as in IPv4 and
     /// means their IPv6 twins (`judged`).
-    must_fail: &'static [&'static str],
+    must_fail: Vec<&'static str>,
     /// Checks the fault really breaks but not on every run (with the reason
     /// at the case): failing or passing, both are right.
     may_fail: &'static [&'static str],
@@ -157,8 +157,24 @@ fn cases() -> Vec<FaultCase> {
     vec![
         FaultCase {
             fault: "ipv6-no-route",
-            scenarios: &["pod-to-pod", "all-nodes", "node-to-pod", "localhost"],
-            must_fail: WORKERS_CUT_APART,
+            scenarios: &[
+                "pod-to-pod",
+                "all-nodes",
+                "node-to-pod",
+                "localhost",
+                "dual-stack-service",
+                "host-port",
+            ],
+            // The fixtures of the last two sit on both workers.
+            must_fail: [
+                WORKERS_CUT_APART,
+                &[
+                    "dual-stack-service::by-cluster-ip",
+                    "host-port::tcp-from-other-node",
+                    "host-port::udp-from-other-node",
+                ],
+            ]
+            .concat(),
             may_fail: &[],
             one_must_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
@@ -168,8 +184,22 @@ fn cases() -> Vec<FaultCase> {
         // path to or from its pods fails, loopback and IPv4 do not.
         FaultCase {
             fault: "ipv6-forward-dropped",
-            scenarios: &["pod-to-pod", "node-to-pod", "localhost"],
-            must_fail: &[
+            scenarios: &[
+                "pod-to-pod",
+                "node-to-pod",
+                "localhost",
+                "dual-stack-service",
+                "host-port",
+            ],
+            must_fail: vec![
+                // Backend and client on the two workers.
+                "dual-stack-service::by-cluster-ip",
+                // hp-tcp and hp-udp get the first schedulable node, the
+                // fault's; a hostPort is forwarded to its pod on that node.
+                "host-port::tcp-from-other-node",
+                "host-port::udp-from-other-node",
+                "host-port::tcp-from-harness",
+                "host-port::udp-from-harness",
                 "pod-to-pod::tcp-same-node",
                 "pod-to-pod::udp-same-node",
                 "pod-to-pod::http-same-node",
@@ -190,7 +220,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "snat",
             scenarios: &["pod-to-pod", "all-nodes", "pod-ip", "localhost"],
-            must_fail: &[
+            must_fail: vec![
                 "pod-to-pod::tcp-other-node",
                 "pod-to-pod::udp-other-node",
                 "pod-to-pod::http-other-node",
@@ -206,7 +236,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "no-route",
             scenarios: &["pod-to-pod", "all-nodes", "node-to-pod", "localhost"],
-            must_fail: WORKERS_CUT_APART,
+            must_fail: WORKERS_CUT_APART.to_vec(),
             may_fail: &[],
             one_must_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
@@ -217,7 +247,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "vxlan-blocked",
             scenarios: &["pod-to-pod", "all-nodes", "node-to-pod", "localhost"],
-            must_fail: WORKERS_CUT_APART,
+            must_fail: WORKERS_CUT_APART.to_vec(),
             may_fail: &[],
             one_must_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
@@ -225,7 +255,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "dns-down",
             scenarios: &["dns-records", "cluster-ip"],
-            must_fail: &[
+            must_fail: vec![
                 "dns-records::service-a-record-is-cluster-ip",
                 "dns-records::short-name-through-search-path",
                 "dns-records::headless-returns-ready-pod-ips",
@@ -258,7 +288,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "affinity-ignored",
             scenarios: &["cluster-ip", "nodeport"],
-            must_fail: &[
+            must_fail: vec![
                 "cluster-ip::client-ip-affinity",
                 "cluster-ip::client-ip-affinity-with-timeout",
                 "cluster-ip::affinity-switched-on-in-place",
@@ -277,7 +307,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "service-stale-updates",
             scenarios: &["cluster-ip"],
-            must_fail: &[
+            must_fail: vec![
                 "cluster-ip::type-changed-from-external-name-to-cluster-ip",
                 "cluster-ip::affinity-switched-on-in-place",
                 "cluster-ip::affinity-switched-off-in-place",
@@ -295,7 +325,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "endpoint-slices-first-only",
             scenarios: &["cluster-ip"],
-            must_fail: &[
+            must_fail: vec![
                 "cluster-ip::endpoints-in-several-slices",
                 "cluster-ip::port-9001-in-its-own-slice",
             ],
@@ -313,7 +343,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "hostport-off",
             scenarios: &["host-port", "nodeport"],
-            must_fail: &[
+            must_fail: vec![
                 "host-port::tcp-from-other-node",
                 "host-port::udp-from-other-node",
                 "host-port::tcp-from-harness",
@@ -331,7 +361,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "hostport-ignores-host-ip",
             scenarios: &["host-port"],
-            must_fail: &["host-port::loopback-host-ip-not-on-node-address"],
+            must_fail: vec!["host-port::loopback-host-ip-not-on-node-address"],
             may_fail: &["host-port::same-port-on-another-host-ip"],
             one_must_fail: &[],
             symptom: Symptom::AnsweredWhereItMustNot,
@@ -340,7 +370,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "apiserver-from-pods-blocked",
             scenarios: &["all-nodes"],
-            must_fail: &["all-nodes::api-server-through-kubernetes-service"],
+            must_fail: vec!["all-nodes::api-server-through-kubernetes-service"],
             may_fail: &[],
             one_must_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
@@ -349,7 +379,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "icmp-blocked",
             scenarios: &["pod-to-pod", "node-to-pod"],
-            must_fail: &[
+            must_fail: vec![
                 "pod-to-pod::icmp-same-node",
                 "pod-to-pod::icmp-other-node",
                 "node-to-pod::icmp",
@@ -362,7 +392,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "dns-tcp-blocked",
             scenarios: &["dns-records"],
-            must_fail: &[
+            must_fail: vec![
                 "dns-records::service-a-record-over-tcp",
                 "dns-records::headless-over-tcp",
                 "dns-records::srv-over-tcp",
@@ -378,7 +408,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "dns-no-reverse",
             scenarios: &["dns-records"],
-            must_fail: &[
+            must_fail: vec![
                 "dns-records::service-ptr-record",
                 "dns-records::statefulset-pod-ptr-record",
             ],
@@ -392,7 +422,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "service-rules-off",
             scenarios: &["cluster-ip", "pod-to-pod"],
-            must_fail: &[
+            must_fail: vec![
                 "cluster-ip::by-cluster-ip",
                 "cluster-ip::by-short-name",
                 "cluster-ip::by-name-and-namespace",
@@ -423,7 +453,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "mtu",
             scenarios: &["large-packets", "pod-to-pod"],
-            must_fail: &["large-packets::udp-near-mtu"],
+            must_fail: vec!["large-packets::udp-near-mtu"],
             // Both directions cross the faulted node (node-pairs). Full-size
             // TCP segments towards it pass while they travel as GSO batches
             // (the veth MTU check lets those through) and vanish when sent
@@ -440,7 +470,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "slow-pair",
             scenarios: &["latency", "pod-to-pod"],
-            must_fail: &[
+            must_fail: vec![
                 "latency::tcp-connect-pairs",
                 "latency::udp-round-trip-pairs",
                 "latency::tcp-throughput-pairs",
@@ -455,7 +485,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "outside-unreachable",
             scenarios: &["outside-host", "pod-to-pod"],
-            must_fail: &[
+            must_fail: vec![
                 "outside-host::tcp-from-every-node",
                 "outside-host::udp-from-every-node",
                 "outside-host::http-from-every-node",
@@ -467,7 +497,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "outside-foreign-snat",
             scenarios: &["outside-host", "pod-to-pod"],
-            must_fail: &[
+            must_fail: vec![
                 "outside-host::tcp-from-every-node",
                 "outside-host::udp-from-every-node",
                 "outside-host::http-from-every-node",
@@ -481,7 +511,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "throttled-pair",
             scenarios: &["latency", "pod-to-pod"],
-            must_fail: &["latency::tcp-throughput-pairs"],
+            must_fail: vec!["latency::tcp-throughput-pairs"],
             may_fail: &[],
             one_must_fail: &[],
             symptom: Symptom::PairOutliers(&[
@@ -511,7 +541,7 @@ fn cases() -> Vec<FaultCase> {
                 "np-egress-peers",
                 "np-updates",
             ],
-            must_fail: &[], // filled in below: every matrix check but np-no-policy's
+            must_fail: vec![], // filled in below: every matrix check but np-no-policy's
             may_fail: &[],
             one_must_fail: &[],
             symptom: Symptom::MatrixMismatch,
@@ -523,7 +553,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "netpol-stale-updates",
             scenarios: &["np-updates", "np-deny-all", "np-from-namespace"],
-            must_fail: NP_UPDATES_CHANGES,
+            must_fail: NP_UPDATES_CHANGES.to_vec(),
             may_fail: &[],
             one_must_fail: &[],
             symptom: Symptom::MatrixMismatch,
@@ -574,7 +604,7 @@ fn expected_failures(case: &FaultCase) -> BTreeSet<String> {
             .chain(NP_UPDATES_CHANGES.iter().map(|c| c.to_string()))
             .collect();
     }
-    judged(case, case.must_fail)
+    judged(case, &case.must_fail)
 }
 
 /// `bash testbed/testbed ARGS...`, for callers that want its status or its output.
