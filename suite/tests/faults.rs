@@ -465,10 +465,27 @@ fn cases() -> Vec<FaultCase> {
         },
         // One node pair 40 ms slower: only the quiet node-pair checks may
         // notice (the functional checks' timeouts are far larger), and they
-        // must name the pair. A 40 ms round trip also cuts what a quarter-second
+        // must name the pair. A 40 ms round trip also cuts what a tenth-of-a-second
         // TCP stream carries, so the throughput pairs see it too.
         FaultCase {
             fault: "slow-pair",
+            scenarios: &["latency", "pod-to-pod"],
+            must_fail: vec![
+                "latency::tcp-connect-pairs",
+                "latency::udp-round-trip-pairs",
+                "latency::tcp-throughput-pairs",
+            ],
+            may_fail: &[],
+            one_must_fail: &[],
+            symptom: Symptom::PairOutliers(&[
+                ("netconform-worker", "netconform-worker2"),
+                ("netconform-worker2", "netconform-worker"),
+            ]),
+        },
+        // The same 40 ms in IPv6 alone: the latency twins name the pair, and
+        // the IPv4 pairs stay within the baseline.
+        FaultCase {
+            fault: "ipv6-slow-pair",
             scenarios: &["latency", "pod-to-pod"],
             must_fail: vec![
                 "latency::tcp-connect-pairs",

@@ -30,6 +30,7 @@ FAULT_LIST=(
   "vxlan-blocked|(--cni flannel) VXLAN between the two workers dropped: their pods cannot reach each other"
   "ipv6-no-route|(--ip-family dual) the two workers lose their IPv6 routes to each other's pod CIDR; IPv4 untouched"
   "ipv6-forward-dropped|(--ip-family dual) one worker's host firewall drops forwarded IPv6; IPv4 untouched"
+  "ipv6-slow-pair|(--ip-family dual) one node pair 40 ms slower in IPv6; IPv4 untouched"
 )
 FAULT_NAMES=$(printf '%s\n' "${FAULT_LIST[@]}" | cut -d'|' -f1 | paste -sd' ')
 # Where pod traffic between nodes leaves a node: the underlay itself (bridge
@@ -365,24 +366,34 @@ heal_mtu() { in_ns "$FAULT_NODE" ip link set eth0 mtu 1500; }
 # round trip between the two workers' pods, in either direction, takes 40 ms
 # more. Nothing else is slowed; nothing is dropped.
 SLOW_PAIR_DELAY_MS=40
-SLOW_PAIR_QUEUE=42
-fault_slow_pair() {
-  local a=${NODES[1]} b=${NODES[2]} uplink; uplink=$(pod_uplink)
-  [[ -x $DELAY_BIN ]] || build_netpol
-  start_proc "$a-delay" ip netns exec "$a" "$DELAY_BIN" --queue "$SLOW_PAIR_QUEUE" --delay-ms "$SLOW_PAIR_DELAY_MS" --max-seconds 1800
-  in_ns "$a" iptables -t mangle -I POSTROUTING 1 -o "$uplink" -d "$(node_pod_cidr "$b")" \
-    -m comment --comment netconform-fault-slow-pair -j NFQUEUE --queue-num "$SLOW_PAIR_QUEUE" --queue-bypass
+# slow_pair_start|slow_pair_stop IPTABLES POD_CIDR QUEUE NAME: the rule and
+# the delay process of one family (each its own queue and process, so the
+# IPv4 and IPv6 faults can be told apart and healed apart).
+slow_pair_rule() {
+  local op=$1 tool=$2 cidr=$3 queue=$4 name=$5 uplink; uplink=$(pod_uplink)
+  in_ns "${NODES[1]}" "$tool" -t mangle "$op" POSTROUTING -o "$uplink" -d "$cidr" \
+    -m comment --comment "netconform-fault-$name" -j NFQUEUE --queue-num "$queue" --queue-bypass
 }
-heal_slow_pair() {
-  local a=${NODES[1]} b=${NODES[2]} pid uplink; uplink=$(pod_uplink)
-  while in_ns "$a" iptables -t mangle -D POSTROUTING -o "$uplink" -d "$(node_pod_cidr "$b")" \
-    -m comment --comment netconform-fault-slow-pair -j NFQUEUE --queue-num "$SLOW_PAIR_QUEUE" --queue-bypass 2>/dev/null; do :; done
-  if pid=$(recorded_pid "$a-delay"); then
+slow_pair_start() {
+  local tool=$1 cidr=$2 queue=$3 name=$4 a=${NODES[1]}
+  [[ -x $DELAY_BIN ]] || build_netpol
+  start_proc "$a-$name" ip netns exec "$a" "$DELAY_BIN" --queue "$queue" --delay-ms "$SLOW_PAIR_DELAY_MS" --max-seconds 1800
+  slow_pair_rule -I "$tool" "$cidr" "$queue" "$name"
+}
+slow_pair_stop() {
+  local tool=$1 cidr=$2 queue=$3 name=$4 a=${NODES[1]} pid
+  while slow_pair_rule -D "$tool" "$cidr" "$queue" "$name" 2>/dev/null; do :; done
+  if pid=$(recorded_pid "$a-$name"); then
     kill -TERM "$pid"
     while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
   fi
-  rm -f "$PIDS/$a-delay.pid"
+  rm -f "$PIDS/$a-$name.pid"
 }
+fault_slow_pair() { slow_pair_start iptables "$(node_pod_cidr "${NODES[2]}")" 42 slow-pair; }
+heal_slow_pair() { slow_pair_stop iptables "$(node_pod_cidr "${NODES[2]}")" 42 slow-pair; }
+# ipv6-slow-pair: the same 40 ms in IPv6 alone (ip6tables, the IPv6 pod CIDR).
+fault_ipv6_slow_pair() { slow_pair_start ip6tables "$(node_pod_cidr6 "${NODES[2]}")" 43 ipv6-slow-pair; }
+heal_ipv6_slow_pair() { slow_pair_stop ip6tables "$(node_pod_cidr6 "${NODES[2]}")" 43 ipv6-slow-pair; }
 
 # throttled-pair: what netconform-worker sends to netconform-worker2's pods is
 # shaped to 20 Mbit/s (HTB on its uplink; everything else goes through an
