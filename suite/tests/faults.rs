@@ -153,6 +153,26 @@ fn judged(case: &FaultCase, checks: &[&str]) -> BTreeSet<String> {
     checks.iter().map(|c| format!("{c}{suffix}")).collect()
 }
 
+/// One worker pair 40 ms slower (`slow-pair`, or in IPv6 alone
+/// `ipv6-slow-pair`): every node-pair check fails and names that pair.
+fn slow_pair(fault: &'static str) -> FaultCase {
+    FaultCase {
+        fault,
+        scenarios: &["latency", "pod-to-pod"],
+        must_fail: vec![
+            "latency::tcp-connect-pairs",
+            "latency::udp-round-trip-pairs",
+            "latency::tcp-throughput-pairs",
+        ],
+        may_fail: &[],
+        one_must_fail: &[],
+        symptom: Symptom::PairOutliers(&[
+            ("netconform-worker", "netconform-worker2"),
+            ("netconform-worker2", "netconform-worker"),
+        ]),
+    }
+}
+
 fn cases() -> Vec<FaultCase> {
     vec![
         FaultCase {
@@ -467,38 +487,10 @@ fn cases() -> Vec<FaultCase> {
         // notice (the functional checks' timeouts are far larger), and they
         // must name the pair. A 40 ms round trip also cuts what a tenth-of-a-second
         // TCP stream carries, so the throughput pairs see it too.
-        FaultCase {
-            fault: "slow-pair",
-            scenarios: &["latency", "pod-to-pod"],
-            must_fail: vec![
-                "latency::tcp-connect-pairs",
-                "latency::udp-round-trip-pairs",
-                "latency::tcp-throughput-pairs",
-            ],
-            may_fail: &[],
-            one_must_fail: &[],
-            symptom: Symptom::PairOutliers(&[
-                ("netconform-worker", "netconform-worker2"),
-                ("netconform-worker2", "netconform-worker"),
-            ]),
-        },
+        slow_pair("slow-pair"),
         // The same 40 ms in IPv6 alone: the latency twins name the pair, and
         // the IPv4 pairs stay within the baseline.
-        FaultCase {
-            fault: "ipv6-slow-pair",
-            scenarios: &["latency", "pod-to-pod"],
-            must_fail: vec![
-                "latency::tcp-connect-pairs",
-                "latency::udp-round-trip-pairs",
-                "latency::tcp-throughput-pairs",
-            ],
-            may_fail: &[],
-            one_must_fail: &[],
-            symptom: Symptom::PairOutliers(&[
-                ("netconform-worker", "netconform-worker2"),
-                ("netconform-worker2", "netconform-worker"),
-            ]),
-        },
+        slow_pair("ipv6-slow-pair"),
         FaultCase {
             fault: "outside-unreachable",
             scenarios: &["outside-host", "pod-to-pod"],
