@@ -173,6 +173,22 @@ fn slow_pair(fault: &'static str) -> FaultCase {
     }
 }
 
+/// One node pair's bandwidth capped (`throttled-pair`, or in IPv6 alone
+/// `ipv6-throttled-pair`): only the throughput check fails, naming that pair.
+fn throttled_pair(fault: &'static str) -> FaultCase {
+    FaultCase {
+        fault,
+        scenarios: &["latency", "pod-to-pod"],
+        must_fail: vec!["latency::tcp-throughput-pairs"],
+        may_fail: &[],
+        one_must_fail: &[],
+        symptom: Symptom::PairOutliers(&[
+            ("netconform-worker", "netconform-worker2"),
+            ("netconform-worker2", "netconform-worker"),
+        ]),
+    }
+}
+
 fn cases() -> Vec<FaultCase> {
     vec![
         FaultCase {
@@ -517,17 +533,10 @@ fn cases() -> Vec<FaultCase> {
         },
         // One node pair shaped to 20 Mbit/s: latency stays (small packets pass
         // unhindered), only the throughput pairs may fail, naming the pair.
-        FaultCase {
-            fault: "throttled-pair",
-            scenarios: &["latency", "pod-to-pod"],
-            must_fail: vec!["latency::tcp-throughput-pairs"],
-            may_fail: &[],
-            one_must_fail: &[],
-            symptom: Symptom::PairOutliers(&[
-                ("netconform-worker", "netconform-worker2"),
-                ("netconform-worker2", "netconform-worker"),
-            ]),
-        },
+        throttled_pair("throttled-pair"),
+        // The same cap in IPv6 alone: the IPv6 throughput twin names the
+        // pair, and the IPv4 pairs keep their bandwidth.
+        throttled_pair("ipv6-throttled-pair"),
         FaultCase {
             fault: "netpol-off",
             scenarios: &[

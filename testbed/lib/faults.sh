@@ -31,6 +31,7 @@ FAULT_LIST=(
   "ipv6-no-route|(--ip-family dual) the two workers lose their IPv6 routes to each other's pod CIDR; IPv4 untouched"
   "ipv6-forward-dropped|(--ip-family dual) one worker's host firewall drops forwarded IPv6; IPv4 untouched"
   "ipv6-slow-pair|(--ip-family dual) one node pair 40 ms slower in IPv6; IPv4 untouched"
+  "ipv6-throttled-pair|(--ip-family dual) one node pair's IPv6 bandwidth capped; IPv4 untouched"
 )
 FAULT_NAMES=$(printf '%s\n' "${FAULT_LIST[@]}" | cut -d'|' -f1 | paste -sd' ')
 # Where pod traffic between nodes leaves a node: the underlay itself (bridge
@@ -401,14 +402,22 @@ heal_ipv6_slow_pair() { slow_pair_stop ip6tables "$(node_pod_cidr6 "${NODES[2]}"
 # every functional check stay as they were, only a stream between the two
 # workers' pods (either direction, its echo crosses the shaped way) is slow.
 THROTTLED_PAIR_RATE=20mbit
-fault_throttled_pair() {
-  local a=${NODES[1]} b=${NODES[2]} uplink; uplink=$(pod_uplink)
+# throttled_pair_start PROTOCOL MATCH POD_CIDR: the shaping, its filter for
+# one family only (tc's u32 "ip" or "ip6" match; the other family's traffic
+# goes through the unshaped class).
+throttled_pair_start() {
+  local protocol=$1 match=$2 cidr=$3 a=${NODES[1]} uplink; uplink=$(pod_uplink)
   in_ns "$a" tc qdisc add dev "$uplink" root handle 1: htb default 10
   in_ns "$a" tc class add dev "$uplink" parent 1: classid 1:10 htb rate 40gbit burst 1m quantum 60000
   in_ns "$a" tc class add dev "$uplink" parent 1: classid 1:20 htb rate "$THROTTLED_PAIR_RATE" ceil "$THROTTLED_PAIR_RATE" burst 32k quantum 60000
-  in_ns "$a" tc filter add dev "$uplink" parent 1: protocol ip prio 1 u32 match ip dst "$(node_pod_cidr "$b")" flowid 1:20
+  in_ns "$a" tc filter add dev "$uplink" parent 1: protocol "$protocol" prio 1 u32 match "$match" dst "$cidr" flowid 1:20
 }
-heal_throttled_pair() { in_ns "${NODES[1]}" tc qdisc del dev "$(pod_uplink)" root 2>/dev/null || true; }
+throttled_pair_stop() { in_ns "${NODES[1]}" tc qdisc del dev "$(pod_uplink)" root 2>/dev/null || true; }
+fault_throttled_pair() { throttled_pair_start ip ip "$(node_pod_cidr "${NODES[2]}")"; }
+heal_throttled_pair() { throttled_pair_stop; }
+# ipv6-throttled-pair: the same cap in IPv6 alone.
+fault_ipv6_throttled_pair() { throttled_pair_start ipv6 ip6 "$(node_pod_cidr6 "${NODES[2]}")"; }
+heal_ipv6_throttled_pair() { throttled_pair_stop; }
 
 # Why fault $1 cannot be injected on this testbed (it breaks something the
 # testbed does not run); prints nothing when it can. The fault tests ask this
