@@ -36,6 +36,7 @@ async fn run_probe(spec: ProbeSpec) -> ProbeResult {
     // The bound the harness waits for; past it no new sample starts.
     let deadline = Instant::now() + spec.time_bound();
     let mut attempts = Vec::with_capacity(samples as usize);
+    let mut timeouts_in_a_row = 0;
     for done in 0..samples {
         if Instant::now() >= deadline {
             attempts.push(failed(
@@ -49,8 +50,14 @@ async fn run_probe(spec: ProbeSpec) -> ProbeResult {
         }
         let started = Instant::now();
         let attempt = attempt_once(&spec, per_attempt).await;
+        if attempt.outcome == Outcome::TimedOut {
+            timeouts_in_a_row += 1;
+        } else {
+            timeouts_in_a_row = 0;
+        }
         let stop = (spec.until_connected && attempt.outcome == Outcome::Connected)
-            || spent_dns_budget(&attempt);
+            || spent_dns_budget(&attempt)
+            || (spec.stop_after_timeouts > 0 && timeouts_in_a_row >= spec.stop_after_timeouts);
         attempts.push(Attempt {
             latency_us: attempt.latency_us.max(1).min(elapsed_us(started)),
             ..attempt
@@ -671,4 +678,43 @@ async fn dns(name: &str, record: DnsRecord, tcp: bool) -> Attempt {
     };
     attempt.latency_us = elapsed_us(started);
     with_queries(attempt, resolution.queries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A UDP server that reads nothing and answers nothing: every sample
+    /// waits out its timeout, as across a black hole.
+    fn silent_udp_probe(stop_after_timeouts: u32) -> (std::net::UdpSocket, ProbeSpec) {
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let spec = serde_json::from_value(serde_json::json!({
+            "id": "p", "kind": "udp", "host": "127.0.0.1", "port": port,
+            "timeout_ms": 20, "samples": 8
+        }))
+        .unwrap();
+        (
+            silent,
+            ProbeSpec {
+                stop_after_timeouts,
+                ..spec
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn a_probe_stops_after_its_timeouts_in_a_row() {
+        let (_silent, spec) = silent_udp_probe(3);
+        let result = run_probe(spec).await;
+        let outcomes: Vec<_> = result.attempts.iter().map(|a| a.outcome).collect();
+        assert_eq!(outcomes, vec![Outcome::TimedOut; 3]);
+    }
+
+    #[tokio::test]
+    async fn without_a_limit_every_sample_is_taken() {
+        let (_silent, spec) = silent_udp_probe(0);
+        let result = run_probe(spec).await;
+        assert_eq!(result.attempts.len(), 8);
+    }
 }

@@ -70,6 +70,12 @@ pub struct ProbeSpec {
     /// `samples` still bounds the attempts).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub until_connected: bool,
+    /// Stop after this many timed-out attempts in a row (0: never). For a
+    /// probe that must connect the verdict is then decided, and every further
+    /// attempt would wait out its whole timeout: under a black hole, a
+    /// 55-sample latency probe would otherwise take 55 timeouts.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub stop_after_timeouts: u32,
     /// Pause between attempts.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub interval_ms: u64,
@@ -132,6 +138,10 @@ pub fn payload_mismatch(got: &[u8], want_len: usize) -> Option<String> {
 }
 
 fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_zero_u32(v: &u32) -> bool {
     *v == 0
 }
 

@@ -136,6 +136,11 @@ const WORKERS_CUT_APART: &[&str] = &[
     "all-nodes::tcp",
     "all-nodes::udp",
     "all-nodes::http",
+    // The quiet phase's pairs between them: every sample would time out, so
+    // each probe stops after a few (without that the phase took minutes).
+    "latency::tcp-connect-pairs",
+    "latency::udp-round-trip-pairs",
+    "latency::tcp-throughput-pairs",
 ];
 
 /// A fault named `ipv6-*` breaks IPv6 alone (dual-stack testbed): its case
@@ -194,6 +199,7 @@ fn cases() -> Vec<FaultCase> {
         FaultCase {
             fault: "ipv6-no-route",
             scenarios: &[
+                "latency",
                 "pod-to-pod",
                 "all-nodes",
                 "node-to-pod",
@@ -271,7 +277,13 @@ fn cases() -> Vec<FaultCase> {
         },
         FaultCase {
             fault: "no-route",
-            scenarios: &["pod-to-pod", "all-nodes", "node-to-pod", "localhost"],
+            scenarios: &[
+                "latency",
+                "pod-to-pod",
+                "all-nodes",
+                "node-to-pod",
+                "localhost",
+            ],
             must_fail: WORKERS_CUT_APART.to_vec(),
             may_fail: &[],
             one_must_fail: &[],
@@ -282,7 +294,13 @@ fn cases() -> Vec<FaultCase> {
         // VXLAN datagrams between them are dropped.
         FaultCase {
             fault: "vxlan-blocked",
-            scenarios: &["pod-to-pod", "all-nodes", "node-to-pod", "localhost"],
+            scenarios: &[
+                "latency",
+                "pod-to-pod",
+                "all-nodes",
+                "node-to-pod",
+                "localhost",
+            ],
             must_fail: WORKERS_CUT_APART.to_vec(),
             may_fail: &[],
             one_must_fail: &[],

@@ -152,7 +152,7 @@ impl Display for ProbeProblem {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
             ProbeProblem::NoSamples => write!(f, "the agent returned no samples"),
-            ProbeProblem::UnexpectedOutcome { expected, samples, observed, first, first_detail, first_queries, no_route_to_host } => {
+            ProbeProblem::UnexpectedOutcome { expected, samples, planned, observed, first, first_detail, first_queries, no_route_to_host } => {
                 write!(
                     f,
                     "expected {} on all {samples} samples, observed {} (first unexpected: {first}: {})",
@@ -160,6 +160,9 @@ impl Display for ProbeProblem {
                     observed.iter().map(|(o, n)| format!("{n} {o}")).collect::<Vec<_>>().join(", "),
                     first_detail.as_deref().unwrap_or("no detail")
                 )?;
+                if samples < planned {
+                    write!(f, "; the probe stopped after {samples} of its {planned} samples")?;
+                }
                 if !first_queries.is_empty() {
                     write!(f, "\n    DNS queries of that sample: {}", query_trace(first_queries))?;
                 }

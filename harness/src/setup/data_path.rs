@@ -109,6 +109,8 @@ fn probes(world: &World, pod: &Endpoint, node_ports: bool) -> Vec<ProbeSpec> {
                         timeout_ms: 500,
                         samples: 60,
                         until_connected: true,
+                        // Waiting for a data path: timeouts are what it waits out.
+                        stop_after_timeouts: 0,
                         interval_ms: 200,
                         payload_bytes: 0,
                         stream_ms: 0,

@@ -99,6 +99,7 @@ pub fn judge_probe(
         problems.push(ProbeProblem::UnexpectedOutcome {
             expected: probe.expect,
             samples: total,
+            planned: probe.spec.samples as usize,
             observed,
             first: first.outcome,
             first_detail: first.detail.clone(),
@@ -795,6 +796,35 @@ mod tests {
         );
         let msg = status.failure().unwrap().to_string();
         assert!(msg.contains("expected the client's pod IP 10.0.1.2 (no NAT), the server saw 10.250.0.12 on 1 samples"), "{msg}");
+    }
+
+    #[rstest]
+    #[case(Expectation::Connected, TIMEOUTS_DECIDE_A_CONNECTED_PROBE)]
+    #[case(Expectation::Blocked, 0)]
+    #[case(Expectation::TimedOut, 0)]
+    fn only_a_probe_that_must_connect_stops_after_timeouts(
+        #[case] expect: Expectation,
+        #[case] stop_after: u32,
+    ) {
+        let probe = plan(&check(expect, false), &world()).unwrap().remove(0);
+        assert_eq!(probe.spec.stop_after_timeouts, stop_after);
+    }
+
+    #[test]
+    fn a_probe_that_stopped_early_says_so() {
+        let mut c = check(Expectation::Connected, false);
+        c.samples = 55;
+        let timed_out = || attempt(Outcome::TimedOut, None, 2_000_000);
+        let (status, _) = run(&c, vec![timed_out(), timed_out(), timed_out()]);
+        let msg = status.failure().unwrap().to_string();
+        assert!(
+            msg.contains("expected connected on all 3 samples, observed 3 timed_out"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("the probe stopped after 3 of its 55 samples"),
+            "{msg}"
+        );
     }
 
     #[test]

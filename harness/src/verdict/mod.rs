@@ -177,6 +177,9 @@ pub enum ProbeProblem {
     UnexpectedOutcome {
         expected: Expectation,
         samples: usize,
+        /// The samples the probe was to take; more than `samples` when it
+        /// stopped early (timeouts in a row, a time bound that ran out).
+        planned: usize,
         observed: BTreeMap<Outcome, usize>,
         first: Outcome,
         first_detail: Option<String>,
