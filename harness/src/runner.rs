@@ -119,6 +119,24 @@ pub async fn run_shared_world(
             });
         }
     };
+    // Pods that cannot reach each other without any policy would fail every
+    // policy case for a reason no policy gave, each after waiting out its
+    // convergence: look once, with the first case's probes, before any. A
+    // world of readers only (queue_order puts policy cases first) is not
+    // looked at: its scenarios' own checks are the verdict on its paths.
+    let first = queue
+        .lock()
+        .expect("world queue")
+        .front()
+        .filter(|(scenario, _)| !scenario.own_policies().is_empty())
+        .map(|(scenario, selected)| all_allowed(&selected_checks(scenario, selected)));
+    if let Some(checks) = first {
+        if let Err(why) = baseline(ctx, world_name, &world, &checks).await {
+            progress(world_name, format!("{why}; it takes no scenarios"));
+            delete_namespaces(ctx, world_name).await;
+            return Some(why);
+        }
+    }
     let mut stopped = None;
     while let Some((scenario, selected)) = next() {
         if scenario.own_policies().is_empty() {
@@ -189,17 +207,11 @@ pub fn report_left_in_queue(
     }
 }
 
-/// Waits (bounded) until every pod-to-pod probe of `probed` is connected
-/// again: the same sources, targets, protocols and ports, all expected to
-/// connect, in quick rounds from now.
-async fn restore(
-    ctx: &RunContext,
-    world_name: &str,
-    world: &World,
-    scenario: &Scenario,
-    probed: &[&Check],
-) -> Result<(), WorldStopped> {
-    let checks: Vec<Check> = probed
+/// What a shared world without policies lets through: every pod-to-pod
+/// probe of `probed` (the same sources, targets, protocols and ports), as a
+/// quick copy expected to connect.
+fn all_allowed(probed: &[&Check]) -> Vec<Check> {
+    probed
         .iter()
         .filter(|c| pod_to_pod(c))
         .map(|c| Check {
@@ -207,7 +219,45 @@ async fn restore(
             except: vec![],
             ..quick_copy(c)
         })
-        .collect();
+        .collect()
+}
+
+/// Waits (bounded) until a fresh shared world's pods connect as
+/// `all_allowed` says, before any scenario layers policies on it.
+async fn baseline(
+    ctx: &RunContext,
+    world_name: &str,
+    world: &World,
+    checks: &[Check],
+) -> Result<(), WorldStopped> {
+    let started = Instant::now();
+    quick_rounds(ctx, world, checks, started, TIMEOUTS.restore)
+        .await
+        .map_err(|(check, failure)| WorldStopped::NotAllowedAtStart {
+            world: world_name.to_string(),
+            check,
+            failure: Box::new(failure),
+        })?;
+    progress(
+        world_name,
+        format!(
+            "all-allowed before any policy ({:.1}s)",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(())
+}
+
+/// Waits (bounded) until every pod-to-pod probe of `probed` is connected
+/// again (`all_allowed`), in quick rounds from now.
+async fn restore(
+    ctx: &RunContext,
+    world_name: &str,
+    world: &World,
+    scenario: &Scenario,
+    probed: &[&Check],
+) -> Result<(), WorldStopped> {
+    let checks = all_allowed(probed);
     let started = Instant::now();
     quick_rounds(ctx, world, &checks, started, TIMEOUTS.restore)
         .await

@@ -17,7 +17,8 @@ pub struct Timeouts {
     pub data_path: Duration,
     /// One `before` action (pods replaced or made unready, a policy deleted).
     pub action: Duration,
-    /// A shared world back to all-allowed after a scenario's policies are deleted.
+    /// A shared world all-allowed: before its first scenario, and again
+    /// after each scenario's policies are deleted.
     pub restore: Duration,
     /// How long a converging check may spend settling (short probe rounds
     /// until the change shows, before the rounds that judge).

@@ -283,8 +283,22 @@ fn cases() -> Vec<FaultCase> {
                 "all-nodes",
                 "node-to-pod",
                 "localhost",
+                "np-deny-ingress",
             ],
-            must_fail: WORKERS_CUT_APART.to_vec(),
+            // The policy world's pods on the two workers cannot reach each
+            // other without any policy: its copies stop at their baseline,
+            // and every policy case fails at once with those probes.
+            must_fail: [
+                WORKERS_CUT_APART,
+                &[
+                    "np-deny-ingress::tcp-80",
+                    "np-deny-ingress::tcp-81",
+                    "np-deny-ingress::udp-80",
+                    "np-deny-ingress::udp-81",
+                    "np-deny-ingress::deleting-the-policy-restores-traffic",
+                ],
+            ]
+            .concat(),
             may_fail: &[],
             one_must_fail: &[],
             symptom: Symptom::UnexpectedOutcome,

@@ -21,6 +21,14 @@ impl Display for WorldStopped {
                 f,
                 "the shared world {world} is not back to all-allowed after {after}: {error}"
             ),
+            WorldStopped::NotAllowedAtStart {
+                world,
+                check,
+                failure,
+            } => write!(
+                f,
+                "the shared world {world} is not all-allowed before any policy: {check}: {failure}"
+            ),
             WorldStopped::NotRestored {
                 world,
                 after,

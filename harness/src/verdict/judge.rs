@@ -811,6 +811,26 @@ mod tests {
     }
 
     #[test]
+    fn a_world_stopped_at_its_baseline_fails_its_cases_with_those_probes() {
+        let timed_out = || attempt(Outcome::TimedOut, None, 250_000);
+        let (status, _) = run(&check(Expectation::Connected, false), vec![timed_out()]);
+        let baseline = status.failure().unwrap().clone();
+        let failure = Failure::NoWorldLeft {
+            copies: vec![WorldStopped::NotAllowedAtStart {
+                world: "policy-3x3-1".into(),
+                check: "tcp-80".into(),
+                failure: Box::new(baseline.clone()),
+            }],
+        };
+        assert_eq!(failure.judgement(), baseline.judgement());
+        let msg = failure.to_string();
+        assert!(
+            msg.contains("the shared world policy-3x3-1 is not all-allowed before any policy: tcp-80: 1 of 1 probes failed"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn a_probe_that_stopped_early_says_so() {
         let mut c = check(Expectation::Connected, false);
         c.samples = 55;

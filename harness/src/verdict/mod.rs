@@ -74,6 +74,12 @@ impl Failure {
             Failure::Judged(j) => Some(j),
             Failure::DidNotConverge { last, .. } => last.judgement(),
             Failure::ClusterIpChanged { also, .. } => also.as_deref().and_then(Failure::judgement),
+            // The probes that stopped the shared world's copies.
+            Failure::NoWorldLeft { copies } => copies.iter().find_map(|c| match c {
+                WorldStopped::NotAllowedAtStart { failure, .. }
+                | WorldStopped::NotRestored { failure, .. } => failure.judgement(),
+                _ => None,
+            }),
             _ => None,
         }
     }
@@ -104,6 +110,13 @@ pub enum WorldStopped {
         world: String,
         after: String,
         error: SetupError,
+    },
+    /// Before any case, without any policy, its pods did not all reach each
+    /// other: every case would fail for a reason no policy gave.
+    NotAllowedAtStart {
+        world: String,
+        check: String,
+        failure: Box<Failure>,
     },
     /// After a case's policies were deleted, traffic did not come back.
     NotRestored {
