@@ -222,16 +222,27 @@ fn all_allowed(probed: &[&Check]) -> Vec<Check> {
         .collect()
 }
 
-/// Waits (bounded) until a fresh shared world's pods connect as
-/// `all_allowed` says, before any scenario layers policies on it.
+/// Quick rounds of `checks` until every probe connects, bounded by
+/// `TIMEOUTS.restore`: the seconds it took, or the last round's first failure.
+async fn until_all_allowed(
+    ctx: &RunContext,
+    world: &World,
+    checks: &[Check],
+) -> Result<f64, (String, Failure)> {
+    let started = Instant::now();
+    quick_rounds(ctx, world, checks, started, TIMEOUTS.restore).await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// A fresh shared world's pods connect as `all_allowed` says, before any
+/// scenario layers policies on it.
 async fn baseline(
     ctx: &RunContext,
     world_name: &str,
     world: &World,
     checks: &[Check],
 ) -> Result<(), WorldStopped> {
-    let started = Instant::now();
-    quick_rounds(ctx, world, checks, started, TIMEOUTS.restore)
+    let took = until_all_allowed(ctx, world, checks)
         .await
         .map_err(|(check, failure)| WorldStopped::NotAllowedAtStart {
             world: world_name.to_string(),
@@ -240,16 +251,13 @@ async fn baseline(
         })?;
     progress(
         world_name,
-        format!(
-            "all-allowed before any policy ({:.1}s)",
-            started.elapsed().as_secs_f64()
-        ),
+        format!("all-allowed before any policy ({took:.1}s)"),
     );
     Ok(())
 }
 
-/// Waits (bounded) until every pod-to-pod probe of `probed` is connected
-/// again (`all_allowed`), in quick rounds from now.
+/// Every pod-to-pod probe of `probed` connects again (`all_allowed`) after
+/// `scenario`'s policies were deleted.
 async fn restore(
     ctx: &RunContext,
     world_name: &str,
@@ -257,9 +265,7 @@ async fn restore(
     scenario: &Scenario,
     probed: &[&Check],
 ) -> Result<(), WorldStopped> {
-    let checks = all_allowed(probed);
-    let started = Instant::now();
-    quick_rounds(ctx, world, &checks, started, TIMEOUTS.restore)
+    let took = until_all_allowed(ctx, world, &all_allowed(probed))
         .await
         .map_err(|(check, failure)| WorldStopped::NotRestored {
             world: world_name.to_string(),
@@ -270,8 +276,7 @@ async fn restore(
     progress(
         world_name,
         format!(
-            "all-allowed again {:.1}s after {}'s policies were deleted",
-            started.elapsed().as_secs_f64(),
+            "all-allowed again {took:.1}s after {}'s policies were deleted",
             scenario.name
         ),
     );
