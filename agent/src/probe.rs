@@ -36,7 +36,7 @@ async fn run_probe(spec: ProbeSpec) -> ProbeResult {
     // The bound the harness waits for; past it no new sample starts.
     let deadline = Instant::now() + spec.time_bound();
     let mut attempts = Vec::with_capacity(samples as usize);
-    let mut timeouts_in_a_row = 0;
+    let mut failures_in_a_row = 0;
     for done in 0..samples {
         if Instant::now() >= deadline {
             attempts.push(failed(
@@ -50,14 +50,17 @@ async fn run_probe(spec: ProbeSpec) -> ProbeResult {
         }
         let started = Instant::now();
         let attempt = attempt_once(&spec, per_attempt).await;
-        if attempt.outcome == Outcome::TimedOut {
-            timeouts_in_a_row += 1;
+        // Any sample that did not connect counts: an immediate error between
+        // two timeouts must not restart the count, or an alternating pattern
+        // would still wait out every sample's timeout.
+        if attempt.outcome != Outcome::Connected {
+            failures_in_a_row += 1;
         } else {
-            timeouts_in_a_row = 0;
+            failures_in_a_row = 0;
         }
         let stop = (spec.until_connected && attempt.outcome == Outcome::Connected)
             || spent_dns_budget(&attempt)
-            || (spec.stop_after_timeouts > 0 && timeouts_in_a_row >= spec.stop_after_timeouts);
+            || (spec.stop_after_failures > 0 && failures_in_a_row >= spec.stop_after_failures);
         attempts.push(Attempt {
             latency_us: attempt.latency_us.max(1).min(elapsed_us(started)),
             ..attempt
@@ -686,7 +689,7 @@ mod tests {
 
     /// A UDP server that reads nothing and answers nothing: every sample
     /// waits out its timeout, as across a black hole.
-    fn silent_udp_probe(stop_after_timeouts: u32) -> (std::net::UdpSocket, ProbeSpec) {
+    fn silent_udp_probe(stop_after_failures: u32) -> (std::net::UdpSocket, ProbeSpec) {
         let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = silent.local_addr().unwrap().port();
         let spec = serde_json::from_value(serde_json::json!({
@@ -697,18 +700,39 @@ mod tests {
         (
             silent,
             ProbeSpec {
-                stop_after_timeouts,
+                stop_after_failures,
                 ..spec
             },
         )
     }
 
     #[tokio::test]
-    async fn a_probe_stops_after_its_timeouts_in_a_row() {
+    async fn a_probe_stops_after_its_failures_in_a_row() {
         let (_silent, spec) = silent_udp_probe(3);
         let result = run_probe(spec).await;
         let outcomes: Vec<_> = result.attempts.iter().map(|a| a.outcome).collect();
         assert_eq!(outcomes, vec![Outcome::TimedOut; 3]);
+    }
+
+    /// Samples that fail at once count too (before, only timeouts did: a
+    /// refused port took all its samples, and refusals between timeouts
+    /// restarted the count).
+    #[tokio::test]
+    async fn a_probe_stops_after_its_failures_in_a_row_of_any_kind() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let (_silent, spec) = silent_udp_probe(3);
+        let refused = ProbeSpec {
+            kind: ProbeKind::Tcp {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            ..spec
+        };
+        let result = run_probe(refused).await;
+        let outcomes: Vec<_> = result.attempts.iter().map(|a| a.outcome).collect();
+        assert_eq!(outcomes, vec![Outcome::Refused; 3]);
     }
 
     #[tokio::test]

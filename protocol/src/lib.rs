@@ -70,12 +70,13 @@ pub struct ProbeSpec {
     /// `samples` still bounds the attempts).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub until_connected: bool,
-    /// Stop after this many timed-out attempts in a row (0: never). For a
-    /// probe that must connect the verdict is then decided, and every further
-    /// attempt would wait out its whole timeout: under a black hole, a
-    /// 55-sample latency probe would otherwise take 55 timeouts.
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
-    pub stop_after_timeouts: u32,
+    /// Stop after this many attempts in a row that did not connect (0:
+    /// never), whether they timed out or failed at once. For a probe that
+    /// must connect the verdict is then decided, and every further attempt
+    /// could wait out its whole timeout: under a black hole, a 55-sample
+    /// latency probe would otherwise take 55 timeouts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stop_after_failures: u32,
     /// Pause between attempts.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub interval_ms: u64,
@@ -137,12 +138,8 @@ pub fn payload_mismatch(got: &[u8], want_len: usize) -> Option<String> {
         .map(|(i, _)| format!("byte {i} of {want_len} differs"))
 }
 
-fn is_zero(v: &u64) -> bool {
-    *v == 0
-}
-
-fn is_zero_u32(v: &u32) -> bool {
-    *v == 0
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

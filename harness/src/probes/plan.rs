@@ -37,11 +37,12 @@ pub enum ExpectedAnswers {
     },
 }
 
-/// Timed-out samples in a row after which a probe that must connect stops:
-/// its verdict is decided, and under a black hole every further sample would
-/// wait out its timeout (a 55-sample latency pair: minutes). Intermittent loss
-/// still shows in full, as a few timeouts among connected samples.
-pub const TIMEOUTS_DECIDE_A_CONNECTED_PROBE: u32 = 3;
+/// Failed samples in a row (timed out or failed at once) after which a probe
+/// that must connect stops: its verdict is decided, and under a black hole
+/// every further sample would wait out its timeout (a 55-sample latency pair:
+/// minutes). Intermittent loss still shows in full, as a few failures among
+/// connected samples.
+pub const FAILURES_DECIDE_A_CONNECTED_PROBE: u32 = 3;
 
 fn default_port(protocol: Protocol) -> u16 {
     match protocol {
@@ -77,8 +78,8 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
                     timeout_ms: check.timeout_ms,
                     samples: check.samples + check.warmup,
                     until_connected: false,
-                    stop_after_timeouts: if expect == Expectation::Connected {
-                        TIMEOUTS_DECIDE_A_CONNECTED_PROBE
+                    stop_after_failures: if expect == Expectation::Connected {
+                        FAILURES_DECIDE_A_CONNECTED_PROBE
                     } else {
                         // A blocked pair must stay blocked on every sample.
                         0

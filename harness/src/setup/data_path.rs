@@ -110,7 +110,7 @@ fn probes(world: &World, pod: &Endpoint, node_ports: bool) -> Vec<ProbeSpec> {
                         samples: 60,
                         until_connected: true,
                         // Waiting for a data path: timeouts are what it waits out.
-                        stop_after_timeouts: 0,
+                        stop_after_failures: 0,
                         interval_ms: 200,
                         payload_bytes: 0,
                         stream_ms: 0,

@@ -799,7 +799,7 @@ mod tests {
     }
 
     #[rstest]
-    #[case(Expectation::Connected, TIMEOUTS_DECIDE_A_CONNECTED_PROBE)]
+    #[case(Expectation::Connected, FAILURES_DECIDE_A_CONNECTED_PROBE)]
     #[case(Expectation::Blocked, 0)]
     #[case(Expectation::TimedOut, 0)]
     fn only_a_probe_that_must_connect_stops_after_timeouts(
@@ -807,7 +807,7 @@ mod tests {
         #[case] stop_after: u32,
     ) {
         let probe = plan(&check(expect, false), &world()).unwrap().remove(0);
-        assert_eq!(probe.spec.stop_after_timeouts, stop_after);
+        assert_eq!(probe.spec.stop_after_failures, stop_after);
     }
 
     #[test]
