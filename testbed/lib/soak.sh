@@ -6,9 +6,10 @@
 # node-pair p50s, and what the nodes' kernels counted during the run (conntrack
 # invalid/insert_failed/drop and kube-proxy's INVALID drops, summed over the
 # nodes): a false failure with a counter above 0 points at the data path.
-# Failed runs keep their output under /var/tmp/netconform-soak/; with
-# NETCONFORM_SOAK_CONNTRACK_EVENTS=1 also every node's conntrack events of the
-# run (timestamped), to find the flow of a timed-out probe by its local port.
+# Failed runs keep their output under /var/tmp/netconform-soak/, and every
+# node's TCP conntrack events of the run (timestamped), to find the flow of a
+# timed-out probe by its local port (NETCONFORM_SOAK_CONNTRACK_EVENTS=0: not
+# recorded; recording them cost no measurable wall time in a 16-run soak).
 # Failed runs also keep what the testbed's components (kubelets, containerd,
 # API server) logged during the run. The cpu column is the host's busy and
 # steal share over the run: steal is CPU the hypervisor gave to someone else.
@@ -20,7 +21,7 @@ out="$here/soak-results.tsv"
 keep=/var/tmp/netconform-soak
 mkdir -p "$keep"
 [[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\tkernel_counters\tcpu\texec_outputs_lost\tpod_network\n' >"$out"
-events=${NETCONFORM_SOAK_CONNTRACK_EVENTS:-0}
+events=${NETCONFORM_SOAK_CONNTRACK_EVENTS:-1}
 source "$here/lib/common.sh"
 
 # The soak runs on the pod network the testbed is up with (its recorded
