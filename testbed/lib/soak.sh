@@ -6,6 +6,7 @@
 # node-pair p50s, and what the nodes' kernels counted during the run (conntrack
 # invalid/insert_failed/drop and kube-proxy's INVALID drops, summed over the
 # nodes): a false failure with a counter above 0 points at the data path.
+# The last column counts TCP connects that needed a resent SYN (0.9 s or more).
 # Failed runs keep their output under /var/tmp/netconform-soak/, and every
 # node's TCP conntrack events of the run (timestamped), to find the flow of a
 # timed-out probe by its local port (NETCONFORM_SOAK_CONNTRACK_EVENTS=0: not
@@ -20,7 +21,7 @@ runs=$1
 out="$here/soak-results.tsv"
 keep=/var/tmp/netconform-soak
 mkdir -p "$keep"
-[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\tkernel_counters\tcpu\texec_outputs_lost\tpod_network\n' >"$out"
+[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\tkernel_counters\tcpu\texec_outputs_lost\tpod_network\tconnects_with_a_resent_syn\n' >"$out"
 events=${NETCONFORM_SOAK_CONNTRACK_EVENTS:-1}
 source "$here/lib/common.sh"
 
@@ -49,13 +50,13 @@ cp "$binary" "$frozen/conformance"
 cp -r "$root/scenarios" "$frozen/scenarios"
 commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- . ':!testbed/*.tsv' || echo +dirty)
 
-summarise() { # results.json -> checks, failed, dns_lost, tcp pairs, udp pairs, failed names, exec outputs lost (tab-separated)
+summarise() { # results.json -> checks, failed, dns_lost, tcp pairs, udp pairs, failed names, exec outputs lost, resent SYNs (tab-separated)
   python3 - "$1" <<'PY'
 import json, sys
 try:
     run = json.load(open(sys.argv[1]))
 except Exception as e:
-    print(f"0\t1\t0\t-\t-\tno results.json ({e})\t0")
+    print(f"0\t1\t0\t-\t-\tno results.json ({e})\t0\t0")
     sys.exit()
 checks = run["checks"]
 failed = [c["trial"] for c in checks if c["status"] == "failed"]
@@ -66,9 +67,17 @@ def pairs(trial):
         return "-"
     short = lambda n: n.replace("netconform-", "")
     return " ".join(f"{short(p['from'])}>{short(p['to'])}:{p['p50_us']}" for p in c["node_pairs"])
+# TCP connects that took 0.9 s or more: the kernel resends an unanswered SYN
+# after 1 s, so each is one SYN or SYN-ACK lost and recovered. A timed-out
+# connect lost two; how often one alone is lost tells a path that drops the
+# odd packet from one that stalls for a second or more.
+resent = sum(1 for c in checks for p in c.get("probes") or []
+             if p["spec"].get("kind") == "tcp"
+             for a in (p.get("result") or {}).get("attempts", [])
+             if a["outcome"] == "connected" and a.get("latency_us", 0) >= 900_000)
 print("\t".join([str(len(checks)), str(len(failed)), str(lost),
                  pairs("latency::tcp-connect-pairs"), pairs("latency::udp-round-trip-pairs"),
-                 ",".join(failed) or "-", str(len(run.get("exec_transport_losses", [])))]))
+                 ",".join(failed) or "-", str(len(run.get("exec_transport_losses", []))), str(resent)]))
 PY
 }
 
@@ -122,12 +131,12 @@ for ((i = 1; i <= runs; i++)); do
   wait 2>/dev/null || true
   kernel=$(delta "$before" "$(counters)") cpu=$(cpu_share "$ticks" "$(cpu_ticks)")
   walls+=("$wall")
-  IFS=$'\t' read -r checks failed lost tcp udp names exec_lost < <(summarise "$dir/results.json")
-  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
-    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names" "$kernel" "$cpu" "$exec_lost" "$network")
+  IFS=$'\t' read -r checks failed lost tcp udp names exec_lost resent < <(summarise "$dir/results.json")
+  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
+    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names" "$kernel" "$cpu" "$exec_lost" "$network" "$resent")
   echo "$line" >>"$out"
   exec_lost_total=$((exec_lost_total + ${exec_lost:-0}))
-  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed$([[ $names != - ]] && echo " ($names)"), $lost DNS queries lost, kernel counters: $kernel, cpu $cpu, exec outputs lost and read from the kept copy: $exec_lost" >&2
+  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed$([[ $names != - ]] && echo " ($names)"), $lost DNS queries lost, kernel counters: $kernel, cpu $cpu, exec outputs lost and read from the kept copy: $exec_lost, connects with a resent SYN: $resent" >&2
   if ((failed > 0)); then
     false_failures=$((false_failures + failed)) failed_runs=$((failed_runs + 1))
     stamp=$(date -u +%Y%m%dT%H%M%S)-$i
