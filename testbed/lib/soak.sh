@@ -8,9 +8,10 @@
 # nodes): a false failure with a counter above 0 points at the data path.
 # The last column counts TCP connects that needed a resent SYN (0.9 s or more).
 # Failed runs keep their output under /var/tmp/netconform-soak/, and every
-# node's TCP conntrack events of the run (timestamped), to find the flow of a
-# timed-out probe by its local port (NETCONFORM_SOAK_CONNTRACK_EVENTS=0: not
-# recorded; recording them cost no measurable wall time in a 16-run soak).
+# node's TCP conntrack events and neighbour-table changes of the run
+# (timestamped), to find the flow of a timed-out probe by its local port and
+# the resolution behind a "No route to host" (NETCONFORM_SOAK_CONNTRACK_EVENTS=0:
+# not recorded; conntrack events cost no measurable wall time in a 16-run soak).
 # Failed runs also keep what the testbed's components (kubelets, containerd,
 # API server) logged during the run. The cpu column is the host's busy and
 # steal share over the run: steal is CPU the hypervisor gave to someone else.
@@ -119,7 +120,13 @@ for ((i = 1; i <= runs; i++)); do
   pids=()
   if [[ $events == 1 ]]; then
     for n in "${NODES[@]}"; do
-      ip netns exec "$n" conntrack -E -o timestamp -p tcp >"$dir/conntrack-$n.log" 2>/dev/null &
+      # A large socket buffer: with the default one a busy node loses events
+      # (ENOBUFS, which conntrack reports on stderr, kept beside the log).
+      ip netns exec "$n" conntrack -E -b 8388608 -o timestamp -p tcp >"$dir/conntrack-$n.log" 2>"$dir/conntrack-$n.err" &
+      pids+=($!)
+      # The node's neighbour table as it changes: a "No route to host" is a
+      # resolution that failed (INCOMPLETE, then FAILED) on some node.
+      ip netns exec "$n" ip -ts monitor neigh >"$dir/neigh-$n.log" 2>&1 &
       pids+=($!)
     done
   fi
@@ -142,7 +149,7 @@ for ((i = 1; i <= runs; i++)); do
     stamp=$(date -u +%Y%m%dT%H%M%S)-$i
     cp "$dir/output.log" "$keep/run-$stamp.log"
     cp "$dir/results.json" "$keep/run-$stamp.json" 2>/dev/null || true
-    for f in "$dir"/conntrack-*.log; do
+    for f in "$dir"/conntrack-*.log "$dir"/conntrack-*.err "$dir"/neigh-*.log; do
       [[ -f $f ]] && gzip -c "$f" >"$keep/run-$stamp-$(basename "$f").gz"
     done
     mkdir -p "$keep/run-$stamp-logs"
