@@ -83,14 +83,29 @@ PY
 }
 
 # Kernel counters summed over the nodes: conntrack's invalid, insert_failed,
-# drop, early_drop, and packets kube-proxy dropped as ctstate INVALID.
+# drop, early_drop, and packets kube-proxy dropped as ctstate INVALID; then
+# the neighbour tables' (one per family, shared by every network namespace of
+# the machine): resolutions that failed, forced garbage collections (more
+# than gc_thresh2 entries) and entries refused because the table was full.
 counters() {
+  neighbour_counters
   local n
   for n in "${NODES[@]}"; do
     ip netns exec "$n" conntrack -S 2>/dev/null || true
     ip netns exec "$n" iptables -L KUBE-FORWARD -v -n -x 2>/dev/null | awk '/ctstate INVALID/ {print "kube_invalid_dropped=" $1}'
   done | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^(invalid|insert_failed|drop|early_drop|kube_invalid_dropped)=/) {split($i, a, "="); s[a[1]] += a[2]}}
     END {printf "invalid=%d insert_failed=%d drop=%d early_drop=%d kube_invalid_dropped=%d\n", s["invalid"], s["insert_failed"], s["drop"], s["early_drop"], s["kube_invalid_dropped"]}'
+}
+neighbour_counters() { # "arp_res_failed=N ... nd_table_fulls=N " (per-CPU rows in hex, summed)
+  python3 -c '
+wanted = {"res_failed": "res_failed", "forced_gc_runs": "forced_gc", "table_fulls": "table_fulls"}
+out = []
+for table, short in (("arp_cache", "arp"), ("ndisc_cache", "nd")):
+    rows = [r.split() for r in open("/proc/net/stat/" + table).read().splitlines()]
+    for i, name in enumerate(rows[0]):
+        if name in wanted:
+            out.append(f"{short}_{wanted[name]}={sum(int(r[i], 16) for r in rows[1:] if r)}")
+print(" ".join(out), end=" ")'
 }
 delta() { # BEFORE AFTER -> the counters that grew, or "-"
   python3 -c '
