@@ -14,4 +14,5 @@ pub mod probe;
 pub mod resolver;
 pub mod serve;
 pub mod session;
+pub mod source_ports;
 pub mod tls;

@@ -5,6 +5,7 @@
 use crate::icmp;
 use crate::protocol::*;
 use crate::resolver::{self, ClientConf, ResolveError};
+use crate::source_ports;
 use crate::tls;
 use futures::future::join_all;
 use hickory_proto::rr::RData;
@@ -82,15 +83,23 @@ async fn attempt_once(spec: &ProbeSpec, limit: Duration) -> Attempt {
     match &spec.kind {
         ProbeKind::Tcp { host, port } => match address(host, *port, spec.ipv6).await {
             Ok((addr, queries)) => with_queries(
-                tcp(addr, limit, spec.payload_bytes, stream_time(spec)).await,
+                tcp(
+                    addr,
+                    limit,
+                    spec.payload_bytes,
+                    stream_time(spec),
+                    spec.reserved_source_ports,
+                )
+                .await,
                 queries,
             ),
             Err(failure) => failure,
         },
         ProbeKind::Udp { host, port } => match address(host, *port, spec.ipv6).await {
-            Ok((addr, queries)) => {
-                with_queries(udp(addr, limit, spec.payload_bytes).await, queries)
-            }
+            Ok((addr, queries)) => with_queries(
+                udp(addr, limit, spec.payload_bytes, spec.reserved_source_ports).await,
+                queries,
+            ),
             Err(failure) => failure,
         },
         ProbeKind::Http { host, port, path } => match address(host, *port, spec.ipv6).await {
@@ -286,6 +295,7 @@ async fn tcp(
     limit: Duration,
     payload_bytes: u64,
     stream_for: Option<Duration>,
+    reserved_source_port: bool,
 ) -> Attempt {
     let started = Instant::now();
     let socket = match if addr.is_ipv4() {
@@ -296,6 +306,11 @@ async fn tcp(
         Ok(s) => s,
         Err(e) => return io_failure(&e),
     };
+    if reserved_source_port {
+        if let Err(e) = source_ports::bind_tcp(&socket, addr.is_ipv4()) {
+            return io_failure(&e);
+        }
+    }
     let fd = socket.as_raw_fd();
     let connect = socket.connect(addr);
     tokio::pin!(connect);
@@ -482,13 +497,20 @@ async fn echo_payload(stream: TcpStream, len: usize) -> io::Result<Option<String
 
 /// UDP: one datagram out, the echo server's greeting back. ICMP port
 /// unreachable surfaces as a refused receive on a connected socket.
-async fn udp(addr: SocketAddr, limit: Duration, payload_bytes: u64) -> Attempt {
-    let local = if addr.is_ipv4() {
-        "0.0.0.0:0"
+async fn udp(
+    addr: SocketAddr,
+    limit: Duration,
+    payload_bytes: u64,
+    reserved_source_port: bool,
+) -> Attempt {
+    let bound = if reserved_source_port {
+        source_ports::bind_udp(addr.is_ipv4()).await
+    } else if addr.is_ipv4() {
+        UdpSocket::bind("0.0.0.0:0").await
     } else {
-        "[::]:0"
+        UdpSocket::bind("[::]:0").await
     };
-    let socket = match UdpSocket::bind(local).await {
+    let socket = match bound {
         Ok(s) => s,
         Err(e) => return io_failure(&e),
     };

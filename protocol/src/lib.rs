@@ -92,6 +92,16 @@ pub struct ProbeSpec {
     /// never its IPv4 one (the IPv6 twin of a check).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ipv6: bool,
+    /// TCP and UDP: take source ports from outside the kernel's ephemeral
+    /// range (the agent binds them itself). For a probe that waits for a
+    /// Service's data path: a connection sent before the Service is
+    /// programmed leaves a conntrack entry without its translation on the
+    /// client's node (a TCP one for 120 s), and a later connection from the
+    /// same client that happened to get the same source port would follow
+    /// that entry into nowhere. From separate ports, the wait's connections
+    /// can never share a flow with a check's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reserved_source_ports: bool,
 }
 
 impl ProbeSpec {

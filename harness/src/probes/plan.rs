@@ -88,6 +88,7 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
                     payload_bytes: check.payload_bytes.unwrap_or(0),
                     stream_ms: check.stream_ms.unwrap_or(0),
                     ipv6: check.family == IpFamily::Ipv6,
+                    reserved_source_ports: false,
                 },
                 expected_answers,
                 expect,

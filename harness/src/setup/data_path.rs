@@ -115,6 +115,10 @@ fn probes(world: &World, pod: &Endpoint, node_ports: bool) -> Vec<ProbeSpec> {
                         payload_bytes: 0,
                         stream_ms: 0,
                         ipv6: false,
+                        // Its connections sent before the Service is
+                        // programmed stay untranslated in conntrack: a
+                        // check's connection must never share their flow.
+                        reserved_source_ports: true,
                     });
                 }
             }
@@ -248,5 +252,15 @@ mod tests {
         let ids: Vec<&str> = p.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(p.len(), want, "{ids:?}");
         assert!(ids.contains(&"svc:80 (IPv6)"), "{ids:?}");
+    }
+
+    /// Its connections that go nowhere before the Service is programmed
+    /// must not share a flow with a check's (kubernetes issue 48719).
+    #[test]
+    fn the_wait_connects_from_ports_no_check_uses() {
+        let w = world(vec![pod("backend", "n1", false)]);
+        let p = probes(&w, &w.groups["backend"][0], true);
+        assert!(!p.is_empty());
+        assert!(p.iter().all(|p| p.reserved_source_ports), "{p:?}");
     }
 }
