@@ -634,7 +634,14 @@ async fn quick_rounds(
     let mut planned: Vec<(&Check, Vec<PlannedProbe>)> = Vec::new();
     for c in checks {
         match plan::plan(c, world) {
-            Ok(p) => planned.push((c, p)),
+            Ok(mut p) => {
+                // They look while a change is being programmed: their
+                // connections must not share a flow with a later check's.
+                for probe in &mut p {
+                    probe.spec.reserved_source_ports = true;
+                }
+                planned.push((c, p))
+            }
             Err(error) => return Err((c.name.clone(), Failure::CannotPlan { error })),
         }
     }

@@ -88,7 +88,10 @@ pub fn plan(check: &Check, world: &World) -> Result<Vec<PlannedProbe>, PlanError
                     payload_bytes: check.payload_bytes.unwrap_or(0),
                     stream_ms: check.stream_ms.unwrap_or(0),
                     ipv6: check.family == IpFamily::Ipv6,
-                    reserved_source_ports: false,
+                    // A converging check probes while a change is being
+                    // programmed: its connections sent before must not
+                    // share a flow with any later check's (see the field).
+                    reserved_source_ports: check.converge_ms.is_some(),
                 },
                 expected_answers,
                 expect,

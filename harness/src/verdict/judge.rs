@@ -802,12 +802,29 @@ mod tests {
     #[case(Expectation::Connected, FAILURES_DECIDE_A_CONNECTED_PROBE)]
     #[case(Expectation::Blocked, 0)]
     #[case(Expectation::TimedOut, 0)]
-    fn only_a_probe_that_must_connect_stops_after_timeouts(
+    fn only_a_probe_that_must_connect_stops_after_its_failures(
         #[case] expect: Expectation,
         #[case] stop_after: u32,
     ) {
         let probe = plan(&check(expect, false), &world()).unwrap().remove(0);
         assert_eq!(probe.spec.stop_after_failures, stop_after);
+    }
+
+    /// A converging check probes while its change is being programmed; a
+    /// check of a settled cluster connects the way any client would.
+    #[rstest]
+    #[case::converging(Some(5_000), true)]
+    #[case::settled(None, false)]
+    fn only_a_converging_check_takes_reserved_source_ports(
+        #[case] converge_ms: Option<u64>,
+        #[case] reserved: bool,
+    ) {
+        let c = Check {
+            converge_ms,
+            ..check(Expectation::Connected, false)
+        };
+        let probe = plan(&c, &world()).unwrap().remove(0);
+        assert_eq!(probe.spec.reserved_source_ports, reserved);
     }
 
     #[test]
