@@ -6,7 +6,11 @@
 # node-pair p50s, and what the nodes' kernels counted during the run (conntrack
 # invalid/insert_failed/drop and kube-proxy's INVALID drops, summed over the
 # nodes): a false failure with a counter above 0 points at the data path.
-# The last column counts TCP connects that needed a resent SYN (0.9 s or more).
+# Then the TCP connects that needed a resent SYN (0.9 s or more), and the
+# flows to a Service address that conntrack kept untranslated (sent before the
+# Service was programmed) from a source port in the kernel's ephemeral range:
+# a check's later connection could get that port and follow the flow into
+# nowhere (kubernetes#48719), so this must stay 0 ("-": events not recorded).
 # Failed runs keep their output under /var/tmp/netconform-soak/, and every
 # node's TCP conntrack events and neighbour-table changes of the run
 # (timestamped), to find the flow of a timed-out probe by its local port and
@@ -22,7 +26,7 @@ runs=$1
 out="$here/soak-results.tsv"
 keep=/var/tmp/netconform-soak
 mkdir -p "$keep"
-[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\tkernel_counters\tcpu\texec_outputs_lost\tpod_network\tconnects_with_a_resent_syn\n' >"$out"
+[[ -f $out ]] || printf 'when\thost\tcommit\trun\twall_s\tchecks\tfailed\tdns_lost\ttcp_pair_p50_us\tudp_pair_p50_us\tfailed_checks\tkernel_counters\tcpu\texec_outputs_lost\tpod_network\tconnects_with_a_resent_syn\tuntranslated_flows_from_ephemeral_ports\n' >"$out"
 events=${NETCONFORM_SOAK_CONNTRACK_EVENTS:-1}
 source "$here/lib/common.sh"
 
@@ -107,6 +111,21 @@ for table, short in (("arp_cache", "arp"), ("ndisc_cache", "nd")):
             out.append(f"{short}_{wanted[name]}={sum(int(r[i], 16) for r in rows[1:] if r)}")
 print(" ".join(out), end=" ")'
 }
+untranslated() { # RUN_DIR -> TCP flows to a Service address left untranslated, from ephemeral ports
+  local range; range=$(ip netns exec "${NODES[0]}" cat /proc/sys/net/ipv4/ip_local_port_range)
+  cat "$1"/conntrack-*.log 2>/dev/null | python3 -c '
+import ipaddress, re, sys
+low, high = map(int, sys.argv[1].split())
+services = [ipaddress.ip_network(c) for c in sys.argv[2].split(",")]
+flow = re.compile(r"\[NEW\].* src=(\S+) dst=(\S+) sport=(\d+) dport=\d+ \[UNREPLIED\] src=(\S+) ")
+n = 0
+for line in sys.stdin:
+    m = flow.search(line)
+    if m and m[4] == m[2] and low <= int(m[3]) <= high:
+        dst = ipaddress.ip_address(m[2])
+        n += any(dst.version == s.version and dst in s for s in services)
+print(n)' "$range" "$(service_cidrs)"
+}
 delta() { # BEFORE AFTER -> the counters that grew, or "-"
   python3 -c '
 import sys
@@ -154,11 +173,13 @@ for ((i = 1; i <= runs; i++)); do
   kernel=$(delta "$before" "$(counters)") cpu=$(cpu_share "$ticks" "$(cpu_ticks)")
   walls+=("$wall")
   IFS=$'\t' read -r checks failed lost tcp udp names exec_lost resent < <(summarise "$dir/results.json")
-  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
-    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names" "$kernel" "$cpu" "$exec_lost" "$network" "$resent")
+  untranslated=-
+  [[ $events == 1 ]] && untranslated=$(untranslated "$dir")
+  line=$(printf '%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$commit" \
+    "$i" "$runs" "$wall" "$checks" "$failed" "$lost" "$tcp" "$udp" "$names" "$kernel" "$cpu" "$exec_lost" "$network" "$resent" "$untranslated")
   echo "$line" >>"$out"
   exec_lost_total=$((exec_lost_total + ${exec_lost:-0}))
-  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed$([[ $names != - ]] && echo " ($names)"), $lost DNS queries lost, kernel counters: $kernel, cpu $cpu, exec outputs lost and read from the kept copy: $exec_lost, connects with a resent SYN: $resent" >&2
+  echo "soak run $i/$runs: ${wall}s, $checks checks, $failed failed$([[ $names != - ]] && echo " ($names)"), $lost DNS queries lost, kernel counters: $kernel, cpu $cpu, exec outputs lost and read from the kept copy: $exec_lost, connects with a resent SYN: $resent, untranslated flows from ephemeral ports: $untranslated" >&2
   if ((failed > 0)); then
     false_failures=$((false_failures + failed)) failed_runs=$((failed_runs + 1))
     stamp=$(date -u +%Y%m%dT%H%M%S)-$i
