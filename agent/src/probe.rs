@@ -729,7 +729,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_probe_stops_after_its_failures_in_a_row() {
+    async fn a_silent_probe_stops_after_its_timeouts_in_a_row() {
         let (_silent, spec) = silent_udp_probe(3);
         let result = run_probe(spec).await;
         let outcomes: Vec<_> = result.attempts.iter().map(|a| a.outcome).collect();

@@ -178,7 +178,9 @@ impl Display for ProbeProblem {
                     write!(
                         f,
                         "\n    \"No route to host\" is a neighbour (ARP/NDP) resolution that failed on the way: on a bridge CNI, typically a node \
-                         that still remembers the MAC of an earlier pod with the same IP (docs/verdicts.md)"
+                         that still remembers the MAC of an earlier pod with the same IP; toward a Service address, a flow the node did not \
+                         translate (no rule yet, or a conntrack entry from before there was one) and routed as an ordinary address \
+                         (docs/verdicts.md)"
                     )?;
                 }
                 Ok(())
