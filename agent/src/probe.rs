@@ -17,7 +17,7 @@ use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
-use tokio::net::{TcpSocket, TcpStream, UdpSocket};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
 
 pub async fn run_batch(batch: ProbeBatch) -> Vec<ProbeResult> {
@@ -503,14 +503,7 @@ async fn udp(
     payload_bytes: u64,
     reserved_source_port: bool,
 ) -> Attempt {
-    let bound = if reserved_source_port {
-        source_ports::bind_udp(addr.is_ipv4()).await
-    } else if addr.is_ipv4() {
-        UdpSocket::bind("0.0.0.0:0").await
-    } else {
-        UdpSocket::bind("[::]:0").await
-    };
-    let socket = match bound {
+    let socket = match source_ports::bind_udp(addr.is_ipv4(), reserved_source_port) {
         Ok(s) => s,
         Err(e) => return io_failure(&e),
     };

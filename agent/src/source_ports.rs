@@ -50,15 +50,21 @@ impl Reserved {
     }
 }
 
+/// The kernel's ephemeral range, `ip_local_port_range` (None if unreadable).
+pub fn ephemeral_range() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut fields = text.split_whitespace().map(str::parse::<u16>);
+    match (fields.next(), fields.next()) {
+        (Some(Ok(low)), Some(Ok(high))) => Some((low, high)),
+        _ => None,
+    }
+}
+
 fn reserved() -> Option<&'static Reserved> {
     static RESERVED: OnceLock<Option<Reserved>> = OnceLock::new();
     RESERVED
         .get_or_init(|| {
-            let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-            let mut fields = text.split_whitespace().map(str::parse::<u16>);
-            let (Some(Ok(low)), Some(Ok(high))) = (fields.next(), fields.next()) else {
-                return None;
-            };
+            let (low, high) = ephemeral_range()?;
             let ports = outside(low, high)?;
             let seed = std::process::id()
                 ^ std::time::SystemTime::now()
@@ -81,37 +87,47 @@ fn unspecified(ipv4: bool, port: u16) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
-/// Binds `socket` to a reserved port (no-op where there is no reserved range).
-pub fn bind_tcp(socket: &TcpSocket, ipv4: bool) -> io::Result<()> {
-    let Some(reserved) = reserved() else {
-        return Ok(());
-    };
+/// Runs `bind` on reserved ports in turn until one is free. None where
+/// there is no reserved range (the caller then leaves the choice to the
+/// kernel).
+fn on_a_reserved_port<T>(
+    ipv4: bool,
+    mut bind: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> Option<io::Result<T>> {
+    let reserved = reserved()?;
     let mut last = None;
     for _ in 0..TRIES {
-        match socket.bind(unspecified(ipv4, reserved.next())) {
-            Ok(()) => return Ok(()),
+        match bind(unspecified(ipv4, reserved.next())) {
+            Ok(bound) => return Some(Ok(bound)),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
-            Err(e) => return Err(e),
+            Err(e) => return Some(Err(e)),
         }
     }
-    Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+    Some(Err(last.unwrap_or_else(|| {
+        io::Error::from(io::ErrorKind::AddrInUse)
+    })))
 }
 
-/// A UDP socket bound to a reserved port (or to any port where there is no
-/// reserved range).
-pub async fn bind_udp(ipv4: bool) -> io::Result<UdpSocket> {
-    let Some(reserved) = reserved() else {
-        return UdpSocket::bind(unspecified(ipv4, 0)).await;
+/// Binds `socket` to a reserved port (no-op where there is no reserved range:
+/// connect() then picks the port).
+pub fn bind_tcp(socket: &TcpSocket, ipv4: bool) -> io::Result<()> {
+    on_a_reserved_port(ipv4, |addr| socket.bind(addr)).unwrap_or(Ok(()))
+}
+
+/// A UDP socket for a probe: bound to a reserved port if `reserved` and there
+/// is a reserved range, else to any port.
+pub fn bind_udp(ipv4: bool, reserved: bool) -> io::Result<UdpSocket> {
+    let bind = |addr| {
+        let socket = std::net::UdpSocket::bind(addr)?;
+        socket.set_nonblocking(true)?;
+        UdpSocket::from_std(socket)
     };
-    let mut last = None;
-    for _ in 0..TRIES {
-        match UdpSocket::bind(unspecified(ipv4, reserved.next())).await {
-            Ok(s) => return Ok(s),
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+    let on_reserved = if reserved {
+        on_a_reserved_port(ipv4, bind)
+    } else {
+        None
+    };
+    on_reserved.unwrap_or_else(|| bind(unspecified(ipv4, 0)))
 }
 
 #[cfg(test)]
@@ -129,19 +145,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_reserved_socket_is_bound_outside_the_ephemeral_range() {
-        let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
-        let range: Vec<u16> = text
-            .split_whitespace()
-            .map(|f| f.parse().unwrap())
-            .collect();
-        let Some(ports) = outside(range[0], range[1]) else {
+        let (low, high) = ephemeral_range().unwrap();
+        let Some(ports) = outside(low, high) else {
             return; // this machine leaves no room; nothing to show
         };
         let socket = TcpSocket::new_v4().unwrap();
         bind_tcp(&socket, true).unwrap();
         let port = socket.local_addr().unwrap().port();
         assert!(ports.contains(&port), "{port} not in {ports:?}");
-        let udp = bind_udp(true).await.unwrap();
+        let udp = bind_udp(true, true).unwrap();
         let port = udp.local_addr().unwrap().port();
         assert!(ports.contains(&port), "{port} not in {ports:?}");
     }

@@ -217,6 +217,9 @@ fn all_allowed(probed: &[&Check]) -> Vec<Check> {
         .map(|c| Check {
             expect: Expectation::Connected,
             except: vec![],
+            // Its rounds look while a policy is being removed (or before
+            // the first one is in place) and stop at `TIMEOUTS.restore`.
+            converge_ms: Some(TIMEOUTS.restore.as_millis() as u64),
             ..quick_copy(c)
         })
         .collect()
@@ -610,12 +613,13 @@ fn pod_to_pod(c: &Check) -> bool {
 }
 
 /// `c` as a quick look: one sample with a short timeout, no latency limits.
+/// It keeps `converge_ms`: a quick look is taken while a change converges,
+/// and `plan` gives such probes reserved source ports.
 fn quick_copy(c: &Check) -> Check {
     Check {
         samples: 1,
         warmup: 0,
         latency: Default::default(),
-        converge_ms: None,
         timeout_ms: c.timeout_ms.min(TIMEOUTS.settle_probe.as_millis() as u64),
         ..c.clone()
     }
@@ -634,14 +638,7 @@ async fn quick_rounds(
     let mut planned: Vec<(&Check, Vec<PlannedProbe>)> = Vec::new();
     for c in checks {
         match plan::plan(c, world) {
-            Ok(mut p) => {
-                // They look while a change is being programmed: their
-                // connections must not share a flow with a later check's.
-                for probe in &mut p {
-                    probe.spec.reserved_source_ports = true;
-                }
-                planned.push((c, p))
-            }
+            Ok(p) => planned.push((c, p)),
             Err(error) => return Err((c.name.clone(), Failure::CannotPlan { error })),
         }
     }
@@ -857,5 +854,21 @@ mod tests {
         let (_, limit) = settling(&[&long]).unwrap();
         assert_eq!(limit, TIMEOUTS.settle, "capped");
         assert!(settling(&[&judged_at_once, &already_quick]).is_none());
+    }
+
+    /// Quick looks are taken while a change converges, so `plan` gives
+    /// their probes reserved source ports (see `only_a_converging_check_
+    /// takes_reserved_source_ports`): they carry `converge_ms`.
+    #[test]
+    fn every_quick_look_is_a_converging_check() {
+        let settled = check("{name: a, from: x, to: {pod: y}, protocol: tcp, timeout_ms: 1000}");
+        let converging = check(
+            "{name: b, from: x, to: {pod: y}, protocol: tcp, timeout_ms: 1000, converge_ms: 9000}",
+        );
+        assert_eq!(quick_copy(&converging).converge_ms, Some(9000));
+        for copy in all_allowed(&[&settled, &converging]) {
+            assert!(copy.converge_ms.is_some(), "{}", copy.name);
+            assert_eq!(copy.expect, Expectation::Connected);
+        }
     }
 }
