@@ -71,6 +71,9 @@ testbed_cni() { cat "$NC_STATE/cni" 2>/dev/null || echo bridge; }
 testbed_netpol() { cat "$NC_STATE/netpol" 2>/dev/null || echo testbed; }
 # The IP families (`up --ip-family`): IPv4 only, or IPv4 and IPv6 (IPv4 primary).
 IP_FAMILIES="ipv4 dual"
+# default_ip_family CNI: what `up` runs without --ip-family: both families,
+# but on flannel, which the testbed runs IPv4 only.
+default_ip_family() { if [[ $1 == flannel ]]; then echo ipv4; else echo dual; fi; }
 testbed_ip_family() { cat "$NC_STATE/ip-family" 2>/dev/null || echo ipv4; }
 testbed_dual() { [[ $(testbed_ip_family) == dual ]]; }
 # The families the testbed runs, IPv4 first: every per-family list comes from here.
