@@ -16,7 +16,7 @@ FAULT_LIST=(
   "apiserver-from-pods-blocked|pods cannot reach the API server's Service"
   "affinity-ignored|kube-proxy on one worker ignores ClientIP session affinity"
   "service-stale-updates|kube-proxy on one worker never sees a Service update"
-  "endpoint-slices-first-only|kube-proxy on one worker reads one EndpointSlice per Service"
+  "endpoint-slices-first-only|kube-proxy on one worker reads one EndpointSlice per Service and family"
   "hostport-off|hostPorts lead nowhere"
   "hostport-ignores-host-ip|hostPorts bound on every node address, whatever their hostIP"
   "service-rules-off|kube-proxy stopped on one worker and its Service rules flushed"
@@ -280,9 +280,10 @@ fault_service_stale_updates() { filtered_kube_proxy service-updates; }
 heal_service_stale_updates() { unfiltered_kube_proxy; }
 
 # endpoint-slices-first-only: that kube-proxy sees one EndpointSlice per
-# Service (the first: the lowest name in its first list), so the endpoints of
-# a Service's other slices are missing there. Services with one slice (every
-# selector Service of fewer than 100 pods) are untouched.
+# Service and family (the first: the lowest name in its first list), so the
+# endpoints of a Service's other slices of that family are missing there.
+# Services with one slice per family (every selector Service of fewer than
+# 100 pods) are untouched, on a dual-stack testbed too.
 fault_endpoint_slices_first_only() { filtered_kube_proxy extra-endpoint-slices; }
 heal_endpoint_slices_first_only() { unfiltered_kube_proxy; }
 

@@ -7,9 +7,12 @@
 //!   the spec it first saw of each one: a Service proxy that handles add and
 //!   delete events and not updates (a type change, affinity switched).
 //! - `extra-endpoint-slices` (fault `endpoint-slices-first-only`): every
-//!   EndpointSlice of a Service but the first one it sees (the lowest name in
-//!   its first list), in lists and watches: a Service proxy that reads one
-//!   slice per Service, as if Endpoints had only become slices by renaming.
+//!   EndpointSlice of a Service but the first one it sees of each address
+//!   type (the lowest name in its first list), in lists and watches: a
+//!   Service proxy that reads one slice per Service and family, as if
+//!   Endpoints had only become slices by renaming. Per family, so that on a
+//!   dual-stack cluster the fault still means "a Service over several slices
+//!   loses all but one", not "a whole family's endpoints are gone".
 //!
 //! Everything else passes untouched.
 //!
@@ -51,8 +54,9 @@ enum Hide {
     ExtraEndpointSlices,
 }
 
-/// The EndpointSlice kept per Service: (namespace, service) -> slice name.
-type FirstSlices = Arc<Mutex<BTreeMap<(String, String), String>>>;
+/// The EndpointSlice kept per Service and family:
+/// (namespace, service, address type) -> slice name.
+type FirstSlices = Arc<Mutex<BTreeMap<(String, String, String), String>>>;
 
 /// How one response is filtered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,9 +213,10 @@ fn keep_event(hide: Hide, first_slices: &FirstSlices, event: &Value) -> bool {
             ) else {
                 return true; // bookmarks, errors, slices of no Service
             };
+            let family = object["addressType"].as_str().unwrap_or_default();
             let mut first = first_slices.lock().unwrap_or_else(|e| e.into_inner());
             first
-                .entry((ns.to_string(), service.to_string()))
+                .entry((ns.to_string(), service.to_string(), family.to_string()))
                 .or_insert_with(|| name.to_string())
                 == name
         }
@@ -356,8 +361,25 @@ mod tests {
     }
 
     fn slice(ns: &str, service: &str, name: &str) -> Value {
-        serde_json::json!({"metadata": {"namespace": ns, "name": name,
+        family_slice(ns, service, name, "IPv4")
+    }
+
+    fn family_slice(ns: &str, service: &str, name: &str, family: &str) -> Value {
+        serde_json::json!({"addressType": family, "metadata": {"namespace": ns, "name": name,
             "labels": {"kubernetes.io/service-name": service}}})
+    }
+
+    /// A dual-stack Service has a slice per family: each family keeps its
+    /// first, so only a Service split within one family loses endpoints.
+    #[test]
+    fn keeps_the_first_slice_of_each_family() {
+        let first = FirstSlices::default();
+        let keep = |e: &Value| keep_event(Hide::ExtraEndpointSlices, &first, e);
+        assert!(keep(&family_slice("a", "web", "web-v4", "IPv4")));
+        assert!(keep(&family_slice("a", "web", "web-v6", "IPv6")));
+        assert!(!keep(&family_slice("a", "web", "web-v4b", "IPv4")));
+        assert!(!keep(&family_slice("a", "web", "web-v6b", "IPv6")));
+        assert!(keep(&family_slice("a", "web", "web-v6", "IPv6")));
     }
 
     #[test]
