@@ -6,6 +6,7 @@
 //! check on a cluster with no IPv6 pod CIDR). NetworkPolicy enforcement is not
 //! "detected" away: a cluster that ignores policies fails those checks.
 
+use crate::scenario::IpFamily;
 use crate::verdict::{Absence, Skip};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -118,9 +119,22 @@ pub struct FeaturePlan {
     pub source: Option<PathBuf>,
     /// Who is tested, for the conformance report.
     pub implementation: Option<Implementation>,
+    /// The families the named outside host has an address in.
+    pub outside_host_families: BTreeSet<IpFamily>,
 }
 
 impl FeaturePlan {
+    /// Why a check of `family` that targets the outside host does not run
+    /// here although the feature does: the host named has no address in it.
+    pub fn outside_host_absent(&self, family: IpFamily) -> Option<Skip> {
+        (!self.skipped.contains_key("outside-host")
+            && !self.outside_host_families.contains(&family))
+        .then(|| Skip::FeatureAbsent {
+            feature: "outside-host".into(),
+            why: Absence::NoOutsideHostInFamily { family },
+        })
+    }
+
     /// Why a check with these features does not run here, if it does not.
     pub fn skip_reason(&self, features: &[String]) -> Option<Skip> {
         // What the cluster lacks says more than what the profile leaves out.
@@ -187,8 +201,8 @@ pub fn read_declaration(path: &Path) -> Result<Declaration, String> {
 pub struct Detected {
     /// "IPv4"/"IPv6" from the nodes' pod CIDRs.
     pub ip_families: BTreeSet<String>,
-    /// The host outside the cluster the user named, if any.
-    pub outside_host: Option<std::net::IpAddr>,
+    /// The outside host's addresses the user named (none, or one per family).
+    pub outside_hosts: Vec<std::net::IpAddr>,
     /// netconform itself runs in a pod (in-cluster config).
     pub harness_in_cluster: bool,
 }
@@ -213,7 +227,7 @@ pub fn plan(
             .entry("ipv6".into())
             .or_insert(Absence::NoIpv6PodCidr);
     }
-    if detected.outside_host.is_none() {
+    if detected.outside_hosts.is_empty() {
         skipped
             .entry("outside-host".into())
             .or_insert(Absence::NoOutsideHostNamed);
@@ -228,6 +242,17 @@ pub fn plan(
         skipped,
         source,
         implementation: declaration.implementation.clone(),
+        outside_host_families: detected
+            .outside_hosts
+            .iter()
+            .map(|ip| {
+                if ip.is_ipv4() {
+                    IpFamily::Ipv4
+                } else {
+                    IpFamily::Ipv6
+                }
+            })
+            .collect(),
     }
 }
 
@@ -238,7 +263,7 @@ mod tests {
     fn detected(families: &[&str]) -> Detected {
         Detected {
             ip_families: families.iter().map(|s| s.to_string()).collect(),
-            outside_host: None,
+            outside_hosts: vec![],
             harness_in_cluster: false,
         }
     }

@@ -184,7 +184,7 @@ fn run_on_cluster(
             return ExitCode::FAILURE;
         }
     };
-    let outside_host = match cluster::outside_host() {
+    let outside_hosts = match cluster::outside_hosts() {
         Ok(h) => h,
         Err(e) => {
             eprintln!("netconform: {e}");
@@ -193,7 +193,7 @@ fn run_on_cluster(
     };
     let detected = features::Detected {
         ip_families: cluster::ip_families(&all_nodes),
-        outside_host,
+        outside_hosts: outside_hosts.clone(),
         harness_in_cluster: cluster.in_cluster,
     };
     let feature_plan = features::plan(&declaration, source, &detected);
@@ -260,8 +260,13 @@ fn run_on_cluster(
                         nodes.len()
                     ),
                 });
+            let no_outside_host_in_family =
+                c.to.outside_host
+                    .then(|| feature_plan.outside_host_absent(c.family))
+                    .flatten();
             if let Some(reason) = feature_plan
                 .skip_reason(&features)
+                .or(no_outside_host_in_family)
                 .or_else(|| placement.clone())
                 .or(no_other_node)
             {

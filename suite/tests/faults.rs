@@ -551,6 +551,20 @@ fn cases() -> Vec<FaultCase> {
             one_must_fail: &[],
             symptom: Symptom::UnexpectedOutcome,
         },
+        // The same in IPv6 alone: the outside host's IPv6 twins fail, its
+        // IPv4 checks and every pod-to-pod one pass.
+        FaultCase {
+            fault: "ipv6-outside-unreachable",
+            scenarios: &["outside-host", "pod-to-pod"],
+            must_fail: vec![
+                "outside-host::tcp-from-every-node",
+                "outside-host::udp-from-every-node",
+                "outside-host::http-from-every-node",
+            ],
+            may_fail: &[],
+            one_must_fail: &[],
+            symptom: Symptom::UnexpectedOutcome,
+        },
         FaultCase {
             fault: "outside-foreign-snat",
             scenarios: &["outside-host", "pod-to-pod"],

@@ -32,6 +32,7 @@ FAULT_LIST=(
   "ipv6-forward-dropped|(--ip-family dual) one worker's host firewall drops forwarded IPv6; IPv4 untouched"
   "ipv6-slow-pair|(--ip-family dual) one node pair 40 ms slower in IPv6; IPv4 untouched"
   "ipv6-throttled-pair|(--ip-family dual) one node pair's IPv6 bandwidth capped; IPv4 untouched"
+  "ipv6-outside-unreachable|(--ip-family dual) pods cannot reach the outside host over IPv6; IPv4 untouched"
 )
 FAULT_NAMES=$(printf '%s\n' "${FAULT_LIST[@]}" | cut -d'|' -f1 | paste -sd' ')
 # Where pod traffic between nodes leaves a node: the underlay itself (bridge
@@ -417,6 +418,12 @@ throttled_pair_stop() { in_ns "${NODES[1]}" tc qdisc del dev "$(pod_uplink)" roo
 fault_throttled_pair() { throttled_pair_start ip ip "$(node_pod_cidr "${NODES[2]}")"; }
 heal_throttled_pair() { throttled_pair_stop; }
 # ipv6-throttled-pair: the same cap in IPv6 alone.
+# ipv6-outside-unreachable: outside-unreachable for the outside host's IPv6
+# address alone (an IPv6 egress path a cluster forgot: no route, no NAT66).
+IPV6_OUTSIDE_UNREACHABLE=(FORWARD -s "$POD_CIDR6" -d "$OUTSIDE_IP6" -m comment --comment netconform-fault-ipv6-outside-unreachable -j DROP)
+fault_ipv6_outside_unreachable() { FAULT_IPTABLES=ip6tables every_node_rule add "${IPV6_OUTSIDE_UNREACHABLE[@]}"; }
+heal_ipv6_outside_unreachable() { FAULT_IPTABLES=ip6tables every_node_rule del "${IPV6_OUTSIDE_UNREACHABLE[@]}"; }
+
 fault_ipv6_throttled_pair() { throttled_pair_start ipv6 ip6 "$(node_pod_cidr6 "${NODES[2]}")"; }
 heal_ipv6_throttled_pair() { throttled_pair_stop; }
 

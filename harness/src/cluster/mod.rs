@@ -176,18 +176,31 @@ pub async fn schedulable_nodes(client: &Client) -> kube::Result<Vec<Node>> {
 }
 
 /// The environment variable naming the one host outside the cluster that
-/// checks may target (an IP address; the testbed's `testbed env` sets it).
+/// checks may target: its address, or one address per family separated by a
+/// comma (`10.250.0.100,fd00:10:250::100`; the testbed's `testbed env` sets it).
 pub const OUTSIDE_HOST_VAR: &str = "NETCONFORM_OUTSIDE_HOST";
 
-/// The outside host the user named, if any; an error names the variable.
-pub fn outside_host() -> Result<Option<std::net::IpAddr>, String> {
-    match std::env::var(OUTSIDE_HOST_VAR) {
-        Err(_) => Ok(None),
-        Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => v.trim().parse().map(Some).map_err(|e| {
-            format!("{OUTSIDE_HOST_VAR}={v:?} is not an IP address ({e}); name the outside host by its address")
-        }),
+/// The outside host's addresses the user named (none, or one per family);
+/// an error names the variable and what is wrong with it.
+pub fn outside_hosts() -> Result<Vec<std::net::IpAddr>, String> {
+    parse_outside_hosts(&std::env::var(OUTSIDE_HOST_VAR).unwrap_or_default())
+}
+
+fn parse_outside_hosts(value: &str) -> Result<Vec<std::net::IpAddr>, String> {
+    let mut hosts: Vec<std::net::IpAddr> = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let ip: std::net::IpAddr = part.parse().map_err(|e| {
+            format!("{OUTSIDE_HOST_VAR}={value:?}: {part:?} is not an IP address ({e}); name the outside host by its address")
+        })?;
+        if let Some(other) = hosts.iter().find(|h| h.is_ipv4() == ip.is_ipv4()) {
+            return Err(format!(
+                "{OUTSIDE_HOST_VAR}={value:?} names two {} addresses ({other} and {ip}); name one host, at most one address per family",
+                if ip.is_ipv4() { "IPv4" } else { "IPv6" }
+            ));
+        }
+        hosts.push(ip);
     }
+    Ok(hosts)
 }
 
 pub fn is_ready(node: &Node) -> bool {
@@ -227,4 +240,31 @@ pub fn ip_families(nodes: &[Node]) -> std::collections::BTreeSet<String> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_outside_hosts;
+
+    #[test]
+    fn the_outside_host_is_named_by_one_address_per_family() {
+        assert!(parse_outside_hosts("").unwrap().is_empty());
+        assert_eq!(
+            parse_outside_hosts(" 10.250.0.100 ").unwrap(),
+            vec!["10.250.0.100".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            parse_outside_hosts("10.250.0.100,fd00:10:250::100")
+                .unwrap()
+                .len(),
+            2
+        );
+        let two_v4 = parse_outside_hosts("10.0.0.1,10.0.0.2").unwrap_err();
+        assert!(two_v4.contains("two IPv4 addresses"), "{two_v4}");
+        let bad = parse_outside_hosts("10.0.0.1,outside.example").unwrap_err();
+        assert!(
+            bad.contains("NETCONFORM_OUTSIDE_HOST") && bad.contains("\"outside.example\""),
+            "{bad}"
+        );
+    }
 }

@@ -145,6 +145,12 @@ pub fn report(run: &RunRecord, plan: &FeaturePlan) -> ConformanceReport {
     // other skip (placement, a cluster never quiet) leaves the feature
     // untested, so the profile is not met.
     let explained = |why: &Skip| match why {
+        // An outside host named without an address in the check's family is
+        // the feature absent in that family, as when none is named at all.
+        Skip::FeatureAbsent {
+            why: Absence::NoOutsideHostInFamily { .. },
+            ..
+        } => true,
         Skip::FeatureAbsent { feature, .. } => plan.skipped.contains_key(feature),
         Skip::NotInProfile { .. } => true,
         Skip::Placement { .. } | Skip::ClusterNotQuiet { .. } => false,
@@ -445,6 +451,28 @@ mod tests {
         });
         placed.push(check("d", "nodeport", Status::Passed));
         assert!(!report(&run(placed), &p).conformant);
+    }
+
+    #[test]
+    fn an_outside_host_without_an_address_in_the_family_is_the_feature_absent_there() {
+        // The user named an IPv4 outside host only: its IPv6 twins are
+        // skipped, and the profile is judged as when no host is named.
+        let p = core_plan();
+        let absent = Skip::FeatureAbsent {
+            feature: "outside-host".into(),
+            why: Absence::NoOutsideHostInFamily {
+                family: crate::scenario::IpFamily::Ipv6,
+            },
+        };
+        let mut twin = check("o::ipv6", "core", Status::Skipped(absent));
+        twin.features.push("outside-host".into());
+        let checks = vec![
+            check("a", "core", Status::Passed),
+            check("b", "dns", Status::Passed),
+            check("c", "nodeport", Status::Passed),
+            twin,
+        ];
+        assert!(report(&run(checks), &p).conformant);
     }
 
     /// docs/conformance-report.schema.json is generated from these types;

@@ -353,6 +353,12 @@ impl Display for Absence {
                 "no host outside the cluster is named ({}=<ip> names one; the testbed's `testbed env` does)",
                 crate::cluster::OUTSIDE_HOST_VAR
             ),
+            Absence::NoOutsideHostInFamily { family } => write!(
+                f,
+                "the outside host is named without an {} address ({}=<ipv4>,<ipv6> names one per family)",
+                family.label(),
+                crate::cluster::OUTSIDE_HOST_VAR
+            ),
             Absence::HarnessInCluster => write!(
                 f,
                 "netconform runs inside the cluster (in-cluster config), so there is no machine outside it to probe from"

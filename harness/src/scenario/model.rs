@@ -651,8 +651,9 @@ pub struct Target {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub api_server: bool,
     /// The host outside the cluster that the user names
-    /// (`NETCONFORM_OUTSIDE_HOST`, an IP; the testbed's outside namespace), on
-    /// `port`. Nothing else outside the cluster is ever a target.
+    /// (`NETCONFORM_OUTSIDE_HOST`, an IP or one per family; the testbed's
+    /// outside namespace), on `port`, by its address in the check's family.
+    /// Nothing else outside the cluster is ever a target.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub outside_host: bool,
 }

@@ -1269,8 +1269,6 @@ fn ipv4_only(check: &Check) -> Option<&'static str> {
     let answers = check.assert.answers.as_ref();
     if check.to.api_server || answers.is_some_and(|a| a.api_server_cluster_ip) {
         Some("the kubernetes Service has one address, IPv4")
-    } else if check.to.outside_host {
-        Some("the outside host is named by one IPv4 address")
     } else if answers.is_some_and(|a| a.synthetic_endpoints_of.is_some()) {
         Some("synthetic endpoints are IPv4 addresses")
     } else if check.record == Some(DnsRecordKind::Srv) {

@@ -102,8 +102,10 @@ pub struct World {
     /// The clusterIP of Service default/kubernetes (read only), the API
     /// server's in-cluster address.
     pub api_server_ip: Option<String>,
-    /// The host outside the cluster the user named (`NETCONFORM_OUTSIDE_HOST`).
+    /// The outside host's address in the world's family (`NETCONFORM_OUTSIDE_HOST`).
     pub outside_host: Option<String>,
+    /// Its IPv6 address, when the user named one.
+    pub outside_host_ipv6: Option<String>,
     /// Objects whose labels a check changed, with the labels they had before
     /// the first change (a shared world gets them back; see `actions::restore_labels`).
     pub relabelled: BTreeMap<Labelled, BTreeMap<String, String>>,
@@ -162,7 +164,7 @@ impl World {
             n.internal_ip = n.internal_ipv6.clone().unwrap_or_default();
         }
         world.api_server_ip = world.api_server_ip.filter(|ip| IpFamily::of(ip) == family);
-        world.outside_host = world.outside_host.filter(|ip| IpFamily::of(ip) == family);
+        world.outside_host = world.outside_host_ipv6.clone();
         std::borrow::Cow::Owned(world)
     }
 
@@ -365,10 +367,15 @@ pub async fn setup(
     if let Some(pod) = world.groups.values().flatten().find(|e| !e.host_network) {
         world.domain = discover_domain(client, pod).await;
     }
-    world.outside_host = crate::cluster::outside_host()
-        .ok()
-        .flatten()
-        .map(|ip| ip.to_string());
+    let outside_hosts = crate::cluster::outside_hosts().unwrap_or_default();
+    let outside_host = |v4: bool| {
+        outside_hosts
+            .iter()
+            .find(|ip| ip.is_ipv4() == v4)
+            .map(|ip| ip.to_string())
+    };
+    world.outside_host = outside_host(true);
+    world.outside_host_ipv6 = outside_host(false);
     world.api_server_ip = Api::<Service>::namespaced(client.clone(), "default")
         .get_opt("kubernetes")
         .await

@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::probes::PlanError;
-use crate::scenario::{Expectation, Protocol};
+use crate::scenario::{Expectation, IpFamily, Protocol};
 use crate::setup::actions::ClusterIpChange;
 use crate::setup::SetupError;
 
@@ -352,6 +352,8 @@ pub enum Absence {
     NoIpv6PodCidr,
     /// No host outside the cluster was named (`NETCONFORM_OUTSIDE_HOST`).
     NoOutsideHostNamed,
+    /// The outside host was named without an address in this family.
+    NoOutsideHostInFamily { family: IpFamily },
     /// netconform runs in a pod of the cluster: there is no harness host
     /// outside it to probe from.
     HarnessInCluster,
