@@ -114,20 +114,20 @@ pub fn bind_tcp(socket: &TcpSocket, ipv4: bool) -> io::Result<()> {
     on_a_reserved_port(ipv4, |addr| socket.bind(addr)).unwrap_or(Ok(()))
 }
 
-/// A UDP socket for a probe: bound to a reserved port if `reserved` and there
-/// is a reserved range, else to any port.
-pub fn bind_udp(ipv4: bool, reserved: bool) -> io::Result<UdpSocket> {
+/// A UDP socket for a probe: bound to a reserved port if `on_reserved_port`
+/// and there is a reserved range, else to any port.
+pub fn bind_udp(ipv4: bool, on_reserved_port: bool) -> io::Result<UdpSocket> {
     let bind = |addr| {
         let socket = std::net::UdpSocket::bind(addr)?;
         socket.set_nonblocking(true)?;
         UdpSocket::from_std(socket)
     };
-    let on_reserved = if reserved {
+    let bound = if on_reserved_port {
         on_a_reserved_port(ipv4, bind)
     } else {
         None
     };
-    on_reserved.unwrap_or_else(|| bind(unspecified(ipv4, 0)))
+    bound.unwrap_or_else(|| bind(unspecified(ipv4, 0)))
 }
 
 #[cfg(test)]
