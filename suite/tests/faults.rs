@@ -14,7 +14,7 @@
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use netconform_harness::scenario::Expectation;
-use netconform_harness::verdict::{CheckProblem, Failure, Judgement, ProbeProblem};
+use netconform_harness::verdict::{CheckProblem, Failure, Judgement, ProbeProblem, Status};
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -26,8 +26,8 @@ struct FaultCase {
     /// Scenarios to run while the fault is active.
     scenarios: &'static [&'static str],
     /// Checks that must fail; every other check of those scenarios must pass,
-    /// but for `may_fail`. An `ipv6-*` case names checks as in IPv4 and
-    /// means their IPv6 twins (`judged`).
+    /// but for `may_fail`. Lists name checks as in IPv4; which family's
+    /// trials they mean follows from what the fault breaks (`Breaks`).
     must_fail: Vec<&'static str>,
     /// Checks the fault really breaks but not on every run (with the reason
     /// at the case): failing or passing, both are right.
@@ -143,19 +143,66 @@ const WORKERS_CUT_APART: &[&str] = &[
     "latency::tcp-throughput-pairs",
 ];
 
-/// A fault named `ipv6-*` breaks IPv6 alone (dual-stack testbed): its case
-/// judges both families' checks, and every IPv4 one must pass. Every other
-/// case judges the IPv4 checks (the `::ipv6` twins are left out, so a case
-/// means the same on an IPv4 and a dual-stack testbed).
-fn breaks_ipv6_only(case: &FaultCase) -> bool {
-    case.fault.starts_with("ipv6-")
+/// Which families a fault breaks, and so which trials its case runs and judges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Breaks {
+    /// IPv4 alone (an iptables rule, an IPv4 route): the case judges the
+    /// checks as named and leaves the `::ipv6` twins out, so it means the
+    /// same on an IPv4 and a dual-stack testbed.
+    Ipv4,
+    /// IPv6 alone (the `ipv6-*` faults, dual-stack testbed): the case's lists
+    /// mean the checks' IPv6 twins, and every IPv4 check must pass.
+    Ipv6,
+    /// Something both families share (the cluster DNS, the API objects
+    /// kube-proxy and the enforcers read, a link's MTU): the checks as named
+    /// and, where the testbed runs them, their `::ipv6` twins.
+    Both,
 }
 
-/// The trials a case's check lists mean: the checks as named, or for an
-/// `ipv6-*` case their IPv6 twins (`<check>::ipv6`), so one list serves both.
-fn judged(case: &FaultCase, checks: &[&str]) -> BTreeSet<String> {
-    let suffix = if breaks_ipv6_only(case) { "::ipv6" } else { "" };
-    checks.iter().map(|c| format!("{c}{suffix}")).collect()
+/// The faults that break what both families share.
+const BREAK_BOTH_FAMILIES: &[&str] = &[
+    "dns-down",
+    "dns-tcp-blocked",
+    "dns-no-reverse",
+    "service-stale-updates",
+    "endpoint-slices-first-only",
+    "netpol-off",
+    "netpol-stale-updates",
+    "mtu",
+];
+
+fn breaks(case: &FaultCase) -> Breaks {
+    if case.fault.starts_with("ipv6-") {
+        Breaks::Ipv6
+    } else if BREAK_BOTH_FAMILIES.contains(&case.fault) {
+        Breaks::Both
+    } else {
+        Breaks::Ipv4
+    }
+}
+
+/// The trials a case's check list means, one set per family the case
+/// judges: the checks as named, their IPv6 twins (`<check>::ipv6`), or both
+/// (a twin only where it ran: not every check has one).
+fn judged_per_family(
+    case: &FaultCase,
+    checks: &[&str],
+    ran: &BTreeSet<String>,
+) -> Vec<BTreeSet<String>> {
+    let named = || checks.iter().map(|c| c.to_string()).collect();
+    let twins = || checks.iter().map(|c| format!("{c}::ipv6"));
+    match breaks(case) {
+        Breaks::Ipv4 => vec![named()],
+        Breaks::Ipv6 => vec![twins().collect()],
+        Breaks::Both => vec![named(), twins().filter(|t| ran.contains(t)).collect()],
+    }
+}
+
+fn judged(case: &FaultCase, checks: &[&str], ran: &BTreeSet<String>) -> BTreeSet<String> {
+    judged_per_family(case, checks, ran)
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// One worker pair 40 ms slower (`slow-pair`, or in IPv6 alone
@@ -658,17 +705,19 @@ fn not_applicable(fault: &str) -> Result<Option<String>, String> {
     }
 }
 
-fn expected_failures(case: &FaultCase) -> BTreeSet<String> {
+fn expected_failures(case: &FaultCase, ran: &BTreeSet<String>) -> BTreeSet<String> {
     if case.fault == "netpol-off" {
-        return case
+        let every_matrix: Vec<String> = case
             .scenarios
             .iter()
             .filter(|s| **s != "np-no-policy")
             .flat_map(|s| PER_PAIR.iter().map(move |c| format!("{s}::{c}")))
             .chain(NP_UPDATES_CHANGES.iter().map(|c| c.to_string()))
             .collect();
+        let names: Vec<&str> = every_matrix.iter().map(String::as_str).collect();
+        return judged(case, &names, ran);
     }
-    judged(case, &case.must_fail)
+    judged(case, &case.must_fail, ran)
 }
 
 /// `bash testbed/testbed ARGS...`, for callers that want its status or its output.
@@ -733,9 +782,9 @@ fn run_case(case: &FaultCase) -> Result<String, Failed> {
     testbed(&["heal"])?;
     testbed(&["fault", case.fault])?;
     let scenarios: BTreeSet<&str> = case.scenarios.iter().copied().collect();
-    let both_families = breaks_ipv6_only(case);
+    let with_twins = breaks(case) != Breaks::Ipv4;
     let records = netconform_suite::run_checks(&|trial| {
-        (both_families || !trial.ends_with("::ipv6"))
+        (with_twins || !trial.ends_with("::ipv6"))
             && trial
                 .split("::")
                 .next()
@@ -752,7 +801,12 @@ fn run_case(case: &FaultCase) -> Result<String, Failed> {
         .map(|r| r.trial.clone())
         .collect();
     let passed = records.iter().filter(|r| r.status.is_passed()).count();
-    let want = expected_failures(case);
+    let ran: BTreeSet<String> = records
+        .iter()
+        .filter(|r| !matches!(r.status, Status::Skipped(_)))
+        .map(|r| r.trial.clone())
+        .collect();
+    let want = expected_failures(case, &ran);
     let as_expected = failed.intersection(&want).count();
     // Failures beyond the required ones (a may-fail check that did fail, or a
     // wrong one: judged below) are counted too, so the numbers add up.
@@ -786,14 +840,17 @@ fn run_case(case: &FaultCase) -> Result<String, Failed> {
         .into());
     }
     let mut missed: Vec<&String> = want.difference(&failed).collect();
-    let one_of = judged(case, case.one_must_fail);
-    let one_missed = format!("one of {one_of:?}");
-    if !one_of.is_empty() && one_of.is_disjoint(&failed) {
-        missed.push(&one_missed);
-    }
-    let allowed: BTreeSet<String> = judged(case, case.may_fail)
+    // One of them in each family judged.
+    let one_of = judged_per_family(case, case.one_must_fail, &ran);
+    let one_missed: Vec<String> = one_of
+        .iter()
+        .filter(|group| !group.is_empty() && group.is_disjoint(&failed))
+        .map(|group| format!("one of {group:?}"))
+        .collect();
+    missed.extend(&one_missed);
+    let allowed: BTreeSet<String> = judged(case, case.may_fail, &ran)
         .into_iter()
-        .chain(one_of.iter().cloned())
+        .chain(one_of.into_iter().flatten())
         .collect();
     let extra: Vec<&String> = failed
         .difference(&want)
