@@ -193,7 +193,7 @@ fn run_on_cluster(
     };
     let detected = features::Detected {
         ip_families: cluster::ip_families(&all_nodes),
-        outside_hosts: outside_hosts.clone(),
+        outside_hosts,
         harness_in_cluster: cluster.in_cluster,
     };
     let feature_plan = features::plan(&declaration, source, &detected);

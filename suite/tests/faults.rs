@@ -205,6 +205,23 @@ fn judged(case: &FaultCase, checks: &[&str], ran: &BTreeSet<String>) -> BTreeSet
         .collect()
 }
 
+/// A fault on the way to the outside host: exactly its three checks fail
+/// (pod-to-pod runs beside them and must pass), showing `symptom`.
+fn outside_host_case(fault: &'static str, symptom: Symptom) -> FaultCase {
+    FaultCase {
+        fault,
+        scenarios: &["outside-host", "pod-to-pod"],
+        must_fail: vec![
+            "outside-host::tcp-from-every-node",
+            "outside-host::udp-from-every-node",
+            "outside-host::http-from-every-node",
+        ],
+        may_fail: &[],
+        one_must_fail: &[],
+        symptom,
+    }
+}
+
 /// One worker pair 40 ms slower (`slow-pair`, or in IPv6 alone
 /// `ipv6-slow-pair`): every node-pair check fails and names that pair.
 fn slow_pair(fault: &'static str) -> FaultCase {
@@ -586,44 +603,11 @@ fn cases() -> Vec<FaultCase> {
         // The same 40 ms in IPv6 alone: the latency twins name the pair, and
         // the IPv4 pairs stay within the baseline.
         slow_pair("ipv6-slow-pair"),
-        FaultCase {
-            fault: "outside-unreachable",
-            scenarios: &["outside-host", "pod-to-pod"],
-            must_fail: vec![
-                "outside-host::tcp-from-every-node",
-                "outside-host::udp-from-every-node",
-                "outside-host::http-from-every-node",
-            ],
-            may_fail: &[],
-            one_must_fail: &[],
-            symptom: Symptom::UnexpectedOutcome,
-        },
+        outside_host_case("outside-unreachable", Symptom::UnexpectedOutcome),
         // The same in IPv6 alone: the outside host's IPv6 twins fail, its
         // IPv4 checks and every pod-to-pod one pass.
-        FaultCase {
-            fault: "ipv6-outside-unreachable",
-            scenarios: &["outside-host", "pod-to-pod"],
-            must_fail: vec![
-                "outside-host::tcp-from-every-node",
-                "outside-host::udp-from-every-node",
-                "outside-host::http-from-every-node",
-            ],
-            may_fail: &[],
-            one_must_fail: &[],
-            symptom: Symptom::UnexpectedOutcome,
-        },
-        FaultCase {
-            fault: "outside-foreign-snat",
-            scenarios: &["outside-host", "pod-to-pod"],
-            must_fail: vec![
-                "outside-host::tcp-from-every-node",
-                "outside-host::udp-from-every-node",
-                "outside-host::http-from-every-node",
-            ],
-            may_fail: &[],
-            one_must_fail: &[],
-            symptom: Symptom::SourceNeitherPodNorNode,
-        },
+        outside_host_case("ipv6-outside-unreachable", Symptom::UnexpectedOutcome),
+        outside_host_case("outside-foreign-snat", Symptom::SourceNeitherPodNorNode),
         // One node pair shaped to 20 Mbit/s: latency stays (small packets pass
         // unhindered), only the throughput pairs may fail, naming the pair.
         throttled_pair("throttled-pair"),
