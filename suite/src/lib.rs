@@ -232,48 +232,7 @@ fn run_on_cluster(
     );
 
     // Checks that cannot run on this cluster are skipped with their reason, never passed.
-    let mut skips: BTreeMap<String, Skip> = BTreeMap::new();
-    for s in scenarios {
-        let single: Vec<_> = s
-            .scenario
-            .fixtures
-            .pods
-            .iter()
-            .filter(|p| !p.per_node)
-            .cloned()
-            .collect();
-        let placement = placement::assign(&single, &nodes)
-            .err()
-            .or_else(|| {
-                nodes
-                    .is_empty()
-                    .then(|| "the cluster has no schedulable node".to_string())
-            })
-            .map(|reason| Skip::Placement { reason });
-        for c in &s.scenario.checks {
-            let features = s.scenario.check_features(c);
-            // A pair across nodes needs a second schedulable node.
-            let no_other_node = (c.to.pair == Some(NodePair::OtherNode) && nodes.len() < 2)
-                .then(|| Skip::Placement {
-                    reason: format!(
-                        "the check pairs pods on different nodes; the cluster has {} schedulable node(s)",
-                        nodes.len()
-                    ),
-                });
-            let no_outside_host_in_family =
-                c.to.outside_host
-                    .then(|| feature_plan.outside_host_absent(c.family))
-                    .flatten();
-            if let Some(reason) = feature_plan
-                .skip_reason(&features)
-                .or(no_outside_host_in_family)
-                .or_else(|| placement.clone())
-                .or(no_other_node)
-            {
-                skips.insert(trial_name(&s.scenario.name, &c.name), reason);
-            }
-        }
-    }
+    let skips = skipped_checks(scenarios, &feature_plan, &nodes);
 
     // What libtest will run, so only those scenarios and checks are started.
     let mut selected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -546,7 +505,9 @@ async fn cleanup(ctx: &RunContext, run: &RunId) {
 
 /// Runs the checks whose trial names `select` accepts on the current cluster,
 /// without libtest (the fault tests use this): all their scenarios at once,
-/// then cleanup. Placement limits still skip; features do not.
+/// then cleanup. A check a declaration-less run would skip here (an absent
+/// feature such as IPv6 on an IPv4 cluster, a placement the nodes cannot
+/// meet) is not run and comes back skipped with the reason.
 pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, String> {
     logging::init();
     let scenarios = load_dir(&scenarios_dir()).map_err(|errs| {
@@ -562,20 +523,44 @@ pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, Str
     let cluster = runtime
         .block_on(cluster::connect())
         .map_err(|e| e.to_string())?;
-    let nodes: Vec<String> = runtime
+    let all_nodes = runtime
         .block_on(cluster::schedulable_nodes(&cluster.client))
-        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    // The full profile, and what the cluster shows, as a run without a
+    // declaration sees it: a check that run would skip is skipped here too.
+    let detected = features::Detected {
+        ip_families: cluster::ip_families(&all_nodes),
+        outside_hosts: cluster::outside_hosts()?,
+        harness_in_cluster: cluster.in_cluster,
+    };
+    let feature_plan = features::plan(&features::Declaration::default(), None, &detected);
+    let nodes: Vec<String> = all_nodes
         .into_iter()
         .filter_map(|n| n.metadata.name)
         .collect();
+    let skips = skipped_checks(&scenarios, &feature_plan, &nodes);
     let mut selected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut skipped = Vec::new();
     for s in &scenarios {
         for c in &s.scenario.checks {
-            if select(&trial_name(&s.scenario.name, &c.name)) {
-                selected
-                    .entry(s.scenario.name.clone())
-                    .or_default()
-                    .insert(c.name.clone());
+            let name = trial_name(&s.scenario.name, &c.name);
+            if !select(&name) {
+                continue;
+            }
+            match skips.get(&name) {
+                Some(reason) => skipped.push(CheckRecord::unprobed(
+                    &s.scenario.name,
+                    &c.name,
+                    s.scenario.check_features(c),
+                    c.rule.clone(),
+                    Status::Skipped(reason.clone()),
+                )),
+                None => {
+                    selected
+                        .entry(s.scenario.name.clone())
+                        .or_default()
+                        .insert(c.name.clone());
+                }
             }
         }
     }
@@ -604,7 +589,59 @@ pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, Str
         lease.release().await;
         cleanup(&ctx, &run).await;
     });
-    Ok(results.all())
+    Ok(results.all().into_iter().chain(skipped).collect())
+}
+
+/// The checks that cannot run on this cluster, each with the reason: a
+/// feature absent or outside the profile, a placement the nodes cannot meet.
+fn skipped_checks(
+    scenarios: &[LoadedScenario],
+    feature_plan: &features::FeaturePlan,
+    nodes: &[String],
+) -> BTreeMap<String, Skip> {
+    let mut skips: BTreeMap<String, Skip> = BTreeMap::new();
+    for s in scenarios {
+        let single: Vec<_> = s
+            .scenario
+            .fixtures
+            .pods
+            .iter()
+            .filter(|p| !p.per_node)
+            .cloned()
+            .collect();
+        let placement = placement::assign(&single, nodes)
+            .err()
+            .or_else(|| {
+                nodes
+                    .is_empty()
+                    .then(|| "the cluster has no schedulable node".to_string())
+            })
+            .map(|reason| Skip::Placement { reason });
+        for c in &s.scenario.checks {
+            let features = s.scenario.check_features(c);
+            // A pair across nodes needs a second schedulable node.
+            let no_other_node = (c.to.pair == Some(NodePair::OtherNode) && nodes.len() < 2)
+                .then(|| Skip::Placement {
+                    reason: format!(
+                        "the check pairs pods on different nodes; the cluster has {} schedulable node(s)",
+                        nodes.len()
+                    ),
+                });
+            let no_outside_host_in_family =
+                c.to.outside_host
+                    .then(|| feature_plan.outside_host_absent(c.family))
+                    .flatten();
+            if let Some(reason) = feature_plan
+                .skip_reason(&features)
+                .or(no_outside_host_in_family)
+                .or_else(|| placement.clone())
+                .or(no_other_node)
+            {
+                skips.insert(trial_name(&s.scenario.name, &c.name), reason);
+            }
+        }
+    }
+    skips
 }
 
 /// Final cleanup by run label (bounded wait, with progress) and the reports.

@@ -798,9 +798,13 @@ fn run_case(case: &FaultCase) -> Result<String, Failed> {
         0 => String::new(),
         n => format!(", {n} other{} failed", if n == 1 { "" } else { "s" }),
     };
+    let skipped = match records.len() - ran.len() {
+        0 => String::new(),
+        n => format!(" ({n} skipped here)"),
+    };
     let tally = format!(
-        "{} checks run, {as_expected} failed as expected{others}, {passed} passed",
-        records.len(),
+        "{} checks run{skipped}, {as_expected} failed as expected{others}, {passed} passed",
+        ran.len(),
     );
     println!("fault {}: {tally}", case.fault);
     let mut without_symptom = Vec::new();
