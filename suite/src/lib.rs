@@ -548,13 +548,7 @@ pub fn run_checks(select: &dyn Fn(&str) -> bool) -> Result<Vec<CheckRecord>, Str
                 continue;
             }
             match skips.get(&name) {
-                Some(reason) => skipped.push(CheckRecord::unprobed(
-                    &s.scenario.name,
-                    &c.name,
-                    s.scenario.check_features(c),
-                    c.rule.clone(),
-                    Status::Skipped(reason.clone()),
-                )),
+                Some(reason) => skipped.push(skipped_record(&s.scenario, c, reason)),
                 None => {
                     selected
                         .entry(s.scenario.name.clone())
@@ -644,6 +638,21 @@ fn skipped_checks(
     skips
 }
 
+/// The record of a check that did not run here, with the reason.
+fn skipped_record(
+    scenario: &Scenario,
+    check: &netconform_harness::scenario::Check,
+    reason: &Skip,
+) -> CheckRecord {
+    CheckRecord::unprobed(
+        &scenario.name,
+        &check.name,
+        scenario.check_features(check),
+        check.rule.clone(),
+        Status::Skipped(reason.clone()),
+    )
+}
+
 /// Final cleanup by run label (bounded wait, with progress) and the reports.
 async fn finish(
     ctx: &RunContext,
@@ -662,13 +671,7 @@ async fn finish(
         for c in &s.scenario.checks {
             let name = trial_name(&s.scenario.name, &c.name);
             if let Some(reason) = skips.get(&name) {
-                checks.push(CheckRecord::unprobed(
-                    &s.scenario.name,
-                    &c.name,
-                    s.scenario.check_features(c),
-                    c.rule.clone(),
-                    Status::Skipped(reason.clone()),
-                ));
+                checks.push(skipped_record(&s.scenario, c, reason));
             }
         }
     }
