@@ -154,12 +154,14 @@ enum Breaks {
     /// mean the checks' IPv6 twins, and every IPv4 check must pass.
     Ipv6,
     /// Something both families share (the cluster DNS, the API objects
-    /// kube-proxy and the enforcers read, a link's MTU): the checks as named
-    /// and, where the testbed runs them, their `::ipv6` twins.
+    /// kube-proxy and the enforcers read, a link's MTU), or a fault the
+    /// testbed injects in each family it runs (a rule in iptables and
+    /// ip6tables): the checks as named and, where the testbed runs them,
+    /// their `::ipv6` twins.
     Both,
 }
 
-/// The faults that break what both families share.
+/// The faults that break both families: what they share, or each one in turn.
 const BREAK_BOTH_FAMILIES: &[&str] = &[
     "dns-down",
     "dns-tcp-blocked",
@@ -169,6 +171,11 @@ const BREAK_BOTH_FAMILIES: &[&str] = &[
     "netpol-off",
     "netpol-stale-updates",
     "mtu",
+    "snat",
+    "icmp-blocked",
+    "affinity-ignored",
+    "hostport-off",
+    "service-rules-off",
 ];
 
 fn breaks(case: &FaultCase) -> Breaks {

@@ -42,20 +42,20 @@ pod_uplink() { if [[ $(testbed_cni) == flannel ]]; then echo flannel.1; else ech
 # The node the single-node faults hit.
 FAULT_NODE=${NODES[1]}
 
-fault_snat() { # pod-to-pod traffic leaving a node is masqueraded to the node's IP
+# snat: in each family the testbed runs (a masquerading CNI does it to both).
+snat_rules() { # add|del
   local n uplink; uplink=$(pod_uplink)
   for n in "${NODES[@]}"; do
-    in_ns "$n" iptables -t nat -I POSTROUTING 1 -s "$POD_CIDR" -d "$POD_CIDR" -o "$uplink" \
+    fault_rule "$1" "$n" -t nat POSTROUTING -s "$POD_CIDR" -d "$POD_CIDR" -o "$uplink" \
       -m comment --comment netconform-fault-snat -j MASQUERADE
+    if testbed_dual; then
+      FAULT_IPTABLES=ip6tables fault_rule "$1" "$n" -t nat POSTROUTING -s "$POD_CIDR6" -d "$POD_CIDR6" -o "$uplink" \
+        -m comment --comment netconform-fault-snat -j MASQUERADE
+    fi
   done
 }
-heal_snat() {
-  local n uplink; uplink=$(pod_uplink)
-  for n in "${NODES[@]}"; do
-    while in_ns "$n" iptables -t nat -D POSTROUTING -s "$POD_CIDR" -d "$POD_CIDR" -o "$uplink" \
-      -m comment --comment netconform-fault-snat -j MASQUERADE 2>/dev/null; do :; done
-  done
-}
+fault_snat() { snat_rules add; }
+heal_snat() { snat_rules del; }
 
 # Under either CNI: the bridge's static route or flanneld's route over
 # flannel.1 (flanneld adds it when the lease appears, and does not put it
@@ -125,6 +125,9 @@ every_node_rule() { # add|del [-t TABLE] CHAIN MATCH...
   local op=$1 n; shift
   for n in "${NODES[@]}"; do fault_rule "$op" "$n" "$@"; done
 }
+# every_node_rule6 add|del ...: the IPv6 half of a fault that breaks both
+# families, on a dual-stack testbed (nothing on an IPv4 one).
+every_node_rule6() { if testbed_dual; then FAULT_IPTABLES=ip6tables every_node_rule "$@"; fi; }
 
 # dns-no-reverse: a Corefile without the in-addr.arpa and ip6.arpa zones, a
 # common hand-written one: reverse queries fall to the catch-all block
@@ -193,8 +196,10 @@ heal_outside_foreign_snat() {
 }
 
 # icmp-blocked: every node drops forwarded ICMP echo requests (pod to pod, on
-# one node through the bridge and across nodes); TCP and UDP are untouched.
+# one node through the bridge and across nodes), in each family the testbed
+# runs; TCP and UDP are untouched (and ICMPv6 neighbour discovery with them).
 ICMP_BLOCKED=(FORWARD -p icmp --icmp-type echo-request -m comment --comment netconform-fault-icmp-blocked -j DROP)
+ICMP_BLOCKED6=(FORWARD -p ipv6-icmp --icmpv6-type echo-request -m comment --comment netconform-fault-icmp-blocked -j DROP)
 # vxlan-blocked: the overlay's own failure. Each worker drops the other's
 # VXLAN datagrams (UDP 8472, flannel's port); the nodes still reach each
 # other, so only pod traffic between the two workers breaks.
@@ -210,8 +215,14 @@ heal_vxlan_blocked() {
   vxlan_blocked_rule del "${NODES[2]}" "${NODES[1]}"
 }
 
-fault_icmp_blocked() { every_node_rule add "${ICMP_BLOCKED[@]}"; }
-heal_icmp_blocked() { every_node_rule del "${ICMP_BLOCKED[@]}"; }
+fault_icmp_blocked() {
+  every_node_rule add "${ICMP_BLOCKED[@]}"
+  every_node_rule6 add "${ICMP_BLOCKED6[@]}"
+}
+heal_icmp_blocked() {
+  every_node_rule del "${ICMP_BLOCKED[@]}"
+  every_node_rule6 del "${ICMP_BLOCKED6[@]}"
+}
 
 # apiserver-from-pods-blocked: the control-plane node drops TCP from pod
 # addresses to the API server's port (nodes and kubelets still reach it; CoreDNS
@@ -225,12 +236,15 @@ heal_apiserver_from_pods_blocked() { fault_rule del "${NODES[0]}" "${APISERVER_F
 # client runs) programs every Service rule but its ClientIP-affinity ones (the
 # `recent --rcheck` matches that send a known client back to its backend): it
 # is restarted with an iptables-restore on its PATH that drops those lines.
-# Services still answer there, spread at random.
+# Services still answer there, spread at random. Both families: kube-proxy
+# programs IPv6 through ip6tables-restore.
 fault_affinity_ignored() {
-  local dir="$NC_STATE/faults-bin/affinity-ignored"
+  local dir="$NC_STATE/faults-bin/affinity-ignored" tool
   mkdir -p "$dir"
-  printf '#!/bin/sh\nsed "/--rcheck/d" | exec %s "$@"\n' "$(command -v iptables-restore)" >"$dir/iptables-restore"
-  chmod +x "$dir/iptables-restore"
+  for tool in iptables-restore ip6tables-restore; do
+    printf '#!/bin/sh\nsed "/--rcheck/d" | exec %s "$@"\n' "$(command -v "$tool")" >"$dir/$tool"
+    chmod +x "$dir/$tool"
+  done
   stop_kube_proxy "$FAULT_NODE"
   start_kube_proxy "$FAULT_NODE" "$dir"
 }
@@ -288,19 +302,24 @@ heal_service_stale_updates() { unfiltered_kube_proxy; }
 fault_endpoint_slices_first_only() { filtered_kube_proxy extra-endpoint-slices; }
 heal_endpoint_slices_first_only() { unfiltered_kube_proxy; }
 
-# hostport-off: every node's portmap DNAT chain returns before any pod's rule,
-# so hostPorts lead nowhere; NodePorts and Services (kube-proxy's chains) are
-# untouched. portmap only appends to the chain, so pods created later are
-# caught too.
+# hostport-off: every node's portmap DNAT chain (one per family) returns
+# before any pod's rule, so hostPorts lead nowhere; NodePorts and Services
+# (kube-proxy's chains) are untouched. portmap only appends to the chain, so
+# pods created later are caught too.
 HOSTPORT_OFF=(-t nat CNI-HOSTPORT-DNAT -m comment --comment netconform-fault-hostport-off -j RETURN)
 fault_hostport_off() {
   local n
   for n in "${NODES[@]}"; do
     in_ns "$n" iptables -t nat -N CNI-HOSTPORT-DNAT 2>/dev/null || true
+    if testbed_dual; then in_ns "$n" ip6tables -t nat -N CNI-HOSTPORT-DNAT 2>/dev/null || true; fi
   done
   every_node_rule add "${HOSTPORT_OFF[@]}"
+  every_node_rule6 add "${HOSTPORT_OFF[@]}"
 }
-heal_hostport_off() { every_node_rule del "${HOSTPORT_OFF[@]}"; }
+heal_hostport_off() {
+  every_node_rule del "${HOSTPORT_OFF[@]}"
+  every_node_rule6 del "${HOSTPORT_OFF[@]}"
+}
 
 # hostport-ignores-host-ip: the portmap plugin runs with the pods' hostIPs
 # taken out of its port mappings, so a hostPort bound to one address of its
@@ -330,6 +349,7 @@ heal_hostport_ignores_host_ip() {
 fault_service_rules_off() { # kube-proxy stopped on one node and its Service rules flushed
   stop_kube_proxy "$FAULT_NODE"
   in_ns "$FAULT_NODE" iptables -t nat -F KUBE-SERVICES
+  if testbed_dual; then in_ns "$FAULT_NODE" ip6tables -t nat -F KUBE-SERVICES; fi
 }
 heal_service_rules_off() { start_kube_proxy "$FAULT_NODE"; }
 
