@@ -176,6 +176,7 @@ const BREAK_BOTH_FAMILIES: &[&str] = &[
     "affinity-ignored",
     "hostport-off",
     "service-rules-off",
+    "hairpin-off",
 ];
 
 fn breaks(case: &FaultCase) -> Breaks {
@@ -504,6 +505,16 @@ fn cases() -> Vec<FaultCase> {
             may_fail: &["host-port::same-port-on-another-host-ip"],
             one_must_fail: &[],
             symptom: Symptom::AnsweredWhereItMustNot,
+        },
+        // No hairpin on the bridge: a pod reaching itself through its own
+        // Service times out; every other Service path answers.
+        FaultCase {
+            fault: "hairpin-off",
+            scenarios: &["cluster-ip"],
+            must_fail: vec!["cluster-ip::hairpin"],
+            may_fail: &[],
+            one_must_fail: &[],
+            symptom: Symptom::UnexpectedOutcome,
         },
         // Pods cut off from the API server, pod-to-pod untouched.
         FaultCase {

@@ -19,6 +19,7 @@ FAULT_LIST=(
   "endpoint-slices-first-only|kube-proxy on one worker reads one EndpointSlice per Service and family"
   "hostport-off|hostPorts lead nowhere"
   "hostport-ignores-host-ip|hostPorts bound on every node address, whatever their hostIP"
+  "hairpin-off|(--cni bridge) the bridge sends no frame back out of the port it came in on: a pod cannot reach itself through its Service"
   "service-rules-off|kube-proxy stopped on one worker and its Service rules flushed"
   "netpol-off|the NetworkPolicy enforcers stopped"
   "netpol-stale-updates|the enforcers follow new and deleted objects but ignore updates"
@@ -346,6 +347,24 @@ heal_hostport_ignores_host_ip() {
   ln -s "$real" "$CNI_BIN/portmap"
 }
 
+# hairpin-off: the bridge CNI configured without hairpinMode (a common slip):
+# a pod that reaches itself through its own Service sends a frame the node's
+# bridge will not send back out of the port it came in on. Every node's CNI
+# config says so for new pods, and every port already on the bridge is
+# switched too; other traffic is untouched.
+hairpin_mode() { # on|off
+  local n port flag=false
+  [[ $1 == on ]] && flag=true
+  for n in "${NODES[@]}"; do
+    sed -i "s/\"hairpinMode\": [a-z]*/\"hairpinMode\": $flag/" "$(node_dir "$n")/cni/net.d/10-netconform.conflist"
+    for port in $(in_ns "$n" ls /sys/class/net/cni0/brif 2>/dev/null); do
+      in_ns "$n" bridge link set dev "$port" hairpin "$1"
+    done
+  done
+}
+fault_hairpin_off() { hairpin_mode off; }
+heal_hairpin_off() { hairpin_mode on; }
+
 fault_service_rules_off() { # kube-proxy stopped on one node and its Service rules flushed
   stop_kube_proxy "$FAULT_NODE"
   in_ns "$FAULT_NODE" iptables -t nat -F KUBE-SERVICES
@@ -453,6 +472,8 @@ heal_ipv6_throttled_pair() { throttled_pair_stop; }
 fault_not_applicable() {
   if [[ $1 == vxlan-blocked && $(testbed_cni) != flannel ]]; then
     echo "it breaks an overlay, and this testbed runs --cni $(testbed_cni)"
+  elif [[ $1 == hairpin-off && $(testbed_cni) != bridge ]]; then
+    echo "it changes the bridge CNI's config, and this testbed runs --cni $(testbed_cni)"
   elif [[ $1 == netpol-* && $(testbed_netpol) == none ]]; then
     echo "it breaks the NetworkPolicy enforcer, and this testbed runs --netpol none"
   elif [[ $1 == ipv6-* ]] && ! testbed_dual; then
