@@ -45,15 +45,11 @@ FAULT_NODE=${NODES[1]}
 
 # snat: in each family the testbed runs (a masquerading CNI does it to both).
 snat_rules() { # add|del
-  local n uplink; uplink=$(pod_uplink)
-  for n in "${NODES[@]}"; do
-    fault_rule "$1" "$n" -t nat POSTROUTING -s "$POD_CIDR" -d "$POD_CIDR" -o "$uplink" \
-      -m comment --comment netconform-fault-snat -j MASQUERADE
-    if testbed_dual; then
-      FAULT_IPTABLES=ip6tables fault_rule "$1" "$n" -t nat POSTROUTING -s "$POD_CIDR6" -d "$POD_CIDR6" -o "$uplink" \
-        -m comment --comment netconform-fault-snat -j MASQUERADE
-    fi
-  done
+  local uplink; uplink=$(pod_uplink)
+  every_node_rule "$1" -t nat POSTROUTING -s "$POD_CIDR" -d "$POD_CIDR" -o "$uplink" \
+    -m comment --comment netconform-fault-snat -j MASQUERADE
+  every_node_rule6 "$1" -t nat POSTROUTING -s "$POD_CIDR6" -d "$POD_CIDR6" -o "$uplink" \
+    -m comment --comment netconform-fault-snat -j MASQUERADE
 }
 fault_snat() { snat_rules add; }
 heal_snat() { snat_rules del; }
